@@ -1,0 +1,1 @@
+"""The desktop app and the command line: controllers, worker threads, CLI."""

@@ -1,0 +1,75 @@
+"""The ``cardio-explorer`` command: no sub-command opens the GUI; sub-commands run headless."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from cardio_explorer import __version__
+from cardio_explorer.engine.errors import CardioInputError
+
+# Each module in app/commands registers one sub-command: ``register(subparsers)`` adds a parser
+# whose ``func(args) -> int`` runs it. Modules are imported by name so that a broken one names
+# itself in the error instead of taking the whole command line down.
+COMMAND_MODULES = (
+    "train",
+    "evaluate",
+    "bench",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser, sub-commands included."""
+    parser = argparse.ArgumentParser(
+        prog="cardio-explorer",
+        description="Labelled synthetic hearts and a window into generative models of the heart. "
+        "With no sub-command, opens the desktop app on the bundled models.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more detail")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        module = importlib.import_module(f"cardio_explorer.app.commands.{name}")
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script; returns the exit status."""
+    parser = build_parser()
+    args, rest = parser.parse_known_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(message)s"
+    )
+    if args.command is None:
+        return _run_gui(parser, rest)
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    try:
+        return int(args.func(args) or 0)
+    except CardioInputError as error:
+        print(f"cardio-explorer {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _run_gui(parser: argparse.ArgumentParser, rest: list[str]) -> int:
+    try:
+        gui = importlib.import_module("cardio_explorer.app.gui")
+    except ModuleNotFoundError as error:
+        if error.name != "cardio_explorer.app.gui":
+            raise
+        parser.print_help()
+        print("\nThe desktop window is not part of this build yet; use a sub-command.",
+              file=sys.stderr)
+        return 1
+    return int(gui.run(rest))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Reading and writing NIfTI, ACDC, M&Ms and generic label folders."""

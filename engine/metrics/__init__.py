@@ -1,0 +1,1 @@
+"""Overlap, surface-distance, clinical-phenotype and distribution metrics."""

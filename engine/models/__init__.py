@@ -1,0 +1,1 @@
+"""Networks: label VAE, SPADE generator, conditional 4D VAE."""

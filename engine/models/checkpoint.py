@@ -1,0 +1,144 @@
+"""Checkpoints: one safetensors file holding the weights and a JSON header; nothing is unpickled.
+
+The JSON (safetensors metadata key ``cardio_explorer``) records the model kind, its architecture
+config and any extra JSON-able state (latent atlas, condition normalisation, training summary).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, safe_open, save_file
+
+from cardio_explorer.engine.errors import CardioInputError
+
+FORMAT_VERSION = 1
+MODEL_KINDS = ("label_vae", "spade", "cheart")
+_META_KEY = "cardio_explorer"
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A loaded checkpoint: kind, architecture config, weights and extra JSON state."""
+
+    kind: str
+    config: dict[str, Any]
+    tensors: dict[str, torch.Tensor]
+    extra: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+    sha256: str = ""
+
+    def load_into(self, module: torch.nn.Module, prefix: str = "") -> None:
+        """Copy weights named ``prefix``* into ``module``; a clear error on any mismatch."""
+        state = {k[len(prefix):]: v for k, v in self.tensors.items() if k.startswith(prefix)}
+        expected = module.state_dict()
+        missing = sorted(set(expected) - set(state))
+        unexpected = sorted(set(state) - set(expected))
+        wrong = [
+            f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}"
+            for k, v in expected.items()
+            if k in state and state[k].shape != v.shape
+        ]
+        problems = []
+        if missing:
+            problems.append(f"{len(missing)} missing weights (e.g. {missing[0]})")
+        if unexpected:
+            problems.append(f"{len(unexpected)} unexpected weights (e.g. {unexpected[0]})")
+        if wrong:
+            problems.append(f"{len(wrong)} shape mismatches (e.g. {wrong[0]})")
+        if problems:
+            raise CardioInputError(
+                self.path or "checkpoint",
+                f"does not fit the {self.kind} model it describes: " + "; ".join(problems),
+            )
+        module.load_state_dict(state)
+
+
+def save_checkpoint(
+    path: str | Path,
+    kind: str,
+    config: dict[str, Any],
+    tensors: dict[str, torch.Tensor],
+    extra: dict[str, Any] | None = None,
+) -> Path:
+    """Write a checkpoint atomically (temporary file, then rename); returns the path."""
+    if kind not in MODEL_KINDS:
+        raise ValueError(f"unknown model kind {kind!r}; expected one of {MODEL_KINDS}")
+    path = Path(path)
+    header = {"version": FORMAT_VERSION, "kind": kind, "config": config, "extra": extra or {}}
+    metadata = {_META_KEY: json.dumps(header, allow_nan=False)}
+    weights = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        save_file(weights, tmp, metadata=metadata)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_checkpoint_header(path: str | Path) -> dict[str, Any]:
+    """The JSON header of a checkpoint (kind, version, config, extra) without loading weights."""
+    path = Path(path)
+    if not path.is_file():
+        raise CardioInputError(path, "checkpoint file not found")
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as error:
+        raise CardioInputError(path, f"not a readable safetensors checkpoint ({error})") from None
+    if _META_KEY not in metadata:
+        raise CardioInputError(path, "safetensors file has no cardio-explorer header")
+    try:
+        header = json.loads(metadata[_META_KEY])
+    except json.JSONDecodeError as error:
+        raise CardioInputError(path, f"checkpoint header is not valid JSON ({error})") from None
+    if not isinstance(header, dict) or header.get("kind") not in MODEL_KINDS:
+        raise CardioInputError(path, f"checkpoint names no known model kind {MODEL_KINDS}")
+    if header.get("version") != FORMAT_VERSION:
+        raise CardioInputError(
+            path, f"checkpoint format version {header.get('version')} is not {FORMAT_VERSION}"
+        )
+    return header
+
+
+def load_checkpoint(path: str | Path, expected_kind: str | None = None) -> Checkpoint:
+    """Load and validate a checkpoint; ``expected_kind`` rejects a checkpoint of another model."""
+    path = Path(path)
+    header = read_checkpoint_header(path)
+    if expected_kind is not None and header["kind"] != expected_kind:
+        raise CardioInputError(
+            path, f"is a {header['kind']} checkpoint, but a {expected_kind} checkpoint is needed"
+        )
+    try:
+        tensors = load_file(str(path), device="cpu")
+    except (SafetensorError, OSError, ValueError) as error:
+        raise CardioInputError(path, f"checkpoint weights are unreadable ({error})") from None
+    return Checkpoint(
+        kind=header["kind"],
+        config=dict(header.get("config", {})),
+        tensors=tensors,
+        extra=dict(header.get("extra", {})),
+        path=path,
+        sha256=file_sha256(path),
+    )
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file (checkpoint identity in sessions and reports)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -1,0 +1,100 @@
+"""A subject: identity, diagnostic group, clinical conditions and its labelled frames."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cardio_explorer.engine.errors import CardioInputError
+from cardio_explorer.engine.volume import ImageVolume, LabelVolume
+
+GROUPS = ("NOR", "DCM", "HCM", "MINF", "ARV")
+# ACDC's Info.cfg writes abnormal RV as "RV".
+ACDC_GROUP_NAMES = {"NOR": "NOR", "DCM": "DCM", "HCM": "HCM", "MINF": "MINF", "ARV": "RV"}
+
+SEXES = ("F", "M")
+
+
+@dataclass(frozen=True)
+class Conditions:
+    """Clinical conditions: age (years), sex ('F'/'M'), height (cm), weight (kg), SBP (mmHg)."""
+
+    age: float
+    sex: str
+    height: float
+    weight: float
+    sbp: float
+
+    NUMERIC = ("age", "height", "weight", "sbp")
+
+    def __post_init__(self) -> None:
+        for name in self.NUMERIC:
+            value = getattr(self, name)
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                raise CardioInputError(f"condition '{name}'", f"not a number: {value!r}") from None
+            if not math.isfinite(number) or number <= 0:
+                raise CardioInputError(
+                    f"condition '{name}'", f"must be a positive number, got {value!r}"
+                )
+            object.__setattr__(self, name, number)
+        sex = str(self.sex).strip().upper()[:1] if self.sex is not None else ""
+        if sex not in SEXES:
+            raise CardioInputError("condition 'sex'", f"must be 'F' or 'M', got {self.sex!r}")
+        object.__setattr__(self, "sex", sex)
+
+    @property
+    def bsa(self) -> float:
+        """Body surface area in m2 (Mosteller)."""
+        return math.sqrt(self.height * self.weight / 3600.0)
+
+    @property
+    def is_male(self) -> bool:
+        """True for sex 'M'."""
+        return self.sex == "M"
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain dict (for CSV, JSON and sessions)."""
+        return {
+            "age": self.age,
+            "sex": self.sex,
+            "height": self.height,
+            "weight": self.weight,
+            "sbp": self.sbp,
+        }
+
+
+@dataclass(eq=False)
+class Subject:
+    """One subject of a cohort; ``labels``/``images`` map 0-based frame index to 3D volumes."""
+
+    subject_id: str
+    group: str | None = None
+    conditions: Conditions | None = None
+    ed_frame: int = 0
+    es_frame: int | None = None
+    n_frames: int = 1
+    labels: dict[int, LabelVolume] = field(default_factory=dict)
+    images: dict[int, ImageVolume] = field(default_factory=dict)
+    source: Path | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ed_labels(self) -> LabelVolume:
+        """Labels of the end-diastolic frame."""
+        return self._frame_labels(self.ed_frame, "ED")
+
+    @property
+    def es_labels(self) -> LabelVolume:
+        """Labels of the end-systolic frame."""
+        if self.es_frame is None:
+            raise CardioInputError(self.subject_id, "no end-systolic frame known")
+        return self._frame_labels(self.es_frame, "ES")
+
+    def _frame_labels(self, frame: int, phase: str) -> LabelVolume:
+        if frame not in self.labels:
+            raise CardioInputError(self.subject_id, f"no labels for the {phase} frame {frame}")
+        return self.labels[frame]

@@ -1,0 +1,1 @@
+"""Bundled checkpoints, colour table and default configurations."""

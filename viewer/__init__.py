@@ -1,0 +1,1 @@
+"""Widgets that draw: VTK surfaces, slice views, pyqtgraph plots. Imports no torch."""
