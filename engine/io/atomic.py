@@ -1,0 +1,40 @@
+"""Atomic file writes: nothing half-written is left behind when writing fails."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from cardio_explorer.engine.errors import CardioInputError
+
+_DOUBLE_SUFFIXES = (".nii.gz", ".tar.gz")
+
+
+def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
+    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it into place.
+
+    The temporary name keeps the suffix (nibabel picks the format from it). On any error the
+    temporary file is removed and ``path`` is left as it was.
+    """
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise CardioInputError(path, "folder does not exist")
+    lower = path.name.lower()
+    suffix = next((s for s in _DOUBLE_SUFFIXES if lower.endswith(s)), path.suffix)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    """Write a UTF-8 text file atomically."""
+    return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))

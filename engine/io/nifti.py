@@ -1,0 +1,324 @@
+"""NIfTI reading and writing for label maps and images, with geometry and clear errors.
+
+On disk NIfTI stores (x, y, z[, t]); in memory volumes are (z, y, x) or (t, z, y, x) and keep
+the NIfTI affine of the (x, y, z) index (see :mod:`cardio_explorer.engine.volume`). 4D files
+put time last with the frame duration in pixdim[4].
+"""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+
+from cardio_explorer.engine.errors import CardioInputError
+from cardio_explorer.engine.io.atomic import atomic_write
+from cardio_explorer.engine.labels import (
+    ACDC_TO_INTERNAL,
+    INTERNAL_TO_ACDC,
+    LABEL_TABLE,
+    LabelTable,
+)
+from cardio_explorer.engine.volume import ImageVolume, LabelVolume, Volume
+
+NIFTI_SUFFIXES = (".nii.gz", ".nii")
+
+_SPACE_TO_MM = {"mm": 1.0, "meter": 1000.0, "micron": 1e-3}
+_TIME_TO_MS = {"msec": 1.0, "sec": 1000.0, "usec": 1e-3}
+# A cardiac frame lasts 10-200 ms; an untagged pixdim[4] below this is a placeholder, not ms.
+_MIN_UNTAGGED_FRAME_MS = 5.0
+
+# Errors nibabel, gzip and zlib raise on a damaged or truncated file.
+_READ_ERRORS = (
+    OSError,
+    EOFError,
+    zlib.error,
+    gzip.BadGzipFile,
+    ValueError,
+    nib.filebasedimages.ImageFileError,
+)
+
+
+def nifti_stem(path: str | Path) -> str:
+    """File name without its .nii / .nii.gz suffix."""
+    name = Path(path).name
+    for suffix in NIFTI_SUFFIXES:
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def is_nifti_path(path: str | Path) -> bool:
+    """True when the name ends in .nii or .nii.gz."""
+    return Path(path).name.lower().endswith(NIFTI_SUFFIXES)
+
+
+# reading ------------------------------------------------------------------------------------
+def _load(path: Path) -> tuple[nib.Nifti1Image, np.ndarray]:
+    """Header and raw array (scaling applied) of a NIfTI file, or one clear error.
+
+    A .nii.gz is decompressed whole first: gzip then checks its length and CRC, which nibabel's
+    partial reads skip, so a damaged file cannot pass for a good one.
+    """
+    if not path.exists():
+        raise CardioInputError(path, "file not found")
+    if not path.is_file():
+        raise CardioInputError(path, "not a file")
+    if not is_nifti_path(path):
+        raise CardioInputError(path, "not a NIfTI file (expected .nii or .nii.gz)")
+    try:
+        blob = path.read_bytes()
+    except OSError as exc:
+        raise CardioInputError(path, f"cannot read ({_describe(exc)})") from None
+    if path.name.lower().endswith(".gz"):
+        try:
+            blob = gzip.decompress(blob)
+        except _READ_ERRORS as exc:
+            raise CardioInputError(
+                path, f"truncated or corrupt gzip data ({_describe(exc)})"
+            ) from None
+    image_class = _nifti_class(blob)
+    if image_class is None:
+        raise CardioInputError(path, "not a NIfTI file (no NIfTI-1 or NIfTI-2 header)")
+    try:
+        image = image_class.from_bytes(blob)
+        data = np.asarray(np.asanyarray(image.dataobj))
+    except _READ_ERRORS as exc:
+        raise CardioInputError(path, f"not a readable NIfTI file ({_describe(exc)})") from None
+    return image, data
+
+
+def _nifti_class(blob: bytes) -> type[nib.Nifti1Image] | None:
+    """NIfTI-1 or NIfTI-2 image class from the header size field, None for anything else."""
+    if len(blob) < 4:
+        return None
+    for order in ("<", ">"):
+        size = int(np.frombuffer(blob[:4], dtype=f"{order}i4")[0])
+        if size == 348:
+            return nib.Nifti1Image
+        if size == 540:
+            return nib.Nifti2Image
+    return None
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _squeeze_trailing(data: np.ndarray) -> np.ndarray:
+    """Drop singleton axes after the third (a 4D file with one frame is 3D)."""
+    while data.ndim > 3 and data.shape[-1] == 1:
+        data = data[..., 0]
+    return data
+
+
+def _check_ndim(path: Path, data: np.ndarray, ndim: int | None) -> None:
+    if data.ndim < 3:
+        raise CardioInputError(path, f"{data.ndim}D file, a 3D volume (x, y, slices) is needed")
+    if data.ndim > 4:
+        raise CardioInputError(
+            path, f"{data.ndim}D file with shape {data.shape}; only 3D and 3D+t are supported"
+        )
+    if ndim is not None and data.ndim != ndim:
+        raise CardioInputError(path, f"{data.ndim}D file where a {ndim}D volume is needed")
+
+
+def _affine_mm(image: nib.Nifti1Image) -> np.ndarray:
+    """The file's affine (sform, else qform) in mm, honouring the spatial unit code."""
+    affine = np.array(image.affine, dtype=np.float64)
+    space_unit, _ = image.header.get_xyzt_units()
+    scale = _SPACE_TO_MM.get(space_unit, 1.0)  # 'unknown' is taken as mm, as every viewer does
+    affine[:3, :] *= scale
+    return affine
+
+
+def _frame_duration_ms(image: nib.Nifti1Image) -> float | None:
+    """pixdim[4] in ms for a 4D file, honouring the time unit code; None when not given."""
+    header = image.header
+    if header["dim"][0] < 4:
+        return None
+    value = float(header["pixdim"][4])
+    if not np.isfinite(value) or value <= 0:
+        return None
+    _, time_unit = header.get_xyzt_units()
+    if time_unit in _TIME_TO_MS:
+        return value * _TIME_TO_MS[time_unit]
+    if time_unit == "unknown" and value >= _MIN_UNTAGGED_FRAME_MS:
+        return value
+    return None
+
+
+def _to_memory_order(data: np.ndarray) -> np.ndarray:
+    """(x, y, z[, t]) on disk -> (z, y, x) or (t, z, y, x) in memory."""
+    return np.ascontiguousarray(data.transpose(tuple(range(data.ndim))[::-1]))
+
+
+def read_label_volume(
+    path: str | Path,
+    *,
+    acdc_labels: bool = False,
+    name: str | None = None,
+    ndim: int | None = None,
+) -> LabelVolume:
+    """Read a label map (integer or integral float on disk); ACDC values remapped when asked.
+
+    ndim: None accepts 3D and 3D+t; 3 or 4 requires that many dimensions.
+    """
+    path = Path(path)
+    image, raw = _load(path)
+    raw = _squeeze_trailing(raw)
+    _check_ndim(path, raw, ndim)
+    labels = _integral_labels(path, raw)
+    if acdc_labels:
+        labels = np.asarray(ACDC_TO_INTERNAL, dtype=np.uint8)[labels]
+    return LabelVolume(
+        data=_to_memory_order(labels),
+        affine=_affine_mm(image),
+        frame_duration_ms=_frame_duration_ms(image) if labels.ndim == 4 else None,
+        name=name if name is not None else nifti_stem(path),
+    )
+
+
+def _integral_labels(path: Path, raw: np.ndarray, table: LabelTable = LABEL_TABLE) -> np.ndarray:
+    """uint8 labels from any numeric array, or an error naming the file and the problem."""
+    if not np.issubdtype(raw.dtype, np.number) or np.issubdtype(raw.dtype, np.complexfloating):
+        raise CardioInputError(path, f"labels must be numeric, file holds {raw.dtype}")
+    if np.issubdtype(raw.dtype, np.floating):
+        if not np.all(np.isfinite(raw)):
+            raise CardioInputError(path, "labels contain NaN or infinite values")
+        if not np.array_equal(raw, np.round(raw)):
+            raise CardioInputError(path, "labels contain non-integer values")
+    values = np.unique(raw)
+    unknown = sorted(set(values.tolist()) - set(table.values))
+    if unknown:
+        shown = [int(v) if float(v).is_integer() else v for v in unknown[:10]]
+        raise CardioInputError(path, f"unknown label values {shown}; expected {list(table.values)}")
+    return raw.astype(np.uint8)
+
+
+def read_image_volume(
+    path: str | Path, name: str | None = None, *, ndim: int | None = None
+) -> ImageVolume:
+    """Read an image as raw float32 intensities (no normalisation)."""
+    path = Path(path)
+    image, raw = _load(path)
+    raw = _squeeze_trailing(raw)
+    _check_ndim(path, raw, ndim)
+    if not np.issubdtype(raw.dtype, np.number) or np.issubdtype(raw.dtype, np.complexfloating):
+        raise CardioInputError(path, f"intensities must be real numbers, file holds {raw.dtype}")
+    data = raw.astype(np.float32)
+    if not np.all(np.isfinite(data)):
+        raise CardioInputError(path, "image contains NaN or infinite intensities")
+    return ImageVolume(
+        data=_to_memory_order(data),
+        affine=_affine_mm(image),
+        frame_duration_ms=_frame_duration_ms(image) if data.ndim == 4 else None,
+        name=name if name is not None else nifti_stem(path),
+    )
+
+
+# writing ------------------------------------------------------------------------------------
+def _to_nifti(vol: Volume, data_xyz: np.ndarray) -> nib.Nifti1Image:
+    image = nib.Nifti1Image(data_xyz, vol.affine)
+    header = image.header
+    header.set_data_dtype(data_xyz.dtype)
+    image.set_qform(vol.affine, code=1)
+    image.set_sform(vol.affine, code=1)
+    zooms = list(vol.spacing_xyz)
+    if vol.is_4d:
+        # pixdim[4] = 0 means "not known" and reads back as None.
+        zooms.append(float(vol.frame_duration_ms or 0.0))
+    header.set_zooms(zooms)
+    header.set_xyzt_units("mm", "msec" if vol.is_4d else "unknown")
+    header["scl_slope"] = 1.0
+    header["scl_inter"] = 0.0
+    return image
+
+
+def _check_target(path: Path) -> None:
+    if not is_nifti_path(path):
+        raise CardioInputError(path, "output must end in .nii or .nii.gz")
+
+
+def _to_disk_order(data: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(data.transpose(tuple(range(data.ndim))[::-1]))
+
+
+def write_label_volume(vol: LabelVolume, path: str | Path, *, acdc_labels: bool = False) -> Path:
+    """Write labels as uint8 NIfTI (ACDC values 1 RV, 2 MYO, 3 LV when acdc_labels)."""
+    path = Path(path)
+    _check_target(path)
+    data = np.asarray(vol.data, dtype=np.uint8)
+    if acdc_labels:
+        data = np.asarray(INTERNAL_TO_ACDC, dtype=np.uint8)[data]
+    image = _to_nifti(vol, _to_disk_order(data))
+    return atomic_write(path, lambda tmp: nib.save(image, str(tmp)))
+
+
+def write_image_volume(vol: ImageVolume, path: str | Path) -> Path:
+    """Write an image as float32 NIfTI."""
+    path = Path(path)
+    _check_target(path)
+    image = _to_nifti(vol, _to_disk_order(np.asarray(vol.data, dtype=np.float32)))
+    return atomic_write(path, lambda tmp: nib.save(image, str(tmp)))
+
+
+# label tables -------------------------------------------------------------------------------
+_ITKSNAP_HEADER = """\
+################################################
+# ITK-SnAP Label Description File
+# File format:
+# IDX   -R-  -G-  -B-  -A--  VIS MSH  LABEL
+# Fields:
+#    IDX:   Zero-based index
+#    -R-:   Red color component (0..255)
+#    -G-:   Green color component (0..255)
+#    -B-:   Blue color component (0..255)
+#    -A-:   Label transparency (0.00 .. 1.00)
+#    VIS:   Label visibility (0 or 1)
+#    MSH:   Label mesh visibility (0 or 1)
+#  LABEL:   Label description
+################################################
+"""
+
+
+def label_table_text(
+    *, acdc_labels: bool = False, table: LabelTable = LABEL_TABLE, slicer: bool = False
+) -> str:
+    """Text of a label table: ITK-SNAP label description, or a 3D Slicer .ctbl when slicer."""
+    rows = []
+    for entry in table.entries:
+        value = INTERNAL_TO_ACDC[entry.value] if acdc_labels else entry.value
+        rows.append((value, entry))
+    rows.sort(key=lambda row: row[0])
+    if slicer:
+        lines = ["# Color table file cardio-explorer", f"# {len(rows)} values"]
+        for value, e in rows:
+            alpha = 0 if e.value == 0 else 255
+            name = e.description.replace(" ", "_")
+            lines.append(f"{value} {name} {e.rgb[0]} {e.rgb[1]} {e.rgb[2]} {alpha}")
+        return "\n".join(lines) + "\n"
+    lines = []
+    for value, e in rows:
+        visible = 0 if e.value == 0 else 1
+        r, g, b = e.rgb
+        lines.append(
+            f"{value:5d} {r:5d} {g:4d} {b:4d} {visible:8d} {visible:2d} {visible:2d}"
+            f'    "{e.description}"'
+        )
+    return _ITKSNAP_HEADER + "\n".join(lines) + "\n"
+
+
+def write_label_table(
+    path: str | Path, *, acdc_labels: bool = False, table: LabelTable = LABEL_TABLE
+) -> Path:
+    """Write the label names and colours; ``.ctbl`` gives a 3D Slicer table, else ITK-SNAP."""
+    path = Path(path)
+    text = label_table_text(
+        acdc_labels=acdc_labels, table=table, slicer=path.suffix.lower() == ".ctbl"
+    )
+    return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
