@@ -1,0 +1,1 @@
+"""Pathology synthesis in the latent space of the 2D label VAE: atlas, sampling, morph."""

@@ -1,0 +1,440 @@
+"""Latent atlas: per-group statistics of 32-slice latent stacks, and the NOR subjects to morph.
+
+Every slice of every subject is encoded to its posterior mean at ED and ES; each subject's stack
+of codes is interpolated along the slice axis to 32 slices (cubic; linear or nearest for stacks
+of 1-3 slices, which are kept, not dropped). Per group and phase the atlas stores the element-wise
+mean, std, min and max (32 x nz) and the Kendall correlation between latent dimensions; per NOR
+subject it stores its 32 x nz codes and the geometry that lets a decoded stack span the subject's
+own extent. The whole atlas round-trips through compact JSON so it fits in a checkpoint header.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+from scipy.interpolate import CubicSpline
+
+from cardio_explorer.engine.errors import CardioInputError
+from cardio_explorer.engine.labels import LABEL_TABLE
+from cardio_explorer.engine.pathology.correlation import kendall_matrix
+from cardio_explorer.engine.subject import GROUPS, Conditions, Subject
+from cardio_explorer.engine.volume import LabelVolume
+
+log = logging.getLogger(__name__)
+
+PHASES = ("ED", "ES")
+ATLAS_SLICES = 32
+ATLAS_FORMAT_VERSION = 1
+REFERENCE_GROUP = "NOR"
+# Decimals kept in JSON: codes and statistics to 1e-5, correlations to 1e-4.
+_CODE_DECIMALS = 5
+_CORR_DECIMALS = 4
+_ENCODE_BATCH = 64
+
+
+@dataclass(frozen=True, eq=False)
+class GroupStats:
+    """Element-wise statistics of one group's 32 x nz latent stacks at one phase."""
+
+    group: str
+    phase: str
+    mean: np.ndarray
+    std: np.ndarray
+    min: np.ndarray
+    max: np.ndarray
+    n_subjects: int
+    dim_kendall: np.ndarray  # nz x nz Kendall tau between latent dimensions
+
+
+@dataclass(frozen=True, eq=False)
+class StackGeometry:
+    """Where a subject's preprocessed stack lies: its affine and its number of slices."""
+
+    affine: np.ndarray
+    n_slices: int
+
+    def resampled_affine(self, n_out: int) -> np.ndarray:
+        """Affine of ``n_out`` slices whose first and last centres are the original ones.
+
+        A single-slice stack has no extent between centres, so its slab is split instead.
+        """
+        affine = np.array(self.affine, dtype=np.float64)
+        z_axis = affine[:3, 2].copy()
+        if self.n_slices > 1:
+            affine[:3, 2] = z_axis * (self.n_slices - 1) / max(n_out - 1, 1)
+        else:
+            affine[:3, 2] = z_axis / n_out
+            affine[:3, 3] -= z_axis * (0.5 - 0.5 / n_out)
+        return affine
+
+
+@dataclass(frozen=True, eq=False)
+class ReferenceSubject:
+    """A subject encoded for morphing: 32 x nz codes and geometry per phase, its conditions."""
+
+    subject_id: str
+    group: str | None
+    codes: dict[str, np.ndarray]
+    geometry: dict[str, StackGeometry]
+    conditions: Conditions | None = None
+
+    def phase_codes(self, phase: str) -> np.ndarray:
+        """The 32 x nz codes of one phase (clear error when the phase was not encoded)."""
+        _check_phase(phase)
+        if phase not in self.codes:
+            raise CardioInputError(f"subject {self.subject_id}", f"has no {phase} codes")
+        return self.codes[phase]
+
+
+class InterpolatedCodes(NamedTuple):
+    """Codes resampled along the slice axis and the method used ('cubic', 'linear', 'nearest')."""
+
+    codes: np.ndarray
+    method: str
+
+
+@dataclass(frozen=True, eq=False)
+class LatentAtlas:
+    """Group statistics per (group, phase) and the NOR reference subjects, for one label VAE."""
+
+    nz: int
+    n_slices: int
+    stats: dict[tuple[str, str], GroupStats]
+    references: dict[str, ReferenceSubject]
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def groups(self) -> tuple[str, ...]:
+        """Groups with statistics, in GROUPS order."""
+        present = {g for g, _ in self.stats}
+        return tuple(g for g in GROUPS if g in present)
+
+    @property
+    def reference_ids(self) -> tuple[str, ...]:
+        """Ids of the subjects that can be morphed, sorted."""
+        return tuple(sorted(self.references))
+
+    def group_stats(self, group: str, phase: str) -> GroupStats:
+        """Statistics of one group at one phase; clear error when the atlas lacks them."""
+        _check_phase(phase)
+        if (group, phase) not in self.stats:
+            raise CardioInputError(
+                f"target group {group!r}",
+                f"not in the latent atlas at {phase} (it has {list(self.groups)})",
+            )
+        return self.stats[(group, phase)]
+
+    def reference(self, subject_id: str) -> ReferenceSubject:
+        """A reference subject by id; clear error for an unknown one."""
+        if subject_id not in self.references:
+            shown = ", ".join(self.reference_ids[:5])
+            raise CardioInputError(
+                f"subject {subject_id!r}",
+                f"not among the atlas's {len(self.references)} reference subjects ({shown}...)",
+            )
+        return self.references[subject_id]
+
+    def with_references(self, references: Sequence[ReferenceSubject]) -> LatentAtlas:
+        """The same statistics with other morph sources (e.g. held-out or user subjects)."""
+        for ref in references:
+            for phase, codes in ref.codes.items():
+                if codes.shape != (self.n_slices, self.nz):
+                    raise CardioInputError(
+                        f"subject {ref.subject_id}",
+                        f"{phase} codes have shape {codes.shape}, "
+                        f"atlas needs {(self.n_slices, self.nz)}",
+                    )
+        return replace(self, references={r.subject_id: r for r in references})
+
+    # JSON -----------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able dict with rounded floats (NaN written as null)."""
+        groups: dict[str, dict[str, Any]] = {}
+        for (group, phase), s in self.stats.items():
+            groups.setdefault(group, {})[phase] = {
+                "n_subjects": s.n_subjects,
+                "mean": _rounded(s.mean, _CODE_DECIMALS),
+                "std": _rounded(s.std, _CODE_DECIMALS),
+                "min": _rounded(s.min, _CODE_DECIMALS),
+                "max": _rounded(s.max, _CODE_DECIMALS),
+                "dim_kendall": _rounded(s.dim_kendall, _CORR_DECIMALS),
+            }
+        references = [
+            {
+                "id": ref.subject_id,
+                "group": ref.group,
+                "conditions": ref.conditions.as_dict() if ref.conditions else None,
+                "phases": {
+                    phase: {
+                        "codes": _rounded(ref.codes[phase], _CODE_DECIMALS),
+                        "affine": _rounded(ref.geometry[phase].affine, 6),
+                        "n_slices": ref.geometry[phase].n_slices,
+                    }
+                    for phase in ref.codes
+                },
+            }
+            for ref in self.references.values()
+        ]
+        return {
+            "version": ATLAS_FORMAT_VERSION,
+            "nz": self.nz,
+            "n_slices": self.n_slices,
+            "groups": groups,
+            "references": references,
+            "info": self.info,
+        }
+
+    def to_json(self) -> str:
+        """Compact JSON text of :meth:`to_dict`."""
+        return json.dumps(self.to_dict(), separators=(",", ":"), allow_nan=False)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LatentAtlas:
+        """Inverse of :meth:`to_dict`; a clear error for a malformed or foreign atlas."""
+        try:
+            if data.get("version") != ATLAS_FORMAT_VERSION:
+                raise CardioInputError(
+                    "latent atlas", f"format version {data.get('version')} is not supported"
+                )
+            nz, n_slices = int(data["nz"]), int(data["n_slices"])
+            stats = {}
+            for group, phases in data["groups"].items():
+                for phase, s in phases.items():
+                    stats[(group, phase)] = GroupStats(
+                        group=group,
+                        phase=phase,
+                        mean=_array(s["mean"]),
+                        std=_array(s["std"]),
+                        min=_array(s["min"]),
+                        max=_array(s["max"]),
+                        n_subjects=int(s["n_subjects"]),
+                        dim_kendall=_array(s["dim_kendall"]),
+                    )
+            references = {}
+            for r in data["references"]:
+                phases = r["phases"]
+                references[r["id"]] = ReferenceSubject(
+                    subject_id=r["id"],
+                    group=r.get("group"),
+                    codes={p: _array(v["codes"]) for p, v in phases.items()},
+                    geometry={
+                        p: StackGeometry(_array(v["affine"]), int(v["n_slices"]))
+                        for p, v in phases.items()
+                    },
+                    conditions=Conditions(**r["conditions"]) if r.get("conditions") else None,
+                )
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            if isinstance(error, CardioInputError):
+                raise
+            raise CardioInputError("latent atlas", f"malformed ({error!r})") from None
+        for s in stats.values():
+            if s.mean.shape != (n_slices, nz) or s.dim_kendall.shape != (nz, nz):
+                raise CardioInputError(
+                    "latent atlas", f"{s.group} {s.phase} statistics have the wrong shape"
+                )
+        return cls(
+            nz=nz,
+            n_slices=n_slices,
+            stats=stats,
+            references=references,
+            info=dict(data.get("info", {})),
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> LatentAtlas:
+        """Inverse of :meth:`to_json`."""
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise CardioInputError("latent atlas", f"not valid JSON ({error})") from None
+        return cls.from_dict(data)
+
+
+def _rounded(array: np.ndarray, decimals: int) -> list:
+    values = np.round(np.asarray(array, dtype=np.float64), decimals)
+    out = values.astype(object)
+    out[~np.isfinite(values)] = None
+    return out.tolist()
+
+
+def _array(values: list) -> np.ndarray:
+    return np.array(values, dtype=np.float64)  # None (JSON null) becomes NaN
+
+
+def _check_phase(phase: str) -> None:
+    if phase not in PHASES:
+        raise CardioInputError("phase", f"must be one of {PHASES}, got {phase!r}")
+
+
+# encoding ---------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def eval_mode(model: torch.nn.Module) -> Iterator[torch.nn.Module]:
+    """Evaluation mode inside the block, the model's previous mode restored after it."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
+
+
+def encode_stack(
+    model: torch.nn.Module, labels: LabelVolume, device: torch.device | str = "cpu"
+) -> np.ndarray:
+    """Posterior means of every slice of a 3D label stack -> (n_slices, nz) float64."""
+    if labels.is_4d:
+        raise CardioInputError(labels.name or "label volume", "expected one 3D frame, got 3D+t")
+    device = torch.device(device)
+    n_classes = len(LABEL_TABLE.values)
+    slices = torch.from_numpy(np.ascontiguousarray(labels.data)).long()
+    means = []
+    with eval_mode(model), torch.inference_mode():
+        for start in range(0, len(slices), _ENCODE_BATCH):
+            batch = slices[start : start + _ENCODE_BATCH].to(device)
+            onehot = torch.nn.functional.one_hot(batch, n_classes).permute(0, 3, 1, 2).float()
+            mu, _ = model.encode(onehot)
+            means.append(mu.float().cpu().numpy())
+    return np.concatenate(means).astype(np.float64)
+
+
+def interpolate_codes(codes: np.ndarray, n_out: int = ATLAS_SLICES) -> InterpolatedCodes:
+    """Resample (n, nz) codes to (n_out, nz) between the first and last slice centres.
+
+    Cubic spline for 4+ slices; linear for 2-3 (a cubic through so few points overshoots);
+    a single slice is repeated.
+    """
+    codes = np.asarray(codes, dtype=np.float64)
+    n = len(codes)
+    if n == 0:
+        raise ValueError("cannot interpolate an empty stack of codes")
+    if n == 1:
+        return InterpolatedCodes(np.repeat(codes, n_out, axis=0), "nearest")
+    positions = np.linspace(0.0, n - 1, n_out)
+    index = np.arange(n, dtype=np.float64)
+    if n < 4:
+        out = np.stack([np.interp(positions, index, col) for col in codes.T], axis=1)
+        return InterpolatedCodes(out, "linear")
+    return InterpolatedCodes(CubicSpline(index, codes, axis=0)(positions), "cubic")
+
+
+def encode_subject(
+    model: torch.nn.Module,
+    subject: Subject,
+    device: torch.device | str = "cpu",
+    n_slices: int = ATLAS_SLICES,
+) -> tuple[ReferenceSubject, list[str]]:
+    """Encode a preprocessed subject at ED and ES (those present); returns it and the methods."""
+    codes: dict[str, np.ndarray] = {}
+    geometry: dict[str, StackGeometry] = {}
+    methods = []
+    for phase, frame in (("ED", subject.ed_frame), ("ES", subject.es_frame)):
+        if frame is None or frame not in subject.labels:
+            continue
+        labels = subject.labels[frame]
+        interpolated = interpolate_codes(encode_stack(model, labels, device), n_slices)
+        codes[phase] = interpolated.codes
+        geometry[phase] = StackGeometry(labels.affine.copy(), labels.spatial_shape[0])
+        methods.append(interpolated.method)
+    if not codes:
+        raise CardioInputError(f"subject {subject.subject_id}", "has no ED or ES labels to encode")
+    ref = ReferenceSubject(subject.subject_id, subject.group, codes, geometry, subject.conditions)
+    return ref, methods
+
+
+def build_atlas(
+    model: torch.nn.Module,
+    subjects: Sequence[Subject],
+    device: torch.device | str = "cpu",
+    n_slices: int = ATLAS_SLICES,
+    progress: bool = False,
+) -> LatentAtlas:
+    """Encode preprocessed subjects and gather per-group statistics; NOR subjects become sources.
+
+    The model must already be on ``device``; its train/eval mode is restored afterwards.
+    """
+    from tqdm.auto import tqdm
+
+    encoded: list[ReferenceSubject] = []
+    fallbacks = skipped = 0
+    for subject in tqdm(subjects, desc="latent atlas", unit="subject", disable=not progress):
+        if subject.group not in GROUPS:
+            skipped += 1
+            log.info(
+                "atlas: %s has no known group (%r); left out", subject.subject_id, subject.group
+            )
+            continue
+        ref, methods = encode_subject(model, subject, device, n_slices)
+        fallbacks += any(m != "cubic" for m in methods)
+        encoded.append(ref)
+    if not encoded:
+        raise CardioInputError("latent atlas", "no subject with a known group to build it from")
+    if fallbacks:
+        log.info(
+            "atlas: %d of %d subjects had under 4 slices (linear/nearest interpolation)",
+            fallbacks,
+            len(encoded),
+        )
+    nz = next(iter(encoded[0].codes.values())).shape[1]
+    stats = {}
+    for group in GROUPS:
+        for phase in PHASES:
+            stacks = [r.codes[phase] for r in encoded if r.group == group and phase in r.codes]
+            if stacks:
+                stats[(group, phase)] = group_statistics(group, phase, np.stack(stacks))
+    references = {r.subject_id: r for r in encoded if r.group == REFERENCE_GROUP}
+    info = {
+        "n_subjects": len(encoded),
+        "n_interpolation_fallbacks": fallbacks,
+        "n_skipped_no_group": skipped,
+        "subjects_per_group": {
+            g: stats[(g, "ED")].n_subjects for g in GROUPS if (g, "ED") in stats
+        },
+    }
+    return LatentAtlas(nz=nz, n_slices=n_slices, stats=stats, references=references, info=info)
+
+
+def group_statistics(group: str, phase: str, stacks: np.ndarray) -> GroupStats:
+    """Statistics of (n_subjects, n_slices, nz) codes; a single subject gives std 0."""
+    n = len(stacks)
+    return GroupStats(
+        group=group,
+        phase=phase,
+        mean=stacks.mean(axis=0),
+        std=stacks.std(axis=0, ddof=1 if n > 1 else 0),
+        min=stacks.min(axis=0),
+        max=stacks.max(axis=0),
+        n_subjects=n,
+        dim_kendall=kendall_matrix(stacks.reshape(-1, stacks.shape[-1])),
+    )
+
+
+# checkpoint -------------------------------------------------------------------------------------
+# Key of the atlas in a label VAE checkpoint's extra JSON (engine/training/label_vae.py writes it).
+ATLAS_EXTRA_KEY = "atlas"
+
+
+def atlas_extra(atlas: LatentAtlas) -> dict[str, Any]:
+    """The entry to merge into a checkpoint's ``extra``: {'atlas': atlas.to_dict()}."""
+    return {ATLAS_EXTRA_KEY: atlas.to_dict()}
+
+
+def atlas_from_extra(extra: dict[str, Any], source: str | Path = "checkpoint") -> LatentAtlas:
+    """The latent atlas stored in a checkpoint's extra JSON; a clear error when it has none."""
+    if ATLAS_EXTRA_KEY not in extra:
+        raise CardioInputError(
+            source,
+            "label VAE checkpoint holds no latent atlas; retrain it with "
+            "`cardio-explorer train label-vae`, which builds the atlas after training",
+        )
+    try:
+        return LatentAtlas.from_dict(extra[ATLAS_EXTRA_KEY])
+    except CardioInputError as error:
+        raise CardioInputError(source, error.problem) from None

@@ -1,0 +1,225 @@
+"""NOR -> pathology morph: linear path in latent space, all slices decoded in one batch.
+
+For a NOR reference subject of the atlas, a target group, a phase and alpha in [0, 1], the
+latent path is (1 - alpha) * subject codes + alpha * pseudo-pathology sample (32 x nz); decoding
+its 32 slices gives a label stack whose slices span the subject's own extent, on the atlas's
+in-plane grid. The sample is cached per (subject, group, phase, correlated, seed), so moving
+alpha costs only the interpolation and one decode. ED and ES with the same seed share one
+standard-normal draw, which keeps EF meaningful along the morph.
+"""
+
+from __future__ import annotations
+
+import math
+import weakref
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from cardio_explorer.engine.device import autocast
+from cardio_explorer.engine.errors import CardioInputError
+from cardio_explorer.engine.metrics.phenotypes import Phenotypes, measure_phenotypes
+from cardio_explorer.engine.models.label_vae import load_label_vae
+from cardio_explorer.engine.pathology.atlas import LatentAtlas, atlas_from_extra, eval_mode
+from cardio_explorer.engine.pathology.sampling import PseudoPathologySampler
+from cardio_explorer.engine.volume import LabelVolume
+
+# Slices per decoder call: a few stacks on CPU (memory), many on a GPU (throughput).
+_CPU_BATCH = 64
+_CUDA_BATCH = 1024
+
+# One sampler (and its cache) per atlas, shared by every PathologyMorph and morph_pathology call.
+_SAMPLERS: weakref.WeakKeyDictionary[LatentAtlas, PseudoPathologySampler] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def sampler_for(atlas: LatentAtlas) -> PseudoPathologySampler:
+    """The shared, caching sampler of an atlas."""
+    if atlas not in _SAMPLERS:
+        _SAMPLERS[atlas] = PseudoPathologySampler(atlas)
+    return _SAMPLERS[atlas]
+
+
+@dataclass(frozen=True, eq=False)
+class MorphResult:
+    """A decoded morph step: labels (32 slices over the subject's extent) and its latent codes."""
+
+    labels: LabelVolume
+    latent_path: np.ndarray  # (n_slices, nz) codes that were decoded
+    alpha: float
+    subject_id: str
+    target_group: str
+    phase: str
+    correlated: bool
+    seed: int
+
+
+def check_alpha(alpha: float) -> float:
+    """alpha as a float in [0, 1]; a clear error otherwise (the GUI clamps before calling)."""
+    try:
+        value = float(alpha)
+    except (TypeError, ValueError):
+        raise CardioInputError("alpha", f"must be a number in [0, 1], got {alpha!r}") from None
+    if not math.isfinite(value) or value < 0.0 or value > 1.0:
+        raise CardioInputError("alpha", f"must be in [0, 1], got {alpha!r}")
+    return value
+
+
+def decode_codes(
+    model: torch.nn.Module, codes: np.ndarray, device: torch.device | str = "cpu"
+) -> np.ndarray:
+    """Decode (n, nz) latent codes to (n, H, W) uint8 labels (argmax of the decoder's logits)."""
+    device = torch.device(device)
+    z = torch.as_tensor(np.asarray(codes), dtype=torch.float32)
+    batch = _CUDA_BATCH if device.type == "cuda" else _CPU_BATCH
+    out = []
+    with eval_mode(model), torch.inference_mode(), autocast(device):
+        for start in range(0, len(z), batch):
+            logits = model.decode(z[start : start + batch].to(device))
+            out.append(logits.argmax(dim=1).to(torch.uint8).cpu())
+    return torch.cat(out).numpy()
+
+
+class PathologyMorph:
+    """Morphs of an atlas's reference subjects with one label VAE on one device."""
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        atlas: LatentAtlas,
+        device: torch.device | str = "cpu",
+        optimise: bool = True,
+    ) -> None:
+        # A model that offers an inference copy (BatchNorm folded, ~1.3x faster) decodes with it.
+        if optimise and hasattr(model, "for_inference"):
+            model = model.for_inference()
+        self.model = model
+        self.atlas = atlas
+        self.device = torch.device(device)
+        self.sampler = sampler_for(atlas)
+
+    @classmethod
+    def from_checkpoint(
+        cls, path: str | Path, device: torch.device | str = "cpu"
+    ) -> PathologyMorph:
+        """Label VAE and latent atlas of one checkpoint, ready to morph on ``device``."""
+        model, checkpoint = load_label_vae(path, device)
+        return cls(model, atlas_from_extra(checkpoint.extra, path), device)
+
+    def latent_path(
+        self,
+        subject_id: str,
+        target_group: str,
+        phase: str,
+        alpha: float,
+        correlated: bool = True,
+        seed: int = 0,
+    ) -> np.ndarray:
+        """(n_slices, nz) codes at ``alpha`` between the subject and the target sample."""
+        alpha = check_alpha(alpha)
+        source = self.atlas.reference(subject_id).phase_codes(phase)
+        target = self.sampler.sample(subject_id, target_group, phase, correlated, seed)
+        return (1.0 - alpha) * source + alpha * target
+
+    def morph(
+        self,
+        subject_id: str,
+        target_group: str,
+        phase: str,
+        alpha: float,
+        correlated: bool = True,
+        seed: int = 0,
+    ) -> MorphResult:
+        """One decoded morph step."""
+        return self.series(subject_id, target_group, phase, [alpha], correlated, seed)[0]
+
+    def series(
+        self,
+        subject_id: str,
+        target_group: str,
+        phase: str,
+        alphas: Sequence[float],
+        correlated: bool = True,
+        seed: int = 0,
+    ) -> list[MorphResult]:
+        """Morph steps at several alphas, decoded in as few batches as the device allows."""
+        paths = [
+            self.latent_path(subject_id, target_group, phase, a, correlated, seed) for a in alphas
+        ]
+        if not paths:
+            return []
+        slices = decode_codes(self.model, np.concatenate(paths), self.device)
+        geometry = self.atlas.reference(subject_id).geometry[phase]
+        n = self.atlas.n_slices
+        affine = geometry.resampled_affine(n)
+        results = []
+        for i, (alpha, path) in enumerate(zip(alphas, paths, strict=True)):
+            labels = LabelVolume(
+                data=slices[i * n : (i + 1) * n],
+                affine=affine,
+                name=f"{subject_id} -> {target_group} {phase} alpha {float(alpha):.2f}",
+            )
+            results.append(
+                MorphResult(
+                    labels,
+                    path,
+                    float(alpha),
+                    subject_id,
+                    target_group,
+                    phase,
+                    bool(correlated),
+                    int(seed),
+                )
+            )
+        return results
+
+    def phenotypes(
+        self,
+        subject_id: str,
+        target_group: str,
+        alphas: Sequence[float],
+        correlated: bool = True,
+        seed: int = 0,
+    ) -> list[Phenotypes]:
+        """Phenotypes along the morph: ED and ES decoded with the same seed at each alpha."""
+        ed = self.series(subject_id, target_group, "ED", alphas, correlated, seed)
+        es = self.series(subject_id, target_group, "ES", alphas, correlated, seed)
+        return [measure_phenotypes(d.labels, s.labels) for d, s in zip(ed, es, strict=True)]
+
+
+def morph_pathology(
+    model: torch.nn.Module,
+    atlas: LatentAtlas,
+    nor_subject_id: str,
+    target_group: str,
+    phase: str,
+    alpha: float,
+    correlated: bool = True,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+) -> MorphResult:
+    """Morph a reference (NOR) subject towards a target group at one alpha in [0, 1]."""
+    return PathologyMorph(model, atlas, device, optimise=False).morph(
+        nor_subject_id, target_group, phase, alpha, correlated, seed
+    )
+
+
+def morph_series(
+    model: torch.nn.Module,
+    atlas: LatentAtlas,
+    nor_subject_id: str,
+    target_group: str,
+    phase: str,
+    alphas: Sequence[float],
+    correlated: bool = True,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+) -> list[MorphResult]:
+    """The morph at each of ``alphas`` (e.g. np.linspace(0, 1, N)) with one shared sample."""
+    return PathologyMorph(model, atlas, device, optimise=False).series(
+        nor_subject_id, target_group, phase, alphas, correlated, seed
+    )
