@@ -142,8 +142,14 @@ class LabelVolume(Volume):
             if data.size and (data.min() < 0 or data.max() > 255):
                 raise CardioInputError(what, "label values outside 0-255")
             data = data.astype(np.uint8)
-        present = np.unique(data)
-        unknown = sorted(set(present.tolist()) - set(self.label_table.values))
+        allowed = self.label_table.values
+        # With a 0..K table, max() settles validity in one pass; np.unique (the slow path, for
+        # the error message) costs ~40 ms on a 3D+t synthetic subject.
+        contiguous = sorted(allowed) == list(range(len(allowed)))
+        if contiguous and (data.size == 0 or int(data.max()) < len(allowed)):
+            unknown = []
+        else:
+            unknown = sorted(set(np.unique(data).tolist()) - set(allowed))
         if unknown:
             raise CardioInputError(
                 what,

@@ -18,7 +18,7 @@ from cardio_explorer.engine.device import describe
 
 # One module per measured thing: app/commands/bench_<name>.py with
 # ``measure(device: torch.device, repeats: int) -> list[BenchResult]``.
-BENCHES: tuple[str, ...] = ()
+BENCHES: tuple[str, ...] = ("label_vae", "cheart", "spade", "gui_path")
 
 
 @dataclass(frozen=True)
@@ -39,8 +39,9 @@ class BenchResult:
         return None if self.target_ms is None else self.median_ms <= self.target_ms
 
 
-def time_call(fn: Callable[[], object], repeats: int, warmup: int = 2,
-              sync: Callable[[], None] | None = None) -> list[float]:
+def time_call(
+    fn: Callable[[], object], repeats: int, warmup: int = 2, sync: Callable[[], None] | None = None
+) -> list[float]:
     """Wall-clock milliseconds of ``repeats`` calls after ``warmup`` untimed ones."""
     for _ in range(warmup):
         fn()
@@ -56,13 +57,21 @@ def time_call(fn: Callable[[], object], repeats: int, warmup: int = 2,
     return times
 
 
-def summarise(name: str, device: torch.device, times: list[float],
-              target_ms: float | None = None) -> BenchResult:
+def summarise(
+    name: str, device: torch.device, times: list[float], target_ms: float | None = None
+) -> BenchResult:
     """Median and 10th/90th percentiles of a list of timings."""
     ordered = sorted(times)
     pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))]  # noqa: E731
-    return BenchResult(name, describe(device), statistics.median(ordered), pick(0.1), pick(0.9),
-                       len(ordered), target_ms)
+    return BenchResult(
+        name,
+        describe(device),
+        statistics.median(ordered),
+        pick(0.1),
+        pick(0.9),
+        len(ordered),
+        target_ms,
+    )
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -87,14 +96,18 @@ def run(args: argparse.Namespace) -> int:
         module = importlib.import_module(f"cardio_explorer.app.commands.bench_{name}")
         for device in devices:
             results.extend(module.measure(device, args.repeats))
-    print(f"# cardio-explorer bench on {platform.processor() or platform.machine()}, "
-          f"torch {torch.__version__}")
+    print(
+        f"# cardio-explorer bench on {platform.processor() or platform.machine()}, "
+        f"torch {torch.__version__}"
+    )
     print(f"{'path':<48} {'device':<28} {'median ms':>10} {'p10':>8} {'p90':>8} {'target':>8}")
     for r in results:
         target = "" if r.target_ms is None else f"{r.target_ms:g}"
         mark = {True: " ok", False: " MISS", None: ""}[r.meets_target]
-        print(f"{r.name:<48} {r.device:<28} {r.median_ms:>10.2f} {r.p10_ms:>8.2f} "
-              f"{r.p90_ms:>8.2f} {target:>8}{mark}")
+        print(
+            f"{r.name:<48} {r.device:<28} {r.median_ms:>10.2f} {r.p10_ms:>8.2f} "
+            f"{r.p90_ms:>8.2f} {target:>8}{mark}"
+        )
     if args.out:
         args.out.write_text(json.dumps([asdict(r) for r in results], indent=2))
     return 0

@@ -7,12 +7,14 @@ import argparse
 from cardio_explorer.app.commands import register_kind_group
 
 # One module per model kind: app/commands/evaluate_<kind>.py with register(subparsers).
-EVALUATORS: tuple[str, ...] = ()
+EVALUATORS: tuple[str, ...] = ("label_vae", "cheart", "spade")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``evaluate`` command and one sub-command per model kind."""
     register_kind_group(
-        subparsers, "evaluate", "evaluate a checkpoint; writes report.json and report.md",
+        subparsers,
+        "evaluate",
+        "evaluate a checkpoint; writes report.json and report.md",
         EVALUATORS,
     )

@@ -7,7 +7,7 @@ import argparse
 from cardio_explorer.app.commands import register_kind_group
 
 # One module per model kind: app/commands/train_<kind>.py with register(subparsers).
-TRAINERS: tuple[str, ...] = ()
+TRAINERS: tuple[str, ...] = ("label_vae", "cheart", "spade")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

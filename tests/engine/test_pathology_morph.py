@@ -40,6 +40,7 @@ TINY = LabelVaeConfig(
     encoder_fc=(16,),
     decoder_fc=(16,),
     decoder_channels=(8, 8, 4),
+    output_stride=1,
     head_channels=0,
 )
 SPACING = (8.0, 1.5, 1.5)

@@ -1,0 +1,277 @@
+"""CHeart inference: sequence completion from ED, generation from conditions, condition sweeps
+and population curves of the clinical phenotypes.
+
+Every result is a 3D+t :class:`LabelVolume` (t, z, y, x) on the model grid with its true affine
+and frame duration, the per-frame latent codes, and the warnings (conditions outside the
+training range) that the GUI shows beside it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from cardio_explorer.engine.cheart.conditions import (
+    parse_conditions,
+    parse_sex,
+    with_condition,
+)
+from cardio_explorer.engine.cheart.data import resample_to_grid
+from cardio_explorer.engine.cheart.model import CHeartModel
+from cardio_explorer.engine.device import autocast
+from cardio_explorer.engine.errors import CardioInputError
+from cardio_explorer.engine.metrics.phenotypes import (
+    MYOCARDIUM_DENSITY_G_PER_ML,
+    ejection_fraction,
+    label_counts,
+    max_wall_thickness_mm,
+)
+from cardio_explorer.engine.subject import Conditions
+from cardio_explorer.engine.volume import LabelVolume
+
+PHENOTYPE_NAMES = ("lvedv_ml", "lvesv_ml", "lvef", "rvedv_ml", "rvesv_ml", "rvef", "lvm_g")
+GENERATION_BATCH = 4  # sequences decoded together (B x 20 frames per decoder call)
+
+
+@dataclass(frozen=True)
+class SequenceResult:
+    """A generated or completed sequence: labels (t, z, y, x), latents [T, z], warnings."""
+
+    labels: LabelVolume
+    latents: np.ndarray
+    conditions: Conditions
+    warnings: tuple[str, ...] = field(default_factory=tuple)
+    seed: int | None = None
+
+    @property
+    def n_frames(self) -> int:
+        """Number of frames."""
+        return self.labels.n_frames
+
+
+def _condition_tensor(model: CHeartModel, conditions: Sequence[Conditions]) -> torch.Tensor:
+    return torch.from_numpy(model.stats.matrix(conditions)).to(model.device)
+
+
+def _results(
+    model: CHeartModel,
+    labels: np.ndarray,
+    latents: np.ndarray,
+    conditions: Sequence[Conditions],
+    affines: Sequence[np.ndarray],
+    seeds: Sequence[int | None],
+    name: str,
+) -> list[SequenceResult]:
+    out = []
+    for i, c in enumerate(conditions):
+        volume = LabelVolume(
+            data=labels[i],
+            affine=affines[i],
+            frame_duration_ms=model.frame_duration_ms,
+            name=name,
+        )
+        warnings = tuple(model.stats.out_of_range(c))
+        out.append(SequenceResult(volume, latents[i].astype(np.float32), c, warnings, seeds[i]))
+    return out
+
+
+def labels_on_device(
+    model: CHeartModel, z0: torch.Tensor, conditions: Sequence[Conditions]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One decoder batch: frame-0 latents [B, z] on the device -> (uint8 labels
+    [B, T, D, H, W], latents [B, T, z]), both left on the model's device."""
+    with torch.inference_mode(), autocast(model.device):
+        out = model.net.generate(z0, _condition_tensor(model, conditions))
+        return out.logits.argmax(dim=2).to(torch.uint8), out.latents.float()
+
+
+def decode_from_z(
+    model: CHeartModel, z0: np.ndarray | torch.Tensor, conditions: Sequence[Conditions]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Frame-0 latents [B, z] + conditions -> (labels [B, T, D, H, W], latents [B, T, z])."""
+    if isinstance(z0, torch.Tensor):
+        z0 = z0.to(device=model.device, dtype=torch.float32)
+    else:
+        z0 = torch.from_numpy(np.asarray(z0, dtype=np.float32)).to(model.device)
+    labels, latents = [], []
+    for start in range(0, len(conditions), GENERATION_BATCH):
+        part = list(conditions[start : start + GENERATION_BATCH])
+        lab, lat = labels_on_device(model, z0[start : start + len(part)], part)
+        labels.append(lab.cpu().numpy())
+        latents.append(lat.cpu().numpy())
+    return np.concatenate(labels), np.concatenate(latents)
+
+
+def encode_ed(
+    model: CHeartModel, ed: LabelVolume, conditions: Conditions | dict[str, Any]
+) -> tuple[np.ndarray, LabelVolume]:
+    """Posterior mean [z] of an ED frame, and the frame resampled onto the model grid."""
+    c = parse_conditions(conditions)
+    if not isinstance(ed, LabelVolume):
+        raise CardioInputError("ED frame", f"expected a LabelVolume, got {type(ed).__name__}")
+    if ed.is_4d:
+        raise CardioInputError(ed.name or "ED frame", "expected one 3D frame, got a 3D+t volume")
+    on_grid = resample_to_grid(ed, model.config.grid, model.config.spacing)
+    if not on_grid.data.any():
+        raise CardioInputError(ed.name or "ED frame", "holds no labelled voxels")
+    x = torch.from_numpy(on_grid.data.astype(np.int64))[None].to(model.device)
+    with torch.inference_mode(), autocast(model.device):
+        mu, _ = model.net.encode(x, _condition_tensor(model, [c]))
+    return mu[0].float().cpu().numpy(), on_grid
+
+
+def complete_sequence(
+    model: CHeartModel, ed: LabelVolume, conditions: Conditions | dict[str, Any]
+) -> SequenceResult:
+    """Complete a cycle from its ED frame: encode (posterior mean), unroll, decode all frames."""
+    c = parse_conditions(conditions)
+    mu, on_grid = encode_ed(model, ed, c)
+    labels, latents = decode_from_z(model, mu[None], [c])
+    name = f"{ed.name} completed" if ed.name else "completed sequence"
+    return _results(model, labels, latents, [c], [on_grid.affine], [None], name)[0]
+
+
+def prior_samples(n: int, z_dim: int, seed: int | None) -> np.ndarray:
+    """z ~ N(0, I) [n, z_dim], reproducible for a seed (the same on CPU and CUDA)."""
+    generator = torch.Generator().manual_seed(int(seed)) if seed is not None else None
+    return torch.randn(n, z_dim, generator=generator).numpy()
+
+
+def generate_sequences(
+    model: CHeartModel,
+    conditions: Conditions | dict[str, Any],
+    n_samples: int = 1,
+    seed: int | None = 0,
+) -> list[SequenceResult]:
+    """``n_samples`` sequences for one set of conditions, z ~ N(0, I) from ``seed``."""
+    c = parse_conditions(conditions)
+    if int(n_samples) < 1:
+        raise CardioInputError("n_samples", f"must be at least 1, got {n_samples}")
+    z = prior_samples(int(n_samples), model.config.z_dim, seed)
+    labels, latents = decode_from_z(model, z, [c] * int(n_samples))
+    affine = model.grid_affine()
+    seeds = [seed] * int(n_samples)
+    return _results(
+        model,
+        labels,
+        latents,
+        [c] * int(n_samples),
+        [affine] * len(seeds),
+        seeds,
+        "generated sequence",
+    )
+
+
+def condition_sweep(
+    model: CHeartModel,
+    base_conditions: Conditions | dict[str, Any],
+    name: str,
+    values: Sequence[Any],
+    z: np.ndarray | None = None,
+    seed: int | None = 0,
+) -> list[SequenceResult]:
+    """One condition varied over ``values`` with the frame-0 latent ``z`` fixed (default: a
+    prior sample from ``seed``), e.g. ageing the same heart from 20 to 80."""
+    base = parse_conditions(base_conditions)
+    if len(values) == 0:
+        raise CardioInputError("values", "the sweep needs at least one value")
+    swept = [with_condition(base, name, v) for v in values]
+    if z is None:
+        z = prior_samples(1, model.config.z_dim, seed)[0]
+    z = np.asarray(z, dtype=np.float32).reshape(-1)
+    if z.shape[0] != model.config.z_dim:
+        raise CardioInputError("z", f"expected {model.config.z_dim} values, got {z.shape[0]}")
+    labels, latents = decode_from_z(model, np.repeat(z[None], len(swept), axis=0), swept)
+    affine = model.grid_affine()
+    return _results(
+        model, labels, latents, swept, [affine] * len(swept), [seed] * len(swept), f"{name} sweep"
+    )
+
+
+def end_systolic_frame(sequence: LabelVolume) -> int:
+    """Frame with the smallest LV blood pool (ES) of a 3D+t label volume."""
+    lv = (sequence.data == 1).reshape(sequence.n_frames, -1).sum(axis=1)
+    return int(np.argmin(lv))
+
+
+def sequence_phenotypes(sequence: LabelVolume, wall: bool = False) -> dict[str, float]:
+    """Phenotypes of a cycle: ED = frame 0, ES = frame of minimal LV volume (the same formulas
+    as ``measure_phenotypes``, from one bincount per frame).
+
+    ``wall`` adds the maximum wall thickness (slower; the curves and evaluation skip it).
+    """
+    ed, es = sequence.frame(0), sequence.frame(end_systolic_frame(sequence))
+    ed_ml = label_counts(ed) * ed.voxel_volume_ml
+    es_ml = label_counts(es) * es.voxel_volume_ml
+    values = {
+        "lvedv_ml": float(ed_ml[1]),
+        "lvesv_ml": float(es_ml[1]),
+        "lvef": ejection_fraction(float(ed_ml[1]), float(es_ml[1])),
+        "rvedv_ml": float(ed_ml[3]),
+        "rvesv_ml": float(es_ml[3]),
+        "rvef": ejection_fraction(float(ed_ml[3]), float(es_ml[3])),
+        "lvm_g": float(ed_ml[2]) * MYOCARDIUM_DENSITY_G_PER_ML,
+    }
+    if wall:
+        values["max_wall_mm"] = max_wall_thickness_mm(ed)
+    return values
+
+
+def population_curves(
+    model: CHeartModel,
+    name: str,
+    values: Sequence[float],
+    n_per_step: int = 20,
+    sexes: Sequence[str] = ("F", "M"),
+    seed: int = 0,
+    base: Conditions | dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Mean and 95 % interval (2.5-97.5 percentiles) of each phenotype over ``n_per_step``
+    generated sequences per value of condition ``name``, per sex.
+
+    The other conditions are ``base`` (default: the training means of each sex). The same prior
+    samples are used at every step, so the curves show the condition's effect, not noise.
+    Returns {"name", "values", "n_per_step", "phenotypes", "curves": {sex: {phenotype:
+    {"mean", "low", "high"}}}, "warnings"} with lists aligned with ``values``.
+    """
+    if name == "sex":
+        raise CardioInputError("name", "sex is already one curve per sex; sweep another condition")
+    if int(n_per_step) < 1:
+        raise CardioInputError("n_per_step", f"must be at least 1, got {n_per_step}")
+    z = prior_samples(int(n_per_step), model.config.z_dim, seed)
+    curves: dict[str, Any] = {}
+    warnings: list[str] = []
+    for sex in sexes:
+        sex = parse_sex(sex)
+        start = (
+            model.stats.typical(sex)
+            if base is None
+            else with_condition(parse_conditions(base), "sex", sex)
+        )
+        per_phenotype: dict[str, dict[str, list[float]]] = {
+            p: {"mean": [], "low": [], "high": []} for p in PHENOTYPE_NAMES
+        }
+        for value in values:
+            c = with_condition(start, name, value)
+            warnings.extend(w for w in model.stats.out_of_range(c) if w not in warnings)
+            labels, _ = decode_from_z(model, z, [c] * len(z))
+            affine = model.grid_affine()
+            table = [sequence_phenotypes(LabelVolume(data=seq, affine=affine)) for seq in labels]
+            for p in PHENOTYPE_NAMES:
+                sample = np.array([row[p] for row in table])
+                per_phenotype[p]["mean"].append(float(sample.mean()))
+                per_phenotype[p]["low"].append(float(np.percentile(sample, 2.5)))
+                per_phenotype[p]["high"].append(float(np.percentile(sample, 97.5)))
+        curves[sex] = per_phenotype
+    return {
+        "name": name,
+        "values": [float(v) for v in values],
+        "n_per_step": int(n_per_step),
+        "phenotypes": list(PHENOTYPE_NAMES),
+        "curves": curves,
+        "warnings": warnings,
+    }

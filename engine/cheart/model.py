@@ -1,0 +1,95 @@
+"""A CHeart model ready for inference: network, condition statistics, grid and provenance."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from cardio_explorer.engine.cheart.conditions import ConditionStats
+from cardio_explorer.engine.cheart.data import DEFAULT_FRAME_DURATION_MS, grid_affine
+from cardio_explorer.engine.device import choose_device
+from cardio_explorer.engine.errors import CardioInputError
+from cardio_explorer.engine.models.cheart import CHeartConfig, CHeartNet, load_cheart, save_cheart
+
+BUNDLED_NAME = "cheart.safetensors"
+TRAIN_HINT = (
+    "train one with `cardio-explorer cohort --n 200 --geometry dense --out COHORT` and "
+    "`cardio-explorer train cheart --data COHORT --out resources/cheart.safetensors` "
+    "(or another --out, then pass it as --checkpoint); see the README"
+)
+
+
+def bundled_checkpoint() -> Path:
+    """Path of the bundled CHeart checkpoint in resources/ (it may not exist yet)."""
+    import cardio_explorer.resources as resources
+
+    return Path(resources.__file__).resolve().parent / BUNDLED_NAME
+
+
+@dataclass
+class CHeartModel:
+    """Network (eval mode, on ``device``) plus what inference needs from its checkpoint."""
+
+    net: CHeartNet
+    stats: ConditionStats
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    frame_duration_ms: float = DEFAULT_FRAME_DURATION_MS
+    training: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+    sha256: str = ""
+
+    @property
+    def config(self) -> CHeartConfig:
+        """Architecture of the network."""
+        return self.net.config
+
+    def grid_affine(self, centre_xyz: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> np.ndarray:
+        """Affine of the model grid centred on ``centre_xyz`` (generated hearts: the origin)."""
+        return grid_affine(self.config.grid, self.config.spacing, centre_xyz)
+
+    def extra(self) -> dict[str, Any]:
+        """The checkpoint ``extra`` that rebuilds this model."""
+        return {
+            "conditions": self.stats.to_dict(),
+            "frame_duration_ms": self.frame_duration_ms,
+            "training": self.training,
+        }
+
+    def save(self, path: str | Path) -> Path:
+        """Write the model as a ``cheart`` checkpoint."""
+        return save_cheart(path, self.net, self.extra())
+
+
+def prepare_for_inference(net: CHeartNet, device: torch.device) -> CHeartNet:
+    """Eval mode on ``device``; channels-last 3D so the final argmax reads contiguous labels."""
+    return net.eval().to(device=device, memory_format=torch.channels_last_3d)
+
+
+def load_model(path: str | Path | None = None, device: str | torch.device = "cpu") -> CHeartModel:
+    """Load a CHeart checkpoint (default: the bundled one) for inference on ``device``."""
+    if path is None:
+        path = bundled_checkpoint()
+        if not path.is_file():
+            raise CardioInputError(path, f"no bundled CHeart model yet; {TRAIN_HINT}")
+    path = Path(path)
+    if not path.is_file():
+        raise CardioInputError(path, f"checkpoint file not found; {TRAIN_HINT}")
+    net, checkpoint = load_cheart(path)
+    if "conditions" not in checkpoint.extra:
+        raise CardioInputError(path, "checkpoint lacks the condition statistics")
+    device = device if isinstance(device, torch.device) else choose_device(device)
+    return CHeartModel(
+        net=prepare_for_inference(net, device),
+        stats=ConditionStats.from_dict(checkpoint.extra["conditions"]),
+        device=device,
+        frame_duration_ms=float(
+            checkpoint.extra.get("frame_duration_ms", DEFAULT_FRAME_DURATION_MS)
+        ),
+        training=dict(checkpoint.extra.get("training", {})),
+        path=path,
+        sha256=checkpoint.sha256,
+    )

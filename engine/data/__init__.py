@@ -1,0 +1,1 @@
+"""Datasets built from cohorts: preloaded label slices and subject splits."""

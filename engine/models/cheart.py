@@ -1,0 +1,330 @@
+"""CHeart: conditional 3D beta-VAE with an autoregressive LSTM that unrolls a 3D+t label sequence.
+
+Shapes (B batch, T frames, C labels, D/H/W the model grid in array order z/y/x):
+ED one-hot [B, C, D, H, W] -> encoder -> mu, logvar [B, z]; conditions [B, 5] -> condition MLP
+-> code [B, k]; the LSTM starts from z (frame 0) and each later step takes the *previous* latent
+and the code (one-to-many, as the paper describes; the public code fed the same z every step);
+all T latents go through one decoder shared across frames as a single batch of B*T volumes.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import torch
+from torch import nn
+from torch.nn import functional
+
+from cardio_explorer.engine.errors import CardioInputError
+from cardio_explorer.engine.models.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+
+N_CONDITIONS = 5  # age, sex, height, weight, SBP (normalised by engine/cheart/conditions.py)
+
+
+@dataclass(frozen=True)
+class CHeartConfig:
+    """Architecture and training defaults; ``grid`` and ``spacing`` are in array order (z, y, x).
+
+    encoder_channels: outputs of the stride-2 Conv3d blocks (the input has n_labels channels).
+    decoder_channels: inputs of the stride-2 ConvTranspose3d blocks; the first is the channel
+    count of the reshaped Linear output, the last block outputs n_labels logits.
+    condition_encoder: also feed the condition code to the encoder's mu/logvar heads (as the
+    public code does), so that z is pushed to hold what the conditions do not explain.
+    """
+
+    grid: tuple[int, int, int] = (32, 64, 64)
+    spacing: tuple[float, float, float] = (4.0, 2.5, 2.5)
+    n_frames: int = 20
+    n_labels: int = 4
+    z_dim: int = 32
+    condition_code: int = 32
+    condition_hidden: int = 64
+    lstm_hidden: int = 128
+    encoder_channels: tuple[int, ...] = (16, 32, 64, 64)
+    decoder_channels: tuple[int, ...] = (64, 32, 16, 16)
+    condition_encoder: bool = True
+    beta: float = 1e-3
+    lr: float = 5e-4
+    batch_size: int = 8
+
+    def __post_init__(self) -> None:
+        for name in ("grid", "spacing", "encoder_channels", "decoder_channels"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        levels = len(self.encoder_channels)
+        problems = []
+        if len(self.grid) != 3 or len(self.spacing) != 3:
+            problems.append("grid and spacing need 3 values (z, y, x)")
+        elif any(int(g) % (2**levels) or int(g) < 2**levels for g in self.grid):
+            problems.append(f"every grid size must be a multiple of {2**levels} ({levels} levels)")
+        if len(self.decoder_channels) != levels:
+            problems.append("encoder and decoder need the same number of levels")
+        if self.n_frames < 2:
+            problems.append("n_frames must be at least 2")
+        if any(s <= 0 for s in self.spacing):
+            problems.append("spacing must be positive")
+        if problems:
+            raise CardioInputError("CHeart config", "; ".join(problems))
+
+    @property
+    def bottleneck_shape(self) -> tuple[int, int, int]:
+        """(D, H, W) after the encoder's stride-2 blocks."""
+        f = 2 ** len(self.encoder_channels)
+        return (self.grid[0] // f, self.grid[1] // f, self.grid[2] // f)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able dict (tuples become lists)."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CHeartConfig:
+        """Config from a dict; unknown keys are a clear error."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise CardioInputError("CHeart config", f"unknown keys {unknown}")
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+
+    def with_changes(self, **changes: Any) -> CHeartConfig:
+        """Copy with some fields changed."""
+        return replace(self, **changes)
+
+
+# The paper: 4 x 64 x 128 x 128 input (2 mm deep, 1.25 mm in-plane), 8192-wide bottleneck.
+PAPER = CHeartConfig(
+    grid=(64, 128, 128),
+    spacing=(2.0, 1.25, 1.25),
+    encoder_channels=(8, 16, 32, 32),
+    decoder_channels=(32, 16, 8, 4),
+    lstm_hidden=64,
+)
+# Bundled CPU model: 32 x 64 x 64 at 4 x 2.5 x 2.5 mm (same field of view as the paper).
+LEAN = CHeartConfig()
+# Smoke tests and demos: 16^3 voxels of 8 mm, 6 frames, two levels, a few channels.
+TINY = CHeartConfig(
+    grid=(16, 16, 16),
+    spacing=(8.0, 8.0, 8.0),
+    n_frames=6,
+    z_dim=8,
+    condition_code=8,
+    condition_hidden=16,
+    lstm_hidden=16,
+    encoder_channels=(4, 8),
+    decoder_channels=(8, 4),
+    batch_size=4,
+)
+CONFIGS = {"paper": PAPER, "lean": LEAN, "tiny": TINY}
+
+
+class CHeartOutput(NamedTuple):
+    """logits [B, T, C, D, H, W], mu and logvar [B, z], latents [B, T, z]."""
+
+    logits: torch.Tensor
+    mu: torch.Tensor
+    logvar: torch.Tensor
+    latents: torch.Tensor
+
+
+class ConditionMLP(nn.Module):
+    """Normalised conditions [B, 5] -> condition code [B, k]."""
+
+    def __init__(self, n_in: int, hidden: int, code: int) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(n_in, hidden), nn.LeakyReLU(0.2), nn.Linear(hidden, code), nn.Tanh()
+        )
+
+    def forward(self, conditions: torch.Tensor) -> torch.Tensor:
+        """Condition code in [-1, 1]."""
+        return self.net(conditions)
+
+
+class Encoder3d(nn.Module):
+    """One-hot ED [B, C, D, H, W] -> (mu, logvar) [B, z], optionally given the condition code."""
+
+    def __init__(self, config: CHeartConfig) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        channels = config.n_labels
+        for out in config.encoder_channels:
+            layers += [
+                nn.Conv3d(channels, out, kernel_size=4, stride=2, padding=1),
+                nn.BatchNorm3d(out),
+                nn.LeakyReLU(0.2),
+            ]
+            channels = out
+        self.features = nn.Sequential(*layers, nn.Flatten())
+        width = channels * math.prod(config.bottleneck_shape)
+        width += config.condition_code if config.condition_encoder else 0
+        self.uses_code = config.condition_encoder
+        self.mu = nn.Linear(width, config.z_dim)
+        self.logvar = nn.Linear(width, config.z_dim)
+
+    def forward(
+        self, onehot: torch.Tensor, code: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Posterior mean and log-variance."""
+        h = self.features(onehot)
+        if self.uses_code:
+            h = torch.cat([h, code], dim=1)
+        return self.mu(h), self.logvar(h)
+
+
+class TemporalLSTM(nn.Module):
+    """One-to-many LSTM: latent t = latent t-1 + f(LSTM([latent t-1, code]))."""
+
+    def __init__(self, z_dim: int, code: int, hidden: int) -> None:
+        super().__init__()
+        self.hidden = hidden
+        self.initial_state = nn.Linear(z_dim + code, 2 * hidden)
+        self.cell = nn.LSTMCell(z_dim + code, hidden)
+        self.to_step = nn.Linear(hidden, z_dim)
+
+    def step(
+        self,
+        previous: torch.Tensor,
+        code: torch.Tensor,
+        state: tuple[torch.Tensor, torch.Tensor],
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        """Next latent from the previous one; returns (latent, (h, c))."""
+        h, c = self.cell(torch.cat([previous, code], dim=1), state)
+        # Residual update: the next frame is the previous shape plus a learned change.
+        return previous + self.to_step(h), (h, c)
+
+    def forward(self, z0: torch.Tensor, code: torch.Tensor, n_frames: int) -> torch.Tensor:
+        """Latents [B, T, z] with latents[:, 0] = z0."""
+        h, c = torch.tanh(self.initial_state(torch.cat([z0, code], dim=1))).chunk(2, dim=1)
+        state = (h.contiguous(), c.contiguous())
+        latents = [z0]
+        previous = z0
+        for _ in range(1, n_frames):
+            previous, state = self.step(previous, code, state)
+            latents.append(previous)
+        return torch.stack(latents, dim=1)
+
+
+class Decoder3d(nn.Module):
+    """[latent, code] [N, z + k] -> label logits [N, C, D, H, W]; shared by all frames."""
+
+    def __init__(self, config: CHeartConfig) -> None:
+        super().__init__()
+        channels = config.decoder_channels
+        self.start = (channels[0], *config.bottleneck_shape)
+        self.fc = nn.Linear(config.z_dim + config.condition_code, math.prod(self.start))
+        layers: list[nn.Module] = []
+        outs = (*channels[1:], config.n_labels)
+        for i, (cin, cout) in enumerate(zip(channels, outs, strict=True)):
+            layers.append(nn.ConvTranspose3d(cin, cout, kernel_size=4, stride=2, padding=1))
+            if i < len(outs) - 1:
+                layers += [nn.BatchNorm3d(cout), nn.LeakyReLU(0.2)]
+        self.blocks = nn.Sequential(*layers)
+
+    def forward(self, latent_and_code: torch.Tensor) -> torch.Tensor:
+        """Logits of N volumes."""
+        h = self.fc(latent_and_code).view(-1, *self.start)
+        return self.blocks(h)
+
+
+class CHeartNet(nn.Module):
+    """The whole network; see the module docstring for shapes."""
+
+    def __init__(self, config: CHeartConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.conditions = ConditionMLP(N_CONDITIONS, config.condition_hidden, config.condition_code)
+        self.encoder = Encoder3d(config)
+        self.temporal = TemporalLSTM(config.z_dim, config.condition_code, config.lstm_hidden)
+        self.decoder = Decoder3d(config)
+
+    def one_hot(self, labels: torch.Tensor) -> torch.Tensor:
+        """Integer labels [B, D, H, W] -> float one-hot [B, C, D, H, W]."""
+        return (
+            functional.one_hot(labels.long(), self.config.n_labels).permute(0, 4, 1, 2, 3).float()
+        )
+
+    def encode(
+        self, ed: torch.Tensor, conditions: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """ED labels [B, D, H, W] (integer) or one-hot [B, C, D, H, W] -> (mu, logvar)."""
+        onehot = self.one_hot(ed) if ed.dim() == 4 else ed
+        return self.encoder(onehot, self.conditions(conditions))
+
+    def unroll(
+        self, z0: torch.Tensor, conditions: torch.Tensor, n_frames: int | None = None
+    ) -> torch.Tensor:
+        """Latents [B, T, z] of a sequence starting from z0 [B, z]."""
+        code = self.conditions(conditions)
+        return self.temporal(z0, code, n_frames or self.config.n_frames)
+
+    def decode(self, latents: torch.Tensor, conditions: torch.Tensor) -> torch.Tensor:
+        """Latents [B, T, z] -> logits [B, T, C, D, H, W], all frames as one decoder batch."""
+        b, t, _ = latents.shape
+        code = self.conditions(conditions)
+        code = code[:, None, :].expand(b, t, code.shape[1])
+        logits = self.decoder(torch.cat([latents, code], dim=2).reshape(b * t, -1))
+        return logits.view(b, t, *logits.shape[1:])
+
+    def generate(
+        self, z0: torch.Tensor, conditions: torch.Tensor, n_frames: int | None = None
+    ) -> CHeartOutput:
+        """Sequence from a given frame-0 latent (prior sample or posterior mean)."""
+        latents = self.unroll(z0, conditions, n_frames)
+        zeros = torch.zeros_like(z0)
+        return CHeartOutput(self.decode(latents, conditions), z0, zeros, latents)
+
+    def forward(
+        self, ed: torch.Tensor, conditions: torch.Tensor, sample: bool | None = None
+    ) -> CHeartOutput:
+        """Encode the ED frame, unroll T latents, decode them; samples z in training mode."""
+        mu, logvar = self.encode(ed, conditions)
+        sample = self.training if sample is None else sample
+        z0 = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar) if sample else mu
+        latents = self.unroll(z0, conditions)
+        return CHeartOutput(self.decode(latents, conditions), mu, logvar, latents)
+
+
+class CHeartLoss(NamedTuple):
+    """total = cross_entropy + beta * kl."""
+
+    total: torch.Tensor
+    cross_entropy: torch.Tensor
+    kl: torch.Tensor
+
+
+def cheart_loss(output: CHeartOutput, target: torch.Tensor, beta: float) -> CHeartLoss:
+    """Cross-entropy averaged over every voxel of every frame + beta x KL (summed over z,
+    averaged over the batch); target holds integer labels [B, T, D, H, W]."""
+    b, t, c = output.logits.shape[:3]
+    logits = output.logits.reshape(b * t, c, *output.logits.shape[3:]).float()
+    ce = functional.cross_entropy(logits, target.reshape(b * t, *target.shape[2:]).long())
+    mu, logvar = output.mu.float(), output.logvar.float()
+    kl = (-0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(dim=1)).mean()
+    return CHeartLoss(ce + beta * kl, ce, kl)
+
+
+def parameter_count(module: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+
+def save_cheart(
+    path: str | Path,
+    net: CHeartNet,
+    extra: dict[str, Any] | None = None,
+    tensors: dict[str, torch.Tensor] | None = None,
+) -> Path:
+    """Write a ``cheart`` checkpoint: weights under ``net.``, optional extra tensors beside."""
+    weights = {f"net.{k}": v for k, v in net.state_dict().items()}
+    weights.update(tensors or {})
+    return save_checkpoint(path, "cheart", net.config.to_dict(), weights, extra)
+
+
+def load_cheart(path: str | Path) -> tuple[CHeartNet, Checkpoint]:
+    """Rebuild the network from a ``cheart`` checkpoint (eval mode, CPU)."""
+    checkpoint = load_checkpoint(path, expected_kind="cheart")
+    config = CHeartConfig.from_dict(checkpoint.config)
+    net = CHeartNet(config)
+    checkpoint.load_into(net, prefix="net.")
+    return net.eval(), checkpoint

@@ -1,0 +1,317 @@
+"""SPADE training: alternating generator (+ style encoder) and discriminator Adam steps, TTUR.
+
+Two files per run: ``out`` holds what inference needs (style encoder + generator, small enough to
+bundle), ``training_state_path(out)`` (``m.safetensors`` -> ``m.state.safetensors``, as the label
+VAE) holds everything a resume needs (all three networks and
+both optimizers as safetensors tensors, the rest as JSON; nothing pickled). Every epoch reseeds
+its batch order and style noise from (seed, epoch), so a resumed run draws the same numbers as
+an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+
+from cardio_explorer.engine.device import autocast
+from cardio_explorer.engine.errors import CardioInputError
+from cardio_explorer.engine.models.checkpoint import load_checkpoint, save_checkpoint
+from cardio_explorer.engine.models.spade import SpadeConfig, SpadeModel, one_hot_labels
+from cardio_explorer.engine.spade.data import ImageLabelSlices
+from cardio_explorer.engine.spade.losses import (
+    LossWeights,
+    feature_matching_loss,
+    hinge_d_loss,
+    hinge_g_loss,
+    kl_loss,
+    reconstruction_loss,
+)
+from cardio_explorer.engine.training.loop import (
+    batch_indices,
+    epoch_seed,
+    finite_or_none,
+    optimizer_state_tensors,
+    progress_bar,
+    restore_optimizer_state,
+    should_checkpoint,
+    torch_generator,
+)
+
+log = logging.getLogger(__name__)
+
+KIND = "spade"
+OPTIM_G, OPTIM_D = "optim_g.", "optim_d."
+MODEL_PREFIXES = ("encoder.", "generator.", "discriminator.")
+# Slices scored for the validation reconstruction error each epoch (bounded cost).
+MAX_VAL_SLICES = 256
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Optimisation settings (REFERENCE.md: Adam, TTUR G 1e-4 / D 4e-4, betas (0, 0.9))."""
+
+    epochs: int = 50
+    batch_size: int = 16
+    lr_g: float = 1e-4
+    lr_d: float = 4e-4
+    betas: tuple[float, float] = (0.0, 0.9)
+    weights: LossWeights = field(default_factory=LossWeights)
+    seed: int = 1220
+    checkpoint_every: int = 1
+    mixed_precision: bool = True
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1:
+            raise CardioInputError("--epochs", f"must be at least 1, got {self.epochs}")
+        if self.batch_size < 2:
+            raise CardioInputError("--batch-size", f"must be at least 2, got {self.batch_size}")
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain dict for checkpoints."""
+        out = asdict(self)
+        out["betas"] = list(self.betas)
+        return out
+
+
+class StepLosses(NamedTuple):
+    """Loss terms of one step (unweighted)."""
+
+    d: float
+    g_gan: float
+    feature_matching: float
+    reconstruction: float
+    kl: float
+
+
+class TrainResult(NamedTuple):
+    """What a run produced: epochs done in total, per-epoch history, the two files."""
+
+    epochs: int
+    history: list[dict[str, Any]]
+    checkpoint: Path
+    training_state: Path
+
+
+def training_state_path(out: str | Path) -> Path:
+    """The resumable-state file beside a model file: m.safetensors -> m.state.safetensors."""
+    out = Path(out)
+    return out.with_name(f"{out.name.removesuffix('.safetensors')}.state.safetensors")
+
+
+class SpadeTrainer:
+    """One model, its two optimizers and the step that updates them."""
+
+    def __init__(self, model: SpadeModel, settings: TrainSettings, device: torch.device) -> None:
+        if model.discriminator is None:
+            raise CardioInputError("SPADE model", "training needs the discriminator")
+        self.model = model.to(device).train()
+        self.settings = settings
+        self.device = device
+        g_params = [*model.encoder.parameters(), *model.generator.parameters()]
+        self.opt_g = torch.optim.Adam(g_params, lr=settings.lr_g, betas=settings.betas)
+        self.opt_d = torch.optim.Adam(
+            model.discriminator.parameters(), lr=settings.lr_d, betas=settings.betas
+        )
+
+    def step(self, labels: torch.Tensor, images: torch.Tensor) -> StepLosses:
+        """One generator step then one discriminator step on a batch.
+
+        labels: integer (B, H, W); images: float (B, H, W) in [-1, 1]; both on the device.
+        """
+        model, w = self.model, self.settings.weights
+        disc = model.discriminator
+        assert disc is not None
+        onehot = one_hot_labels(labels, model.config.n_labels)
+        real = images[:, None].float()
+        amp = self.settings.mixed_precision
+
+        # generator + style encoder: D frozen so no gradients are spent on its weights
+        disc.requires_grad_(False)
+        with autocast(self.device, amp):
+            mu, logvar = model.encoder(real)
+            z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+            fake = model.generator(onehot, z)
+            outs = disc(torch.cat([onehot, onehot]), torch.cat([fake, real]))
+            fake_out = [[t[: len(real)] for t in scale] for scale in outs]
+            real_out = [[t[len(real) :] for t in scale] for scale in outs]
+            g_gan = hinge_g_loss(fake_out)
+            fm = feature_matching_loss(real_out, fake_out)
+        recon = reconstruction_loss(fake.float(), real)
+        kl = kl_loss(mu.float(), logvar.float())
+        g_loss = w.gan * g_gan + w.feature_matching * fm + w.reconstruction * recon + w.kl * kl
+        self.opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        self.opt_g.step()
+
+        disc.requires_grad_(True)
+        with autocast(self.device, amp):
+            outs = disc(torch.cat([onehot, onehot]), torch.cat([fake.detach(), real]))
+            d_loss = hinge_d_loss(
+                [[t[len(real) :] for t in scale] for scale in outs],
+                [[t[: len(real)] for t in scale] for scale in outs],
+            )
+        self.opt_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        self.opt_d.step()
+        return StepLosses(*(float(v.detach()) for v in (d_loss, g_gan, fm, recon, kl)))
+
+    # state ------------------------------------------------------------------------------------
+    def state_tensors(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        """All networks and both optimizers as tensors, plus the optimizers' JSON state."""
+        tensors = dict(self.model.state_dict())
+        g_t, g_meta = optimizer_state_tensors(self.opt_g, OPTIM_G)
+        d_t, d_meta = optimizer_state_tensors(self.opt_d, OPTIM_D)
+        return {**tensors, **g_t, **d_t}, {"optim_g": g_meta, "optim_d": d_meta}
+
+    def load_state(self, tensors: dict[str, torch.Tensor], extra: dict[str, Any]) -> None:
+        """Inverse of :meth:`state_tensors` (weights, then optimizer moments on the device)."""
+        model_state = {k: v for k, v in tensors.items() if k.startswith(MODEL_PREFIXES)}
+        self.model.load_state_dict(model_state)
+        for opt, prefix, key in (
+            (self.opt_g, OPTIM_G, "optim_g"),
+            (self.opt_d, OPTIM_D, "optim_d"),
+        ):
+            restore_optimizer_state(opt, tensors, extra[key], prefix)
+            for state in opt.state.values():
+                for k, v in state.items():
+                    if isinstance(v, torch.Tensor) and k != "step":
+                        state[k] = v.to(self.device)
+
+
+def _validation_l1(model: SpadeModel, val: ImageLabelSlices, device: torch.device) -> float:
+    """Mean |G(labels, mu(image)) - image| over (at most MAX_VAL_SLICES) validation slices."""
+    idx = np.linspace(0, len(val) - 1, min(len(val), MAX_VAL_SLICES)).round().astype(int)
+    model.eval()
+    errors = []
+    with torch.no_grad():
+        for batch in np.array_split(idx, max(1, len(idx) // 32)):
+            labels = torch.from_numpy(val.labels[batch]).to(device)
+            images = torch.from_numpy(val.images[batch]).to(device)
+            mu = model.encoder(images[:, None]).mu
+            fake = model.generator(one_hot_labels(labels, model.config.n_labels), mu)[:, 0]
+            errors.append(float((fake - images).abs().mean()) * len(batch))
+    model.train()
+    return sum(errors) / len(idx)
+
+
+def train_spade(
+    slices: ImageLabelSlices,
+    config: SpadeConfig,
+    settings: TrainSettings,
+    device: torch.device,
+    out: str | Path,
+    *,
+    val: ImageLabelSlices | None = None,
+    resume: str | Path | None = None,
+    extra: dict[str, Any] | None = None,
+    progress: bool = False,
+    on_epoch: Callable[[dict[str, Any]], None] | None = None,
+) -> TrainResult:
+    """Train (or resume) a SPADE model on paired slices; writes ``out`` and its training state.
+
+    ``extra`` (JSON) goes into both files (e.g. the training subjects, so evaluation can hold
+    them out). ``resume``: a state file (``training_state_path`` of an earlier run) to continue
+    from, up to ``settings.epochs`` epochs in total.
+    """
+    out = Path(out)
+    state_path = training_state_path(out)
+    if slices.size != (config.image_size, config.image_size):
+        raise CardioInputError(
+            "training data",
+            f"slices are {slices.size[0]} x {slices.size[1]} but the model makes "
+            f"{config.image_size} x {config.image_size} images; preprocess to that size",
+        )
+    if len(slices) < settings.batch_size:
+        raise CardioInputError(
+            "training data", f"{len(slices)} slices, fewer than one batch of {settings.batch_size}"
+        )
+    torch.manual_seed(settings.seed)
+    model = SpadeModel(config, with_discriminator=True)
+    trainer = SpadeTrainer(model, settings, device)
+    history: list[dict[str, Any]] = []
+    start_epoch = 0
+    if resume is not None:
+        ckpt = load_checkpoint(resume, KIND)
+        if "optim_g" not in ckpt.extra:
+            raise CardioInputError(
+                resume, f"holds no training state; pass the {state_path.name}-style state file"
+            )
+        if SpadeConfig.from_json(ckpt.config) != config:
+            raise CardioInputError(
+                resume, "was trained with another architecture config than the one asked for"
+            )
+        trainer.load_state(ckpt.tensors, ckpt.extra)
+        history = list(ckpt.extra.get("training", {}).get("history", []))
+        start_epoch = int(ckpt.extra.get("training", {}).get("epochs_done", 0))
+        log.info("resuming %s at epoch %d", resume, start_epoch)
+    if start_epoch >= settings.epochs:
+        log.info("already trained %d epochs (asked for %d)", start_epoch, settings.epochs)
+
+    labels_all = torch.from_numpy(slices.labels)
+    images_all = torch.from_numpy(slices.images)
+    for epoch in range(start_epoch, settings.epochs):
+        order = torch_generator(epoch_seed(settings.seed, epoch, 0))
+        torch.manual_seed(epoch_seed(settings.seed, epoch, 1))
+        batches = batch_indices(len(slices), settings.batch_size, order)
+        sums = np.zeros(len(StepLosses._fields))
+        started = time.perf_counter()
+        bar = progress_bar(len(batches), f"SPADE epoch {epoch + 1}/{settings.epochs}", progress)
+        for idx in batches:
+            losses = trainer.step(labels_all[idx].to(device), images_all[idx].to(device))
+            sums += np.asarray(losses)
+            bar.update(1)
+            bar.set_postfix(d=f"{losses.d:.3f}", rec=f"{losses.reconstruction:.3f}")
+        bar.close()
+        seconds = time.perf_counter() - started
+        n_seen = sum(len(i) for i in batches)
+        record: dict[str, Any] = {
+            "epoch": epoch + 1,
+            **{
+                k: finite_or_none(v / len(batches))
+                for k, v in zip(StepLosses._fields, sums, strict=True)
+            },
+            "seconds": round(seconds, 2),
+            "slices_per_s": round(n_seen / seconds, 2),
+        }
+        if val is not None and len(val):
+            record["val_l1"] = finite_or_none(_validation_l1(model, val, device))
+        history.append(record)
+        log.debug("epoch %s", record)
+        if on_epoch:
+            on_epoch(record)
+        if should_checkpoint(epoch, settings.checkpoint_every, settings.epochs):
+            _save(trainer, config, settings, history, epoch + 1, out, state_path, extra)
+    if start_epoch >= settings.epochs:
+        _save(trainer, config, settings, history, start_epoch, out, state_path, extra)
+    return TrainResult(max(start_epoch, settings.epochs), history, out, state_path)
+
+
+def _save(
+    trainer: SpadeTrainer,
+    config: SpadeConfig,
+    settings: TrainSettings,
+    history: list[dict[str, Any]],
+    epochs_done: int,
+    out: Path,
+    state_path: Path,
+    extra: dict[str, Any] | None,
+) -> None:
+    training = {"epochs_done": epochs_done, "settings": settings.to_json(), "history": history}
+    tensors, optim_meta = trainer.state_tensors()
+    save_checkpoint(
+        state_path,
+        KIND,
+        config.to_json(),
+        tensors,
+        {**(extra or {}), "training": training, **optim_meta},
+    )
+    inference = {k: v for k, v in tensors.items() if k.startswith(("encoder.", "generator."))}
+    summary = {**training, "history": history[-1:]}
+    save_checkpoint(out, KIND, config.to_json(), inference, {**(extra or {}), "training": summary})

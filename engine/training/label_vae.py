@@ -1,0 +1,452 @@
+"""Training the 2D label VAE on a cohort: preload slices, train, validate, checkpoint, resume.
+
+Two files come out of a run. The *state* file (model + Adam state + epoch + history; written
+every ``checkpoint_every`` epochs and at the end) lets ``resume`` continue exactly as if never
+interrupted: every epoch reseeds its random streams from (seed, epoch), so nothing else is
+needed. The *model* file (weights, config, grid, training summary and, when the pathology
+package is present, the latent atlas) is the one to ship and load with ``load_label_vae``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from cardio_explorer.engine.data.slices import (
+    LabelSlices,
+    augment_labels,
+    collect_label_slices,
+    split_subjects,
+)
+from cardio_explorer.engine.device import autocast, choose_device, describe
+from cardio_explorer.engine.errors import CardioInputError
+from cardio_explorer.engine.metrics.overlap import dice_scores
+from cardio_explorer.engine.models.checkpoint import load_checkpoint
+from cardio_explorer.engine.models.label_vae import (
+    KIND,
+    MODEL_PREFIX,
+    LabelVAE,
+    LabelVaeConfig,
+    build_label_vae,
+    onehot,
+    save_label_vae,
+)
+from cardio_explorer.engine.subject import Subject
+from cardio_explorer.engine.training.loop import (
+    batch_indices,
+    configure_cpu_threads,
+    decay_factor,
+    epoch_seed,
+    finite_or_none,
+    linear_ramp,
+    optimizer_state_tensors,
+    progress_bar,
+    restore_optimizer_state,
+    should_checkpoint,
+    torch_generator,
+)
+
+log = logging.getLogger(__name__)
+
+STRUCTURES = ("lv", "myo", "rv")
+_EVAL_BATCH = 128
+# Random streams per epoch: batch order + augmentation, and the reparameterisation noise.
+_STREAM_DATA, _STREAM_NOISE = 0, 1
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """Hyper-parameters and run settings of label VAE training.
+
+    beta None uses the config's beta. The KL weight ramps linearly from 0 over the first
+    ``beta_warmup_epochs`` (better reconstruction Dice than full beta from the start); the
+    learning rate decays linearly over the last ``lr_decay_epochs`` (None: a quarter of them).
+    """
+
+    epochs: int = 200
+    batch_size: int = 32
+    lr: float = 1e-3
+    beta: float | None = None
+    beta_warmup_epochs: float = 10.0
+    lr_decay_epochs: int | None = None
+    seed: int = 1220
+    device: str = "auto"
+    val_fraction: float = 0.1
+    checkpoint_every: int = 10
+    validate_every: int = 5
+    augment: bool = True
+    max_rotation_deg: float = 10.0
+    max_shift_px: float = 4.0
+    threads: int | None = None
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        checks = {
+            "--epochs": self.epochs >= 1,
+            "--batch-size": self.batch_size >= 1,
+            "--lr": self.lr > 0,
+            "--beta": self.beta is None or self.beta >= 0,
+            "--beta-warmup-epochs": self.beta_warmup_epochs >= 0,
+            "--checkpoint-every": self.checkpoint_every >= 0,
+            "--validate-every": self.validate_every >= 0,
+        }
+        for name, ok in checks.items():
+            if not ok:
+                value = getattr(self, name[2:].replace("-", "_"))
+                raise CardioInputError(name, f"invalid value {value!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able dict."""
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class EpochRecord:
+    """What one epoch did: mean losses, schedule values, speed, validation Dice (when run)."""
+
+    epoch: int
+    loss: float
+    ce: float
+    kl: float
+    beta: float
+    lr: float
+    seconds: float
+    slices_per_s: float
+    val_dice: dict[str, float] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able dict (rounded)."""
+        out: dict[str, Any] = {
+            k: finite_or_none(round(v, 6)) if isinstance(v, float) else v
+            for k, v in dataclasses.asdict(self).items()
+            if k != "val_dice"
+        }
+        if self.val_dice is not None:
+            out["val_dice"] = {k: round(v, 5) for k, v in self.val_dice.items()}
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> EpochRecord:
+        """Inverse of :meth:`to_dict` (None back to NaN)."""
+        values = {k: float("nan") if v is None and k != "val_dice" else v for k, v in data.items()}
+        return cls(**values)
+
+
+@dataclass
+class TrainResult:
+    """A finished (or resumed-and-finished) run: the model in eval mode and its history."""
+
+    model: LabelVAE
+    history: list[EpochRecord]
+    device: torch.device
+    state_path: Path | None = None
+    final_val_dice: dict[str, float] | None = None
+    seconds: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def prepare_subjects(
+    subjects: Sequence[Subject], size: int = 128, spacing_mm: float = 1.5
+) -> list[Subject]:
+    """Preprocess subjects not yet preprocessed (orientation, spacing_mm in-plane, size crop)."""
+    from cardio_explorer.engine.preprocess import preprocess_subject
+
+    out = []
+    for subject in subjects:
+        done = subject.info.get("preprocess", {})
+        if done.get("size") == size and done.get("spacing_mm") == spacing_mm:
+            out.append(subject)
+        else:
+            out.append(preprocess_subject(subject, spacing_mm=spacing_mm, size=size))
+    return out
+
+
+@torch.inference_mode()
+def reconstruction_dice(
+    model: LabelVAE, slices: LabelSlices, device: torch.device | str = "cpu"
+) -> dict[str, float]:
+    """Dice of mu-reconstructions per (subject, phase) 3D stack, averaged over stacks.
+
+    Returns {lv, myo, rv, mean}. A structure absent from both a stack and its reconstruction
+    counts as 1 (engine.metrics.overlap convention).
+    """
+    device = torch.device(device)
+    was_training = model.training
+    model.eval()
+    try:
+        predicted = np.empty_like(slices.labels)
+        labels = torch.from_numpy(slices.labels)
+        for start in range(0, len(labels), _EVAL_BATCH):
+            batch = labels[start : start + _EVAL_BATCH].to(device)
+            with autocast(device):
+                mu, _ = model.encode(onehot(batch, model.config.n_classes))
+                logits = model.decode(mu)
+            predicted[start : start + len(batch)] = logits.argmax(1).to(torch.uint8).cpu().numpy()
+    finally:
+        model.train(was_training)
+    scores = np.array(
+        [dice_scores(predicted[idx], slices.labels[idx]) for _, _, idx in slices.stacks()]
+    )
+    per_structure = scores.mean(axis=0)
+    result = {name: float(v) for name, v in zip(STRUCTURES, per_structure, strict=True)}
+    result["mean"] = float(per_structure.mean())
+    return result
+
+
+def _resume_state(path: Path, config: LabelVaeConfig | None) -> tuple[Any, dict[str, Any]]:
+    checkpoint = load_checkpoint(path, expected_kind=KIND)
+    state = checkpoint.extra.get("training_state")
+    if not isinstance(state, dict):
+        raise CardioInputError(
+            path, "holds no training state (resume from the .state.safetensors file of a run)"
+        )
+    saved = LabelVaeConfig.from_dict(checkpoint.config, source=path)
+    if config is not None and config != saved:
+        raise CardioInputError(
+            path,
+            f"was trained with config {saved.name!r} ({saved}); "
+            f"it cannot resume with a different config ({config.name!r})",
+        )
+    return checkpoint, state
+
+
+def train_label_vae(
+    train: LabelSlices,
+    val: LabelSlices | None,
+    config: LabelVaeConfig | None = None,
+    options: TrainOptions | None = None,
+    *,
+    state_path: str | Path | None = None,
+    resume: str | Path | None = None,
+    on_epoch: Callable[[EpochRecord], None] | None = None,
+) -> TrainResult:
+    """Train (or resume training) a label VAE on preloaded slices; returns it in eval mode.
+
+    config: None takes the resumed checkpoint's config, else LEAN. state_path: where the
+    resumable state is written every ``checkpoint_every`` epochs and at the end (None: never).
+    resume: a state file; training continues after its last epoch up to ``options.epochs``.
+    """
+    options = options or TrainOptions()
+    started = time.perf_counter()
+    device = choose_device(options.device)
+    if device.type == "cpu":
+        configure_cpu_threads(options.threads)
+    else:
+        torch.backends.cudnn.benchmark = True  # fixed input sizes: let cuDNN pick its kernels
+    checkpoint = state = None
+    if resume is not None:
+        checkpoint, state = _resume_state(Path(resume), config)
+        config = LabelVaeConfig.from_dict(checkpoint.config, source=resume)
+    config = config or LabelVaeConfig()
+    if train.size != (config.size, config.size):
+        raise CardioInputError(
+            "training slices", f"are {train.size}, the config needs {config.size} x {config.size}"
+        )
+    beta = config.beta if options.beta is None else options.beta
+    decay_epochs = (
+        options.epochs // 4 if options.lr_decay_epochs is None else options.lr_decay_epochs
+    )
+
+    torch.manual_seed(options.seed)
+    model = build_label_vae(config).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=options.lr)
+    history: list[EpochRecord] = []
+    first_epoch = 0
+    if checkpoint is not None and state is not None:
+        checkpoint.load_into(model, MODEL_PREFIX)
+        restore_optimizer_state(optimizer, checkpoint.tensors, state["optimizer"])
+        first_epoch = int(state["epochs_done"])
+        history = [EpochRecord.from_dict(r) for r in state.get("history", [])]
+        log.info("resuming %s after epoch %d", resume, first_epoch)
+
+    # Preloaded uint8 slices on the training device; one-hot per batch.
+    train_labels = torch.from_numpy(train.labels).to(device)
+    n_batches = len(batch_indices(len(train), options.batch_size))
+    last_dice = history[-1].val_dice if history and history[-1].val_dice else None
+    for epoch in range(first_epoch, options.epochs):
+        data_rng = torch_generator(epoch_seed(options.seed, epoch, _STREAM_DATA))
+        torch.manual_seed(epoch_seed(options.seed, epoch, _STREAM_NOISE))
+        lr = options.lr * decay_factor(epoch, options.epochs, decay_epochs)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        model.train()
+        sums = torch.zeros(3, dtype=torch.float64, device=device)
+        tick = time.perf_counter()
+        bar = progress_bar(n_batches, f"epoch {epoch + 1}/{options.epochs}", options.progress)
+        batches = batch_indices(len(train), options.batch_size, data_rng)
+        for step, idx in enumerate(batches):
+            beta_now = beta * linear_ramp(epoch + step / n_batches, options.beta_warmup_epochs)
+            labels = train_labels[idx.to(device)]
+            if options.augment:
+                labels = augment_labels(
+                    labels, data_rng, options.max_rotation_deg, options.max_shift_px
+                )
+            with autocast(device):
+                out = model(onehot(labels, config.n_classes))
+            terms = model.loss(out, labels, beta_now)
+            optimizer.zero_grad(set_to_none=True)
+            terms.total.backward()
+            optimizer.step()
+            # Accumulate on the device: reading values back every step would stall a GPU.
+            sums += torch.stack([t.detach() for t in terms]).double()
+            if options.progress and (step % 10 == 0 or step == len(batches) - 1):
+                loss, ce, kl = (sums / (step + 1)).tolist()
+                bar.set_postfix(
+                    loss=f"{loss:.1f}", ce=f"{ce:.1f}", kl=f"{kl:.2f}", beta=f"{beta_now:.3g}"
+                )
+            bar.update()
+        bar.close()
+        seconds = time.perf_counter() - tick
+        means = (sums / max(len(batches), 1)).cpu().tolist()
+        record = EpochRecord(
+            epoch=epoch + 1,
+            loss=means[0],
+            ce=means[1],
+            kl=means[2],
+            beta=beta * linear_ramp(epoch + 1, options.beta_warmup_epochs),
+            lr=lr,
+            seconds=seconds,
+            slices_per_s=sum(len(b) for b in batches) / max(seconds, 1e-9),
+        )
+        is_last = epoch + 1 == options.epochs
+        if (
+            val is not None
+            and len(val)
+            and (is_last or (options.validate_every and (epoch + 1) % options.validate_every == 0))
+        ):
+            record.val_dice = last_dice = reconstruction_dice(model, val, device)
+        history.append(record)
+        if state_path is not None and should_checkpoint(
+            epoch, options.checkpoint_every, options.epochs
+        ):
+            save_training_state(state_path, model, optimizer, epoch + 1, options, history)
+        if on_epoch:
+            on_epoch(record)
+    model.eval()
+    return TrainResult(
+        model=model,
+        history=history,
+        device=device,
+        state_path=Path(state_path) if state_path is not None else None,
+        final_val_dice=last_dice,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def save_training_state(
+    path: str | Path,
+    model: LabelVAE,
+    optimizer: torch.optim.Optimizer,
+    epochs_done: int,
+    options: TrainOptions,
+    history: Sequence[EpochRecord],
+) -> Path:
+    """Write the resumable state: model + optimizer tensors, epoch, options, history (JSON)."""
+    tensors, optimizer_meta = optimizer_state_tensors(optimizer)
+    extra = {
+        "training_state": {
+            "epochs_done": epochs_done,
+            "options": options.to_dict(),
+            "optimizer": optimizer_meta,
+            "history": [r.to_dict() for r in history],
+        }
+    }
+    return save_label_vae(path, model, extra=extra, tensors=tensors)
+
+
+def state_path_for(out: str | Path) -> Path:
+    """The resumable-state file beside a model file: m.safetensors -> m.state.safetensors."""
+    out = Path(out)
+    stem = out.name.removesuffix(".safetensors")
+    return out.with_name(f"{stem}.state.safetensors")
+
+
+def build_atlas_extra(
+    model: LabelVAE, subjects: Sequence[Subject], device: torch.device
+) -> dict[str, Any]:
+    """{'atlas': latent atlas as a JSON-able dict} when engine.pathology is present, else {}.
+
+    This is the hook where training hands over to the pathology engine: the atlas is computed
+    on the training subjects with the final weights and stored in the model file's extra.
+    """
+    try:
+        from cardio_explorer.engine.pathology.atlas import atlas_extra, build_atlas
+    except ImportError:
+        log.info("engine.pathology.atlas not available: the checkpoint has no latent atlas")
+        return {}
+    return atlas_extra(build_atlas(model, list(subjects), device))
+
+
+def train_label_vae_on_subjects(
+    subjects: Sequence[Subject],
+    out: str | Path,
+    config: LabelVaeConfig | None = None,
+    options: TrainOptions | None = None,
+    *,
+    resume: str | Path | None = None,
+    summary: dict[str, Any] | None = None,
+    spacing_mm: float = 1.5,
+    with_atlas: bool = True,
+    on_epoch: Callable[[EpochRecord], None] | None = None,
+) -> TrainResult:
+    """The whole pipeline: preprocess, split, train, atlas, write ``out`` (+ its state file).
+
+    ``summary`` (data folder, command line...) is merged into the model file's
+    extra["training"]; extra["grid"] holds the in-plane size and spacing of decoded slices.
+    """
+    options = options or TrainOptions()
+    if resume is not None and config is None:
+        config = LabelVaeConfig.from_dict(load_checkpoint(resume, KIND).config, source=resume)
+    config = config or LabelVaeConfig()
+    subjects = prepare_subjects(subjects, config.size, spacing_mm)
+    split = split_subjects(subjects, options.val_fraction, options.seed)
+    if not split.train:
+        raise CardioInputError("cohort", "no subjects left for training after the split")
+    train = collect_label_slices(split.train, size=config.size)
+    val = collect_label_slices(split.val, size=config.size) if split.val else None
+    result = train_label_vae(
+        train,
+        val,
+        config,
+        options,
+        state_path=state_path_for(out),
+        resume=resume,
+        on_epoch=on_epoch,
+    )
+    groups: dict[str, int] = {}
+    for subject in subjects:
+        groups[subject.group or "unknown"] = groups.get(subject.group or "unknown", 0) + 1
+    training = {
+        **(summary or {}),
+        "n_subjects": len(subjects),
+        "n_train_subjects": len(split.train),
+        "n_val_subjects": len(split.val),
+        "val_subjects": [s.subject_id for s in split.val],
+        "subjects_per_group": groups,
+        "n_train_slices": len(train),
+        "n_val_slices": len(val) if val is not None else 0,
+        "epochs": options.epochs,
+        "options": options.to_dict(),
+        "device": describe(result.device),
+        "torch": torch.__version__,
+        "seconds": round(result.seconds, 1),
+        "final_val_dice": result.final_val_dice,
+        "history": [r.to_dict() for r in result.history],
+    }
+    extra: dict[str, Any] = {
+        "grid": {"size": config.size, "spacing_mm": spacing_mm},
+        "training": training,
+    }
+    if with_atlas:
+        extra.update(build_atlas_extra(result.model, split.train, result.device))
+    save_label_vae(out, result.model, extra=extra)
+    result.extra = extra
+    return result

@@ -1,0 +1,160 @@
+"""``train cheart`` / ``evaluate cheart`` / bench on a tiny dense cohort written by ``cohort``."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from cardio_explorer.app.cli import main
+from cardio_explorer.app.commands import bench_cheart
+from cardio_explorer.engine.cheart import model as cheart_model
+
+
+@pytest.fixture(scope="module")
+def cohort(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("cheart") / "cohort"
+    status = main(
+        [
+            "cohort",
+            "--n",
+            "6",
+            "--seed",
+            "3",
+            "--geometry",
+            "dense",
+            "--grid",
+            "16,32,32",
+            "--spacing",
+            "8,5,5",
+            "--frames",
+            "6",
+            "--no-images",
+            "--workers",
+            "1",
+            "--quiet",
+            "--out",
+            str(folder),
+        ]
+    )
+    assert status == 0
+    return folder
+
+
+@pytest.fixture(scope="module")
+def tiny_config(tmp_path_factory):
+    path = tmp_path_factory.mktemp("config") / "tiny.json"
+    # The model grid differs from the cohort's: sequences are resampled onto it.
+    path.write_text(
+        json.dumps({"base": "tiny", "grid": [8, 16, 16], "spacing": [16, 10, 10], "batch_size": 2})
+    )
+    return path
+
+
+def test_train_then_evaluate(cohort, tiny_config, tmp_path, capsys):
+    out = tmp_path / "run" / "cheart.safetensors"
+    status = main(
+        [
+            "train",
+            "cheart",
+            "--data",
+            str(cohort),
+            "--config",
+            str(tiny_config),
+            "--epochs",
+            "2",
+            "--out",
+            str(out),
+            "--device",
+            "cpu",
+            "--threads",
+            "1",
+            "--val-fraction",
+            "0.34",
+            "--no-progress",
+        ]
+    )
+    assert status == 0
+    printed = capsys.readouterr().out
+    assert "epoch 2/2" in printed
+    assert "val Dice" in printed
+    assert "best epoch" in printed
+    assert out.is_file()
+    # The cohort's frame duration (pixdim[4] of its 4D labels) reaches the model.
+    assert cheart_model.load_model(out).frame_duration_ms > 60.0
+    assert out.with_name("cheart.state.safetensors").is_file()
+
+    report_path = tmp_path / "report.json"
+    status = main(
+        [
+            "evaluate",
+            "cheart",
+            "--checkpoint",
+            str(out),
+            "--data",
+            str(cohort),
+            "--out",
+            str(report_path),
+            "--samples",
+            "2",
+            "--no-progress",
+        ]
+    )
+    assert status == 0
+    report = json.loads(report_path.read_text())
+    for key in ("completion", "generation", "phenotypes", "distributions", "trends", "targets"):
+        assert key in report
+    assert report["completion"]["n_subjects"] == 6
+    assert report["checkpoint"]["grid"] == [8, 16, 16]
+    assert report["generation"]["samples_per_subject"] == 2
+    assert report_path.with_suffix(".md").read_text().startswith("# CHeart evaluation")
+    # Two epochs on six subjects cannot meet the targets: --strict says so.
+    status = main(
+        [
+            "evaluate",
+            "cheart",
+            "--checkpoint",
+            str(out),
+            "--data",
+            str(cohort),
+            "--out",
+            str(tmp_path / "strict.json"),
+            "--samples",
+            "1",
+            "--limit",
+            "4",
+            "--strict",
+            "--no-progress",
+        ]
+    )
+    assert status == 1
+    assert json.loads((tmp_path / "strict.json").read_text())["completion"]["n_subjects"] == 4
+
+
+def test_missing_bundled_checkpoint_says_how_to_train(cohort, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(cheart_model, "bundled_checkpoint", lambda: tmp_path / "none.safetensors")
+    status = main(["evaluate", "cheart", "--data", str(cohort), "--out", str(tmp_path / "r.json")])
+    assert status == 2
+    err = capsys.readouterr().err
+    assert "no bundled CHeart model" in err
+    assert "train cheart" in err
+
+
+def test_bad_config_and_data_are_one_line_errors(cohort, tmp_path, capsys):
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"grid": [30, 64, 64]}))
+    assert main(["train", "cheart", "--data", str(cohort), "--config", str(bad)]) == 2
+    assert "multiple of 16" in capsys.readouterr().err
+    assert main(["train", "cheart", "--data", str(cohort), "--config", "huge"]) == 2
+    assert "neither" in capsys.readouterr().err
+    assert main(["train", "cheart", "--data", str(tmp_path / "nowhere"), "--config", "tiny"]) == 2
+    assert "folder not found" in capsys.readouterr().err
+
+
+def test_bench_measures_generation_on_cpu():
+    results = bench_cheart.measure(torch.device("cpu"), repeats=1)
+    assert len(results) == 1
+    assert results[0].target_ms == 300.0
+    assert results[0].median_ms > 0
+    assert "20 frames" in results[0].name

@@ -1,0 +1,287 @@
+"""``train spade`` / ``evaluate spade`` / the SPADE bench on a tiny ACDC-layout cohort."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from cardio_explorer.app import cli
+from cardio_explorer.app.commands import bench_spade, evaluate_spade
+from cardio_explorer.engine.io.acdc import write_info_cfg
+from cardio_explorer.engine.io.nifti import write_image_volume, write_label_volume
+from cardio_explorer.engine.models.checkpoint import load_checkpoint
+from cardio_explorer.engine.volume import ImageVolume, LabelVolume
+
+TINY = {
+    "base": "lean",
+    "image_size": 32,
+    "z_dim": 8,
+    "base_channels": 16,
+    "up_channels": [8, 8, 8],
+    "spade_hidden": 8,
+    "enc_base": 4,
+    "enc_max": 16,
+    "ndf": 8,
+}
+INTENSITY = np.array([-0.7, 0.6, -0.2, 0.5], dtype=np.float32)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny networks gain nothing from 2 threads, and on a shared 2-core CPU two spinning
+    OpenMP threads slow each step by 10x or more."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _heart(rng: np.random.Generator, size: int, radius: float) -> np.ndarray:
+    """(4, size, size) labels: LV disc, myocardial ring, RV disc beside it."""
+    yy, xx = np.mgrid[:size, :size].astype(np.float32)
+    cy, cx = size / 2 + rng.uniform(-3, 3), size / 2 - 3 + rng.uniform(-3, 3)
+    out = np.zeros((4, size, size), dtype=np.uint8)
+    for k in range(4):
+        r = radius * (1 - 0.12 * k)
+        out[k][np.hypot(yy - cy, xx - cx - 2.2 * r) < 1.3 * r] = 3
+        out[k][np.hypot(yy - cy, xx - cx) < r + 2.5] = 2
+        out[k][np.hypot(yy - cy, xx - cx) < r] = 1
+    return out
+
+
+def write_cohort(root, n: int = 6, size: int = 48, seed: int = 0):
+    """n ACDC-layout subjects, 48 x 48 at 1.5 mm (so preprocessing crops 32 x 32)."""
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        sid = f"patient{i + 1:03d}"
+        folder = root / sid
+        folder.mkdir(parents=True)
+        write_info_cfg(
+            folder / "Info.cfg",
+            {"ED": 1, "ES": 6, "Group": "NOR", "Height": 170, "NbFrame": 10, "Weight": 70},
+        )
+        for frame, radius in ((1, 5.0), (6, 3.5)):
+            labels = _heart(rng, size, radius)
+            image = INTENSITY[labels] + rng.normal(0, 0.03, labels.shape).astype(np.float32)
+            spacing = (8.0, 1.5, 1.5)
+            write_label_volume(
+                LabelVolume.from_array(labels, spacing),
+                folder / f"{sid}_frame{frame:02d}_gt.nii.gz",
+                acdc_labels=True,
+            )
+            write_image_volume(
+                ImageVolume.from_array(image * 300 + 400, spacing),
+                folder / f"{sid}_frame{frame:02d}.nii.gz",
+            )
+    return root
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("spade_cli")
+    data = write_cohort(root / "cohort")
+    config = root / "tiny.json"
+    config.write_text(json.dumps(TINY))
+    out = root / "model" / "spade.safetensors"
+    code = cli.main(
+        [
+            "train",
+            "spade",
+            "--data",
+            str(data),
+            "--config",
+            str(config),
+            "--epochs",
+            "2",
+            "--batch-size",
+            "8",
+            "--seed",
+            "3",
+            "--device",
+            "cpu",
+            "--out",
+            str(out),
+            "--val-fraction",
+            "0.34",
+            "--threads",
+            "1",
+            "--no-progress",
+        ]
+    )
+    assert code == 0
+    return root, data, config, out
+
+
+def test_train_writes_model_and_state_with_the_split(trained, capsys):
+    _root, _data, _, out = trained
+    state = out.with_name("spade.state.safetensors")
+    assert out.is_file()
+    assert state.is_file()
+    model = load_checkpoint(out, "spade")
+    assert model.config["image_size"] == 32
+    assert len(model.extra["train_subjects"]) == 4
+    assert len(model.extra["held_out_subjects"]) == 2
+    assert "train spade" in model.extra["command"]
+    assert not any(k.startswith("discriminator.") for k in model.tensors)
+    assert load_checkpoint(state).extra["training"]["epochs_done"] == 2
+
+
+def test_resume_adds_epochs(trained, tmp_path, capsys):
+    _, data, _, out = trained
+    state = out.with_name("spade.state.safetensors")
+    resumed = tmp_path / "resumed.safetensors"
+    code = cli.main(
+        [
+            "train",
+            "spade",
+            "--data",
+            str(data),
+            "--epochs",
+            "3",
+            "--batch-size",
+            "8",
+            "--seed",
+            "3",
+            "--device",
+            "cpu",
+            "--out",
+            str(resumed),
+            "--resume",
+            str(state),
+            "--val-fraction",
+            "0.34",
+            "--threads",
+            "1",
+            "--no-progress",
+        ]
+    )
+    assert code == 0
+    assert "epoch 3:" in capsys.readouterr().out
+    history = load_checkpoint(resumed.with_name("resumed.state.safetensors")).extra["training"]
+    assert [h["epoch"] for h in history["history"]] == [1, 2, 3]
+
+
+def test_evaluate_writes_json_and_markdown(trained, tmp_path, capsys):
+    _, data, _, out = trained
+    report_path = tmp_path / "eval" / "report.json"
+    code = cli.main(
+        [
+            "evaluate",
+            "spade",
+            "--checkpoint",
+            str(out),
+            "--data",
+            str(data),
+            "--out",
+            str(report_path),
+            "--segmenter-steps",
+            "4",
+            "--device",
+            "cpu",
+            "--no-progress",
+        ]
+    )
+    assert code == 0
+    report = json.loads(report_path.read_text())
+    assert set(report["label_fidelity_dice"]) == {"lv", "myo", "rv", "mean"}
+    assert 0.0 <= report["real_image_dice"]["mean"] <= 1.0
+    assert set(report["intensity"]) == {"background", "lv", "myo", "rv"}
+    assert set(report["intensity"]["lv"]) == {"real", "synthetic", "relative_mean_error"}
+    assert {"label_fidelity_mean_dice", "fidelity_gap_to_real_dice", "intensity_mean_lv"} <= set(
+        report["targets"]
+    )
+    assert isinstance(report["passed"], bool)
+    assert len(report["test_subjects"]) == 2
+    assert report["counts"]["segmenter_subjects"] == 4
+    markdown = report_path.with_suffix(".md").read_text()
+    assert "## Targets" in markdown
+    assert "label fidelity Dice" in capsys.readouterr().out
+
+
+def test_evaluate_without_bundled_model_says_how_to_train(trained, tmp_path, monkeypatch, capsys):
+    _, data, _, _ = trained
+    monkeypatch.setattr(evaluate_spade, "bundled_checkpoint", lambda: tmp_path / "none.st")
+    code = cli.main(["evaluate", "spade", "--data", str(data), "--out", str(tmp_path / "r.json")])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "bundled SPADE model" in err
+    assert "cardio-explorer train spade" in err
+
+
+def test_evaluate_refuses_subjects_the_model_was_trained_on(tmp_path, capsys):
+    data = write_cohort(tmp_path / "cohort", n=3)
+    config = tmp_path / "tiny.json"
+    config.write_text(json.dumps(TINY))
+    out = tmp_path / "all.safetensors"
+    assert (
+        cli.main(
+            [
+                "train",
+                "spade",
+                "--data",
+                str(data),
+                "--config",
+                str(config),
+                "--epochs",
+                "1",
+                "--batch-size",
+                "8",
+                "--device",
+                "cpu",
+                "--out",
+                str(out),
+                "--val-fraction",
+                "0",
+                "--threads",
+                "1",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    code = cli.main(
+        [
+            "evaluate",
+            "spade",
+            "--checkpoint",
+            str(out),
+            "--data",
+            str(data),
+            "--out",
+            str(tmp_path / "r.json"),
+            "--device",
+            "cpu",
+            "--no-progress",
+        ]
+    )
+    assert code == 2
+    assert "all 3 subjects were used to train" in capsys.readouterr().err
+
+
+def test_train_rejects_a_bad_config(tmp_path, capsys):
+    data = write_cohort(tmp_path / "cohort", n=2)
+    code = cli.main(
+        [
+            "train",
+            "spade",
+            "--data",
+            str(data),
+            "--config",
+            "huge",
+            "--out",
+            str(tmp_path / "x.safetensors"),
+            "--no-progress",
+        ]
+    )
+    assert code == 2
+    assert "--config" in capsys.readouterr().err
+
+
+def test_bench_times_a_32_slice_stack_on_cpu():
+    (result,) = bench_spade.measure(torch.device("cpu"), repeats=1)
+    assert "32 x 128 x 128" in result.name
+    assert result.target_ms == 300.0
+    assert result.median_ms > 0
