@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "train",
     "evaluate",
     "bench",
+    "cohort",
 )
 
 
@@ -40,7 +41,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit status."""
     parser = build_parser()
-    args, rest = parser.parse_known_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if set(argv) & {*COMMAND_MODULES, "-h", "--help", "--version"}:
+        args, rest = parser.parse_known_args(argv)
+    else:  # the window's options take values (--screenshot FILE) argparse would read as commands
+        verbose = [a for a in argv if a in ("-v", "--verbose")]
+        args, rest = parser.parse_known_args(verbose)[0], [a for a in argv if a not in verbose]
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(message)s"
     )
@@ -65,8 +71,10 @@ def _run_gui(parser: argparse.ArgumentParser, rest: list[str]) -> int:
         if error.name != "cardio_explorer.app.gui":
             raise
         parser.print_help()
-        print("\nThe desktop window is not part of this build yet; use a sub-command.",
-              file=sys.stderr)
+        print(
+            "\nThe desktop window is not part of this build yet; use a sub-command.",
+            file=sys.stderr,
+        )
         return 1
     return int(gui.run(rest))
 

@@ -1,0 +1,42 @@
+"""Which job runs which request, and the order in which the worker serves the lanes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cardio_explorer.app.jobs import (
+    CohortRequest,
+    CurveRequest,
+    IsCurrent,
+    LatentRequest,
+    MorphRequest,
+    SeriesRequest,
+    run_cohort,
+    run_curve,
+    run_latent,
+    run_morph,
+    run_series,
+)
+from cardio_explorer.app.sequence_jobs import (
+    SequenceRequest,
+    SweepRequest,
+    run_sequence,
+    run_sweep,
+)
+
+# Highest priority first: what a slider waits for comes before what a plot waits for.
+LANES = ("morph", "sequence", "latent", "curve", "export", "sweep", "cohort")
+JOBS = {
+    MorphRequest: run_morph,
+    SequenceRequest: run_sequence,
+    LatentRequest: run_latent,
+    CurveRequest: run_curve,
+    SeriesRequest: run_series,
+    SweepRequest: run_sweep,
+    CohortRequest: run_cohort,
+}
+
+
+def run_request(request: Any, is_current: IsCurrent) -> Any:
+    """Run the job of a request (on the worker thread)."""
+    return JOBS[type(request)](request, is_current)

@@ -1,0 +1,105 @@
+"""Sessions: what is needed to see the same view again (checkpoint hashes, controls, camera)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cardio_explorer.app.engines import KINDS, Engines
+from cardio_explorer.engine.errors import CardioInputError
+from cardio_explorer.engine.io.atomic import atomic_write_text
+
+SESSION_FORMAT = "cardio-explorer session"
+SESSION_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Session:
+    """A saved view: checkpoints {kind: {path, sha256}}, controls, camera, scene, cohort."""
+
+    checkpoints: dict[str, dict[str, str]]
+    controls: dict[str, Any]
+    camera: dict[str, Any] | None = None
+    scene: str | None = None
+    cohort: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        """Indented JSON text."""
+        return json.dumps(
+            {
+                "format": SESSION_FORMAT,
+                "version": SESSION_VERSION,
+                "checkpoints": self.checkpoints,
+                "controls": self.controls,
+                "camera": self.camera,
+                "scene": self.scene,
+                "cohort": self.cohort,
+                "extra": self.extra,
+            },
+            indent=2,
+        )
+
+
+def checkpoints_of(engines: Engines) -> dict[str, dict[str, str]]:
+    """Path and SHA-256 of every loaded checkpoint."""
+    out = {}
+    for kind in KINDS:
+        slot = engines.slot(kind)
+        if slot.ready and slot.path is not None:
+            out[kind] = {"path": str(slot.path), "sha256": slot.sha256}
+    return out
+
+
+def write_session(session: Session, path: str | Path) -> Path:
+    """Write a session JSON file atomically."""
+    path = Path(path)
+    if path.suffix.lower() != ".json":
+        raise CardioInputError(path, "a session file must end in .json")
+    return atomic_write_text(path, session.to_json())
+
+
+def read_session(path: str | Path) -> Session:
+    """Read a session file; one clear error for a missing, malformed or foreign file."""
+    path = Path(path)
+    if not path.is_file():
+        raise CardioInputError(path, "session file not found")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise CardioInputError(path, f"not a session file (invalid JSON: {error})") from None
+    if not isinstance(data, dict) or data.get("format") != SESSION_FORMAT:
+        raise CardioInputError(path, "not a cardio-explorer session file")
+    if data.get("version") != SESSION_VERSION:
+        raise CardioInputError(path, f"session version {data.get('version')} is not supported")
+    controls = data.get("controls")
+    if not isinstance(controls, dict):
+        raise CardioInputError(path, "session holds no controls")
+    checkpoints = data.get("checkpoints") or {}
+    if not isinstance(checkpoints, dict):
+        raise CardioInputError(path, "session checkpoints must be a mapping")
+    return Session(
+        checkpoints={k: dict(v) for k, v in checkpoints.items() if k in KINDS},
+        controls=controls,
+        camera=data.get("camera"),
+        scene=data.get("scene"),
+        cohort=data.get("cohort"),
+        extra=dict(data.get("extra") or {}),
+    )
+
+
+def checkpoint_mismatches(session: Session, engines: Engines) -> list[str]:
+    """One line per checkpoint whose hash differs from the session's (the view may differ)."""
+    notes = []
+    for kind, saved in session.checkpoints.items():
+        slot = engines.slot(kind)
+        if not slot.ready:
+            notes.append(f"{kind}: the session used {saved.get('path')}, which is not loaded")
+        elif saved.get("sha256") and saved["sha256"] != slot.sha256:
+            notes.append(
+                f"{kind}: loaded checkpoint {slot.path} differs from the session's "
+                f"({saved['sha256'][:12]}... vs {slot.sha256[:12]}...)"
+            )
+    return notes
