@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "evaluate",
     "bench",
     "cohort",
+    "synthesize",
 )
 
 

@@ -80,9 +80,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtWidgets import QApplication
 
-    import cardio_explorer.viewer  # noqa: F401  (PySide6 emit fix before any Qt object)
     from cardio_explorer.app.engines import load_engines
-    from cardio_explorer.app.qt_fixes import pin_none
     from cardio_explorer.app.window import MainWindow
     from cardio_explorer.engine.device import choose_device
     from cardio_explorer.engine.errors import CardioInputError
@@ -94,7 +92,6 @@ def run(argv: Sequence[str] | None = None) -> int:
         print(f"cardio-explorer: error: {error}", file=sys.stderr)
         return 2
     app = QApplication.instance() or QApplication([sys.argv[0]])
-    pin_none()
     app.setApplicationName("cardio-explorer")
     offscreen = app.platformName() == "offscreen"
     previous = _quiet_offscreen_notes() if offscreen else None

@@ -31,7 +31,6 @@ from cardio_explorer.app.controllers.readouts import ReadoutBox
 from cardio_explorer.app.controllers.view3d import SurfaceControls
 from cardio_explorer.app.display import Display, Views
 from cardio_explorer.app.engines import KINDS, Engines, load_slot
-from cardio_explorer.app.qt_fixes import pin_none
 from cardio_explorer.app.runner import LANES, run_request
 from cardio_explorer.app.session import Session, checkpoint_mismatches
 from cardio_explorer.app.state import AppState
@@ -59,7 +58,6 @@ class MainWindow(QMainWindow):
         launch_time: float | None = None,
     ) -> None:
         super().__init__()
-        pin_none()  # before the thousands of void Qt calls a session makes
         self.setWindowTitle("cardio-explorer")
         self.engines = engines
         self.state = state or AppState()

@@ -22,8 +22,6 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal, Slot
 
-from cardio_explorer.app.qt_fixes import pin_none
-
 log = logging.getLogger(__name__)
 
 _IDS = itertools.count(1)
@@ -82,7 +80,6 @@ class CoalescingWorker(QObject):
 
     def __init__(self, runner: Runner, lanes: Sequence[str], parent: QObject | None = None):
         super().__init__(parent)
-        pin_none()  # each processEvents() of a waiting caller would steal a None reference
         self._runner = runner
         self._priority = {lane: i for i, lane in enumerate(lanes)}
         self._cond = threading.Condition()

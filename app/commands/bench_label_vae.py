@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from cardio_explorer.app.commands._checkpoints import bundled_checkpoint
 from cardio_explorer.app.commands.bench import BenchResult, summarise, time_call
-from cardio_explorer.app.commands.evaluate_label_vae import bundled_checkpoint
 from cardio_explorer.engine.models.label_vae import build_label_vae, load_label_vae
 from cardio_explorer.engine.pathology.atlas import ATLAS_SLICES
 from cardio_explorer.engine.pathology.morph import decode_codes

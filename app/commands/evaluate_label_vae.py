@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from cardio_explorer.app.commands._checkpoints import label_vae_checkpoint
 from cardio_explorer.engine.device import choose_device, describe
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.io.cohort import read_cohort
@@ -24,18 +25,6 @@ from cardio_explorer.engine.pathology.evaluation import (
 from cardio_explorer.engine.preprocess import DEFAULT_SPACING_MM, preprocess_subject
 
 log = logging.getLogger(__name__)
-
-TRAIN_HINT = (
-    "train one with `cardio-explorer train label-vae --data COHORT --out "
-    "resources/label_vae.safetensors` (see the README)"
-)
-
-
-def bundled_checkpoint() -> Path:
-    """Path of the bundled label VAE checkpoint (it may be missing in a fresh checkout)."""
-    from importlib import resources
-
-    return Path(str(resources.files("cardio_explorer.resources") / "label_vae.safetensors"))
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -71,10 +60,7 @@ def run(args: argparse.Namespace) -> int:
         raise CardioInputError("--seeds", f"must be at least 1, got {args.seeds}")
     if args.alpha_steps < 2:
         raise CardioInputError("--alpha-steps", f"must be at least 2, got {args.alpha_steps}")
-    path = args.checkpoint or bundled_checkpoint()
-    if not Path(path).is_file():
-        what = "--checkpoint" if args.checkpoint else "bundled label VAE"
-        raise CardioInputError(what, f"{path} not found; {TRAIN_HINT}")
+    path = label_vae_checkpoint(args.checkpoint)
     device = choose_device(args.device)
     start = time.perf_counter()
     model, checkpoint = load_label_vae(path, device)

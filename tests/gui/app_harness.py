@@ -16,7 +16,6 @@ from tiny_models import (
     write_tiny_cohort,
 )
 
-import cardio_explorer.viewer  # noqa: F401  (PySide6 emit fix before any Qt object)
 from cardio_explorer.app.engines import load_engines
 from cardio_explorer.app.state import AppState
 from cardio_explorer.app.window import MainWindow

@@ -9,7 +9,6 @@ from typing import ClassVar
 
 import pytest
 
-import cardio_explorer.viewer  # noqa: F401  (PySide6 emit fix)
 from cardio_explorer.app.workers import (
     CoalescingWorker,
     ResultRouter,

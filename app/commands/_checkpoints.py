@@ -1,0 +1,28 @@
+"""Where the bundled checkpoints live, and the one error for a checkpoint file that is missing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cardio_explorer.engine.errors import CardioInputError
+
+LABEL_VAE_TRAIN_HINT = (
+    "train one with `cardio-explorer train label-vae --data COHORT --out "
+    "resources/label_vae.safetensors` (see the README)"
+)
+
+
+def bundled_checkpoint() -> Path:
+    """Path of the bundled label VAE checkpoint (it may be missing in a fresh checkout)."""
+    from importlib import resources
+
+    return Path(str(resources.files("cardio_explorer.resources") / "label_vae.safetensors"))
+
+
+def label_vae_checkpoint(path: Path | None) -> Path:
+    """``path``, or the bundled label VAE when None; a clear error when the file is missing."""
+    resolved = Path(path) if path is not None else bundled_checkpoint()
+    if not resolved.is_file():
+        what = "--checkpoint" if path is not None else "bundled label VAE"
+        raise CardioInputError(what, f"{resolved} not found; {LABEL_VAE_TRAIN_HINT}")
+    return resolved

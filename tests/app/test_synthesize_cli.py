@@ -1,0 +1,155 @@
+"""``cardio-explorer synthesize`` on a tiny label VAE: files, manifest, shards and bad arguments."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+from tiny_models import tiny_label_vae_checkpoint, write_tiny_cohort
+
+from cardio_explorer.app.cli import main
+from cardio_explorer.app.commands import _checkpoints
+from cardio_explorer.app.commands.synthesize import parse_alphas, parse_seeds, parse_shard
+from cardio_explorer.engine.errors import CardioInputError
+from cardio_explorer.engine.io.nifti import read_label_volume
+from cardio_explorer.engine.pathology.dataset import MANIFEST_COLUMNS
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    cohort = write_tiny_cohort(tmp_path_factory.mktemp("cohort"))
+    path = tmp_path_factory.mktemp("ckpt") / "tiny.safetensors"
+    return tiny_label_vae_checkpoint(cohort, path, balanced=True)
+
+
+def synthesize(checkpoint, out, *extra: str) -> int:
+    argv = ["synthesize", "--checkpoint", str(checkpoint), "--out", str(out)]
+    return main([*argv, "--device", "cpu", "--no-progress", *extra])
+
+
+def read_manifest(path):
+    with path.open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_writes_files_labels_and_manifest(checkpoint, tmp_path, capsys):
+    out = tmp_path / "data"
+    code = synthesize(checkpoint, out, "--groups", "DCM,HCM", "--seeds", "0-1", "--alphas", "0,1")
+    assert code == 0
+    # 2 NOR sources x 2 groups x 2 seeds x 2 alphas, ED and ES each
+    files = sorted(p.name for p in out.glob("*.nii.gz"))
+    assert len(files) == 2 * 2 * 2 * 2 * 2
+    assert "p2_HCM_s1_a100_ES_gt.nii.gz" in files
+    assert (out / "labels.txt").is_file()
+    rows = read_manifest(out / "manifest.csv")
+    assert tuple(rows[0]) == MANIFEST_COLUMNS
+    assert len(rows) == 16
+    assert sorted([r["file_ed"] for r in rows] + [r["file_es"] for r in rows]) == files
+    assert {r["correlated"] for r in rows} == {"True"}
+    for row in rows[:2]:
+        labels = read_label_volume(out / row["file_ed"])
+        assert labels.spatial_shape[0] == 32
+    out_text = capsys.readouterr().out.strip().splitlines()
+    assert len(out_text) == 1
+    assert out_text[0].startswith("wrote 32 label files for 16 morphs and manifest.csv to ")
+
+
+def test_shards_split_the_work_without_overlap(checkpoint, tmp_path, capsys):
+    common = ("--groups", "DCM", "--seeds", "3", "--steps", "3", "--uncorrelated")
+    names = []
+    for k in (1, 2):
+        out = tmp_path / f"shard{k}"
+        assert synthesize(checkpoint, out, *common, "--shard", f"{k}/2") == 0
+        rows = read_manifest(out / f"manifest-{k}-of-2.csv")
+        assert not (out / "manifest.csv").exists()
+        assert {r["correlated"] for r in rows} == {"False"}
+        names += [r["file_ed"] for r in rows]
+        assert sorted(p.name for p in out.glob("*_ED_gt.nii.gz")) == sorted(
+            r["file_ed"] for r in rows
+        )
+    assert len(names) == len(set(names)) == 2 * 3  # 2 sources x 3 alphas
+    assert {n.split("_a")[1][:3] for n in names} == {"000", "050", "100"}
+    assert "(shard 2/2 of 6)" in capsys.readouterr().out
+
+
+def test_acdc_labels_and_one_phase(checkpoint, tmp_path):
+    out = tmp_path / "acdc"
+    extra = ("--groups", "HCM", "--subjects", "p1", "--seeds", "0", "--alphas", "1")
+    assert synthesize(checkpoint, out, *extra, "--phases", "ED", "--acdc-labels") == 0
+    (row,) = read_manifest(out / "manifest.csv")
+    assert row["file_ed"] == "p1_HCM_s0_a100_ED_gt.nii.gz"
+    assert row["file_es"] == ""
+    assert float(row["lvedv_ml"]) >= 0.0
+    assert sorted(p.name for p in out.iterdir()) == [
+        "labels.txt",
+        "manifest.csv",
+        "p1_HCM_s0_a100_ED_gt.nii.gz",
+    ]
+    table = (out / "labels.txt").read_text().splitlines()
+    assert table[-3].split()[0] == "1"
+    assert table[-3].endswith('"RV blood pool"')  # ACDC numbering: 1 is the RV
+
+
+def test_existing_output_is_refused_without_overwrite(checkpoint, tmp_path, capsys):
+    out = tmp_path / "taken"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    extra = ("--groups", "DCM", "--subjects", "p1", "--seeds", "0", "--alphas", "0")
+    assert synthesize(checkpoint, out, *extra) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert "not empty" in err[0]
+    assert "--overwrite" in err[0]
+    assert [p.name for p in out.iterdir()] == ["keep.txt"]
+    assert synthesize(checkpoint, out, *extra, "--overwrite") == 0
+    assert not (out / "keep.txt").exists()
+    assert (out / "manifest.csv").is_file()
+
+
+@pytest.mark.parametrize(
+    ("args", "flag", "text"),
+    [
+        (["--groups", "XYZ"], "--groups", "unknown group 'XYZ'"),
+        (["--groups", "MINF"], "--groups", "not in the latent atlas"),
+        (["--alphas", "0,1.5"], "--alphas", "[0, 1]"),
+        (["--alphas", "0,half"], "--alphas", "not a number"),
+        (["--steps", "1"], "--steps", "at least 2"),
+        (["--steps", "500"], "--steps", "file tag"),
+        (["--shard", "0/2"], "--shard", "1 <= K <= N"),
+        (["--shard", "3/2"], "--shard", "1 <= K <= N"),
+        (["--shard", "two"], "--shard", "expected K/N"),
+        (["--subjects", "p1,p9"], "--subjects", "unknown id 'p9'"),
+        (["--seeds", "5-2"], "--seeds", "first <= last"),
+        (["--seeds", "0,x"], "--seeds", "not a seed"),
+        (["--seeds", "0-3,2"], "--seeds", "twice"),
+        (["--phases", "ED,MID"], "--phases", "subset"),
+    ],
+)
+def test_bad_arguments_give_one_line_and_exit_2(checkpoint, tmp_path, capsys, args, flag, text):
+    out = tmp_path / "never"
+    assert synthesize(checkpoint, out, *args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert err[0].startswith(f"cardio-explorer synthesize: error: {flag}: ")
+    assert text in err[0]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_missing_bundled_checkpoint_says_how_to_train(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(_checkpoints, "bundled_checkpoint", lambda: tmp_path / "none.safetensors")
+    assert main(["synthesize", "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert "bundled label VAE" in err[0]
+    assert "cardio-explorer train label-vae" in err[0]
+
+
+def test_parsers():
+    assert parse_seeds("0-3,7") == [0, 1, 2, 3, 7]
+    assert parse_alphas(None, 5) == [0.0, 0.25, 0.5, 0.75, 1.0]
+    assert parse_alphas("0,0.3", None) == [0.0, 0.3]
+    assert parse_alphas(None, None) == [0.0, 0.25, 0.5, 0.75, 1.0]
+    assert parse_shard("2/4") == (2, 4)
+    assert parse_shard(None) == (1, 1)
+    with pytest.raises(CardioInputError, match="expected a comma-separated list"):
+        parse_seeds("0,,1")
