@@ -14,6 +14,7 @@ import torch
 
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.models.checkpoint import read_checkpoint_header
+from cardio_explorer.resources import bundled_checkpoint
 
 KINDS = ("label_vae", "cheart", "spade")
 KIND_TITLES = {"label_vae": "label VAE", "cheart": "CHeart", "spade": "SPADE"}
@@ -21,9 +22,7 @@ KIND_TITLES = {"label_vae": "label VAE", "cheart": "CHeart", "spade": "SPADE"}
 
 def bundled_path(kind: str) -> Path:
     """Where the bundled checkpoint of a model kind lives (it may be missing)."""
-    import cardio_explorer.resources as resources
-
-    return Path(resources.__file__).resolve().parent / f"{kind}.safetensors"
+    return bundled_checkpoint(kind)
 
 
 def missing_message(kind: str, path: Path) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from PySide6.QtGui import QImage, QPainter
 from PySide6.QtWidgets import QWidget
 
 from cardio_explorer.engine.errors import CardioInputError
+from cardio_explorer.engine.io.atomic import atomic_write
 from cardio_explorer.viewer.render_window import VtkCanvas
 
 
@@ -72,13 +72,10 @@ def save_screenshot(
     if not path.parent.is_dir():
         raise CardioInputError(str(path), "folder does not exist")
     image = compose_screenshot(window, canvases)
-    handle, temp_name = tempfile.mkstemp(prefix=".tmp-", suffix=path.suffix, dir=path.parent)
-    os.close(handle)
-    try:
-        if not image.save(temp_name):  # format from the suffix
+
+    def write(temp: Path) -> None:
+        if not image.save(str(temp)):  # format from the suffix
             raise CardioInputError(str(path), "could not write the image")
-        os.replace(temp_name, path)
-    finally:
-        if os.path.exists(temp_name):
-            os.unlink(temp_name)
+
+    atomic_write(path, write)
     return path

@@ -6,7 +6,6 @@ Nothing here touches a render window, so extraction may run in worker threads.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ from vtkmodules.vtkIOGeometry import vtkOBJWriter, vtkSTLWriter
 from vtkmodules.vtkIOXML import vtkXMLPolyDataWriter
 
 from cardio_explorer.engine.errors import CardioInputError
+from cardio_explorer.engine.io.atomic import atomic_write
 from cardio_explorer.engine.labels import LABEL_TABLE, Label, LabelTable
 from cardio_explorer.engine.volume import LabelVolume
 
@@ -164,18 +164,15 @@ def export_surfaces(
     written: list[Path] = []
     for value, poly in surfaces.items():
         target = folder / f"{prefix}{label_table.name(int(value))}.{fmt}"
-        handle, temp_name = tempfile.mkstemp(prefix=".tmp-", suffix=f".{fmt}", dir=folder)
-        os.close(handle)
-        try:
+
+        def write(temp: Path, poly: vtkPolyData = poly, target: Path = target) -> None:
             writer = _writer(fmt)
-            writer.SetFileName(temp_name)
+            writer.SetFileName(str(temp))
             writer.SetInputData(poly)
             if writer.Write() != 1:
                 raise CardioInputError(str(target), "VTK could not write the surface")
-            os.replace(temp_name, target)
-        finally:
-            if os.path.exists(temp_name):
-                os.unlink(temp_name)
+
+        atomic_write(target, write)
         written.append(target)
     return written
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from cardio_explorer.engine.errors import CardioInputError
+from cardio_explorer.resources import bundled_checkpoint as bundled
 
 LABEL_VAE_TRAIN_HINT = (
     "train one with `cardio-explorer train label-vae --data COHORT --out "
@@ -14,9 +15,7 @@ LABEL_VAE_TRAIN_HINT = (
 
 def bundled_checkpoint() -> Path:
     """Path of the bundled label VAE checkpoint (it may be missing in a fresh checkout)."""
-    from importlib import resources
-
-    return Path(str(resources.files("cardio_explorer.resources") / "label_vae.safetensors"))
+    return bundled("label_vae")
 
 
 def label_vae_checkpoint(path: Path | None) -> Path:

@@ -19,6 +19,7 @@ from cardio_explorer.engine.spade.data import prepare_subjects
 from cardio_explorer.engine.spade.fidelity import STYLES, FidelitySettings, evaluate_fidelity
 from cardio_explorer.engine.spade.segmenter import SegmenterSettings
 from cardio_explorer.engine.subject import Subject
+from cardio_explorer.resources import bundled_checkpoint as bundled
 
 TRAIN_HINT = (
     "train one with `cardio-explorer train spade --data COHORT --out "
@@ -28,9 +29,7 @@ TRAIN_HINT = (
 
 def bundled_checkpoint() -> Path:
     """Path of the bundled SPADE checkpoint (it may be missing in a fresh checkout)."""
-    from importlib import resources
-
-    return Path(str(resources.files("cardio_explorer.resources") / "spade.safetensors"))
+    return bundled("spade")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -15,7 +15,6 @@ from cardio_explorer.engine.device import choose_device
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.models.cheart import CHeartConfig, CHeartNet, load_cheart, save_cheart
 
-BUNDLED_NAME = "cheart.safetensors"
 TRAIN_HINT = (
     "train one with `cardio-explorer cohort --n 200 --geometry dense --out COHORT` and "
     "`cardio-explorer train cheart --data COHORT --out resources/cheart.safetensors` "
@@ -25,9 +24,9 @@ TRAIN_HINT = (
 
 def bundled_checkpoint() -> Path:
     """Path of the bundled CHeart checkpoint in resources/ (it may not exist yet)."""
-    import cardio_explorer.resources as resources
+    from cardio_explorer.resources import bundled_checkpoint as bundled
 
-    return Path(resources.__file__).resolve().parent / BUNDLED_NAME
+    return bundled("cheart")
 
 
 @dataclass

@@ -7,9 +7,6 @@ interrupted or failed run leaves nothing half-written behind.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import uuid
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
@@ -28,6 +25,7 @@ from cardio_explorer.engine.cohort.generate import (
 from cardio_explorer.engine.cohort.writer import manifest_row, write_manifest, write_subject
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.io.nifti import write_label_table
+from cardio_explorer.engine.io.staging import staged_folder
 
 MANIFEST = "manifest.csv"
 COHORT_JSON = "cohort.json"
@@ -40,18 +38,6 @@ class CohortResult:
 
     folder: Path
     rows: list[dict[str, Any]]
-
-
-def check_output_folder(out: Path, overwrite: bool) -> None:
-    """Refuse an existing non-empty folder (unless overwrite) or a file in the way."""
-    if out.exists() and not out.is_dir():
-        raise CardioInputError(out, "exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise CardioInputError(
-            out, "output folder exists and is not empty; choose another or pass --overwrite"
-        )
-    if not out.parent.is_dir():
-        raise CardioInputError(out, f"parent folder {out.parent} does not exist")
 
 
 def _one(task: tuple[int, str, Any, CohortConfig, Path]) -> dict[str, Any]:
@@ -86,13 +72,10 @@ def generate_cohort(
 ) -> CohortResult:
     """Generate ``config.n`` subjects into ``out`` (ACDC layout + manifest.csv, labels.txt,
     cohort.json); the folder appears complete or not at all."""
-    out = Path(out).absolute()
-    check_output_folder(out, overwrite)
     if workers < 1:
         raise CardioInputError("--workers", f"must be at least 1, got {workers}")
-    staging = out.parent / f".{out.name}.partial-{uuid.uuid4().hex[:8]}"
-    staging.mkdir()
-    try:
+    out = Path(out).absolute()
+    with staged_folder(out, overwrite) as staging:
         groups = assign_groups(config)
         seeds = subject_seeds(config)
         tasks = [(i, groups[i], seeds[i], config, staging) for i in range(config.n)]
@@ -111,10 +94,6 @@ def generate_cohort(
         write_manifest(staging / MANIFEST, rows)
         write_label_table(staging / LABEL_TABLE_FILE, acdc_labels=True)
         _write_json(staging / COHORT_JSON, config, command)
-        _replace(staging, out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return CohortResult(folder=out, rows=rows)
 
 
@@ -130,14 +109,3 @@ def _write_json(path: Path, config: CohortConfig, command: str | None) -> None:
         info.pop("dense_shape")
         info.pop("dense_spacing")
     path.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
-
-
-def _replace(staging: Path, out: Path) -> None:
-    """Move the finished staging folder to ``out``, replacing an old one last."""
-    if out.exists():
-        trash = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
-        os.replace(out, trash)
-        os.replace(staging, out)
-        shutil.rmtree(trash, ignore_errors=True)
-    else:
-        os.replace(staging, out)

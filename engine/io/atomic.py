@@ -12,6 +12,15 @@ from cardio_explorer.engine.errors import CardioInputError
 _DOUBLE_SUFFIXES = (".nii.gz", ".tar.gz")
 
 
+def _default_file_mode() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+_DEFAULT_MODE = _default_file_mode()
+
+
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it into place.
 
@@ -26,6 +35,8 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
     os.close(fd)
     tmp = Path(tmp_name)
+    # mkstemp makes the file private (0600); a dataset or checkpoint is meant to be shared.
+    os.chmod(tmp, _DEFAULT_MODE)
     try:
         write(tmp)
         os.replace(tmp, path)

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +17,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save_file
 
 from cardio_explorer.engine.errors import CardioInputError
+from cardio_explorer.engine.io.atomic import atomic_write
 
 FORMAT_VERSION = 1
 MODEL_KINDS = ("label_vae", "spade", "cheart")
@@ -38,7 +37,7 @@ class Checkpoint:
 
     def load_into(self, module: torch.nn.Module, prefix: str = "") -> None:
         """Copy weights named ``prefix``* into ``module``; a clear error on any mismatch."""
-        state = {k[len(prefix):]: v for k, v in self.tensors.items() if k.startswith(prefix)}
+        state = {k[len(prefix) :]: v for k, v in self.tensors.items() if k.startswith(prefix)}
         expected = module.state_dict()
         missing = sorted(set(expected) - set(state))
         unexpected = sorted(set(state) - set(expected))
@@ -77,15 +76,7 @@ def save_checkpoint(
     metadata = {_META_KEY: json.dumps(header, allow_nan=False)}
     weights = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(weights, tmp, metadata=metadata)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write(path, lambda tmp: save_file(weights, str(tmp), metadata=metadata))
 
 
 def read_checkpoint_header(path: str | Path) -> dict[str, Any]:
