@@ -73,10 +73,12 @@ def write_subject(subject: SyntheticSubject, cohort_dir: Path) -> Path:
             subject.labels.frame(t), stem.with_name(stem.name + "_gt.nii.gz"), acdc_labels=True
         )
         if subject.images is not None:
-            write_image_volume(subject.images.frame(t), stem.with_name(stem.name + ".nii.gz"))
+            write_image_volume(
+                subject.images.frame(t), stem.with_name(stem.name + ".nii.gz"), quantise=True
+            )
     write_label_volume(subject.labels, folder / f"{sid}_4d_gt.nii.gz", acdc_labels=True)
     if subject.images is not None:
-        write_image_volume(subject.images, folder / f"{sid}_4d.nii.gz")
+        write_image_volume(subject.images, folder / f"{sid}_4d.nii.gz", quantise=True)
     return folder
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import nibabel as nib
 import numpy as np
 import pytest
 
+from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.io.nifti import write_image_volume, write_label_volume
 from cardio_explorer.engine.volume import ImageVolume, LabelVolume
 
@@ -83,3 +85,20 @@ def test_world_position_of_a_voxel_agrees_with_simpleitk(tmp_path):
     lps = image.TransformIndexToPhysicalPoint((2, 7, 3))  # SimpleITK index is (x, y, z)
     ras = vol.index_to_world(np.array([3, 7, 2]))[0]
     np.testing.assert_allclose(LPS @ np.asarray(lps), ras, atol=1e-4)
+
+
+def test_quantised_image_reads_back_within_int16_step_in_simpleitk(tmp_path):
+    rng = np.random.default_rng(5)
+    data = np.clip(rng.normal(0, 0.5, (3, 6, 16, 16)), -1, 1).astype(np.float32)
+    vol = ImageVolume.from_array(data, (8.0, 1.5, 1.5), frame_duration_ms=40.0)
+    path = write_image_volume(vol, tmp_path / "q.nii.gz", quantise=True)
+    assert nib.load(path).get_data_dtype() == np.int16
+    back = sitk.GetArrayFromImage(sitk.ReadImage(str(path)))
+    assert np.abs(back - data).max() < 1.0 / 32767 + 1e-6
+
+
+def test_quantising_an_unnormalised_image_is_refused_and_writes_nothing(tmp_path):
+    vol = ImageVolume.from_array(np.full((2, 4, 4), 3.0, np.float32), (8.0, 1.5, 1.5))
+    with pytest.raises(CardioInputError, match=r"\[-1, 1\]"):
+        write_image_volume(vol, tmp_path / "q.nii.gz", quantise=True)
+    assert list(tmp_path.iterdir()) == []
