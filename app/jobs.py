@@ -20,13 +20,7 @@ import numpy as np
 from cardio_explorer.app.engines import Engines
 from cardio_explorer.app.workers import Partial, SupersededError
 from cardio_explorer.engine.errors import CardioInputError
-from cardio_explorer.engine.labels import Label
-from cardio_explorer.engine.metrics.phenotypes import (
-    MYOCARDIUM_DENSITY_G_PER_ML,
-    Phenotypes,
-    ejection_fraction,
-    label_counts,
-)
+from cardio_explorer.engine.metrics.phenotypes import Phenotypes, measure_phenotypes
 from cardio_explorer.engine.subject import Subject
 from cardio_explorer.engine.volume import ImageVolume, LabelVolume
 from cardio_explorer.viewer.surfaces import Surfaces, extract_surfaces
@@ -109,22 +103,7 @@ class MorphOutput:
 def readout_phenotypes(ed: LabelVolume, es: LabelVolume) -> Phenotypes:
     """The read-outs of :func:`measure_phenotypes` (same formulas) without the slow maximum
     wall thickness, which the window does not show (NaN here)."""
-    ed_ml = label_counts(ed) * ed.voxel_volume_ml
-    es_ml = label_counts(es) * es.voxel_volume_ml
-    lvedv, lvesv = float(ed_ml[Label.LV]), float(es_ml[Label.LV])
-    rvedv, rvesv = float(ed_ml[Label.RV]), float(es_ml[Label.RV])
-    return Phenotypes(
-        lvedv_ml=lvedv,
-        lvesv_ml=lvesv,
-        lvsv_ml=lvedv - lvesv,
-        lvef=ejection_fraction(lvedv, lvesv),
-        rvedv_ml=rvedv,
-        rvesv_ml=rvesv,
-        rvsv_ml=rvedv - rvesv,
-        rvef=ejection_fraction(rvedv, rvesv),
-        lvm_g=float(ed_ml[Label.MYO]) * MYOCARDIUM_DENSITY_G_PER_ML,
-        max_wall_mm=float("nan"),
-    )
+    return measure_phenotypes(ed, es, wall=False)
 
 
 def run_morph(request: MorphRequest, is_current: IsCurrent) -> Iterator[Partial]:

@@ -9,7 +9,7 @@ and direction are derived from it, never stored twice.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 
@@ -106,16 +106,27 @@ class Volume:
         return (xyz1 @ self.affine.T)[:, :3]
 
     # derived volumes ------------------------------------------------------------------------
-    def frame(self, t: int) -> Volume:
-        """One frame of a 3D+t volume as a 3D volume on the same grid."""
+    @classmethod
+    def from_array(
+        cls,
+        data: np.ndarray,
+        spacing_zyx: tuple[float, float, float],
+        origin_xyz: tuple[float, float, float] = (0.0, 0.0, 0.0),
+        **kwargs: Any,
+    ) -> Self:
+        """Axis-aligned volume of this type from an array in (z, y, x) or (t, z, y, x) order."""
+        return cls(data=data, affine=diagonal_affine(spacing_zyx, origin_xyz), **kwargs)
+
+    def frame(self, t: int) -> Self:
+        """One frame of a 3D+t volume as a 3D volume of the same type on the same grid."""
         if not self.is_4d:
             if t != 0:
                 raise IndexError(f"3D volume has only frame 0, asked for {t}")
             return self
         return replace(self, data=self.data[t], frame_duration_ms=None)
 
-    def with_data(self, data: np.ndarray, **changes: Any) -> Volume:
-        """Same geometry, other data (the spatial shape must match)."""
+    def with_data(self, data: np.ndarray, **changes: Any) -> Self:
+        """Same geometry and type, other data (the spatial shape must match)."""
         if tuple(data.shape[-3:]) != self.spatial_shape:
             raise ValueError(f"shape {data.shape} does not match grid {self.spatial_shape}")
         return replace(self, data=data, **changes)
@@ -157,25 +168,6 @@ class LabelVolume(Volume):
             )
         object.__setattr__(self, "data", data)
 
-    @classmethod
-    def from_array(
-        cls,
-        data: np.ndarray,
-        spacing_zyx: tuple[float, float, float],
-        origin_xyz: tuple[float, float, float] = (0.0, 0.0, 0.0),
-        **kwargs: Any,
-    ) -> LabelVolume:
-        """Axis-aligned label volume from an array in (z, y, x) or (t, z, y, x) order."""
-        return cls(data=data, affine=diagonal_affine(spacing_zyx, origin_xyz), **kwargs)
-
-    def frame(self, t: int) -> LabelVolume:
-        """One frame as a 3D label volume."""
-        return super().frame(t)  # type: ignore[return-value]
-
-    def with_data(self, data: np.ndarray, **changes: Any) -> LabelVolume:
-        """Same geometry, other labels."""
-        return super().with_data(data, **changes)  # type: ignore[return-value]
-
 
 @dataclass(frozen=True, eq=False)
 class ImageVolume(Volume):
@@ -190,22 +182,3 @@ class ImageVolume(Volume):
         if not np.all(np.isfinite(data)):
             raise CardioInputError(what, "image contains NaN or infinite intensities")
         object.__setattr__(self, "data", data)
-
-    @classmethod
-    def from_array(
-        cls,
-        data: np.ndarray,
-        spacing_zyx: tuple[float, float, float],
-        origin_xyz: tuple[float, float, float] = (0.0, 0.0, 0.0),
-        **kwargs: Any,
-    ) -> ImageVolume:
-        """Axis-aligned image volume from an array in (z, y, x) or (t, z, y, x) order."""
-        return cls(data=data, affine=diagonal_affine(spacing_zyx, origin_xyz), **kwargs)
-
-    def frame(self, t: int) -> ImageVolume:
-        """One frame as a 3D image volume."""
-        return super().frame(t)  # type: ignore[return-value]
-
-    def with_data(self, data: np.ndarray, **changes: Any) -> ImageVolume:
-        """Same geometry, other intensities."""
-        return super().with_data(data, **changes)  # type: ignore[return-value]

@@ -26,3 +26,15 @@ def realdata_dir() -> Path:
     if not REALDATA.is_dir():
         pytest.skip("shared/realdata/mnms-sample is not present")
     return REALDATA
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Torch on one thread for a module: tiny networks gain nothing from 2 threads, and on a
+    shared 2-core CPU two spinning OpenMP threads slow each step by 10x or more."""
+    import torch  # here, not at the top: the viewer's tests run without torch loaded
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

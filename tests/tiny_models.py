@@ -19,6 +19,7 @@ from cardio_explorer.engine.models.label_vae import (
     onehot,
     save_label_vae,
 )
+from cardio_explorer.engine.models.spade import LEAN as SPADE_LEAN
 from cardio_explorer.engine.pathology.atlas import atlas_extra, build_atlas
 from cardio_explorer.engine.preprocess import preprocess_subject
 from cardio_explorer.engine.volume import LabelVolume
@@ -35,6 +36,18 @@ TINY = LabelVaeConfig(
     decoder_channels=(8, 8, 4),
     output_stride=1,
     head_channels=0,
+)
+# A SPADE generator for SIZE x SIZE slices, small enough to train in seconds on a CPU.
+TINY_SPADE = replace(
+    SPADE_LEAN,
+    image_size=SIZE,
+    z_dim=8,
+    base_channels=16,
+    up_channels=(8, 8, 8),
+    spade_hidden=8,
+    enc_base=4,
+    enc_max=16,
+    ndf=8,
 )
 # (id, group, slices)
 COHORT = (("p1", "NOR", 6), ("p2", "NOR", 3), ("p3", "DCM", 7), ("p4", "HCM", 5))
@@ -134,19 +147,8 @@ def tiny_cheart_checkpoint(path: Path, seed: int = 0) -> Path:
 def tiny_spade_checkpoint(path: Path, seed: int = 0) -> Path:
     """An untrained tiny SPADE generator + style encoder for 32 x 32 slices."""
     from cardio_explorer.engine.models.checkpoint import save_checkpoint
-    from cardio_explorer.engine.models.spade import LEAN, SpadeModel, model_tensors
+    from cardio_explorer.engine.models.spade import SpadeModel, model_tensors
 
-    config = replace(
-        LEAN,
-        image_size=SIZE,
-        z_dim=8,
-        base_channels=16,
-        up_channels=(8, 8, 8),
-        spade_hidden=8,
-        enc_base=4,
-        enc_max=16,
-        ndf=8,
-    )
     torch.manual_seed(seed)
-    model = SpadeModel(config, with_discriminator=False)
-    return save_checkpoint(path, "spade", config.to_json(), model_tensors(model))
+    model = SpadeModel(TINY_SPADE, with_discriminator=False)
+    return save_checkpoint(path, "spade", TINY_SPADE.to_json(), model_tensors(model))

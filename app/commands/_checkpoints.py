@@ -18,10 +18,18 @@ def bundled_checkpoint() -> Path:
     return bundled("label_vae")
 
 
+def resolve_checkpoint(path: Path | None, bundled_path: Path, model: str, hint: str) -> Path:
+    """``path``, or ``bundled_path`` when None; a clear error (with ``hint``) when it is missing.
+
+    ``model`` names the bundled file in that error (e.g. "bundled SPADE model").
+    """
+    resolved = Path(path) if path is not None else bundled_path
+    if not resolved.is_file():
+        what = "--checkpoint" if path is not None else model
+        raise CardioInputError(what, f"{resolved} not found; {hint}")
+    return resolved
+
+
 def label_vae_checkpoint(path: Path | None) -> Path:
     """``path``, or the bundled label VAE when None; a clear error when the file is missing."""
-    resolved = Path(path) if path is not None else bundled_checkpoint()
-    if not resolved.is_file():
-        what = "--checkpoint" if path is not None else "bundled label VAE"
-        raise CardioInputError(what, f"{resolved} not found; {LABEL_VAE_TRAIN_HINT}")
-    return resolved
+    return resolve_checkpoint(path, bundled_checkpoint(), "bundled label VAE", LABEL_VAE_TRAIN_HINT)

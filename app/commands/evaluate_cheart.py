@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 from typing import Any
 
+from cardio_explorer.app.commands._reports import (
+    add_input_arguments,
+    add_run_arguments,
+    exit_status,
+    fmt,
+    markdown_head,
+    targets_met,
+    write_report,
+)
 from cardio_explorer.engine.device import describe
 
 
@@ -19,14 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Evaluate a CHeart checkpoint on held-out subjects of a dense cohort; "
         "writes report.json and report.md (as the paper's Tables I-IV).",
     )
-    parser.add_argument(
-        "--checkpoint",
-        type=Path,
-        default=None,
-        help="CHeart checkpoint (default: the bundled resources/cheart.safetensors)",
-    )
-    parser.add_argument("--data", type=Path, required=True, help="held-out cohort (all frames)")
-    parser.add_argument("--out", type=Path, required=True, help="report JSON path")
+    add_input_arguments(parser, "CHeart", "held-out cohort (all frames)")
     parser.add_argument(
         "--baseline-data",
         type=Path,
@@ -46,11 +47,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--components", type=int, default=None, help="PCA baseline components (default: all)"
     )
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default="cpu", help="cpu, cuda or auto")
-    parser.add_argument(
-        "--strict", action="store_true", help="exit with status 1 when a target is missed"
-    )
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_run_arguments(parser, device_default="cpu")
     parser.set_defaults(func=run)
 
 
@@ -108,26 +105,9 @@ def run(args: argparse.Namespace) -> int:
         "elapsed_s": round(time.perf_counter() - start, 1),
         **report,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2, allow_nan=False) + "\n")
-    markdown = args.out.with_suffix(".md")
-    markdown.write_text(render_markdown(report))
-    passed = sum(bool(t["pass"]) for t in report["targets"].values())
-    print(
-        f"CHeart evaluation: {passed}/{len(report['targets'])} targets met; "
-        f"wrote {args.out} and {markdown}"
-    )
-    return 1 if args.strict and not report["passed"] else 0
-
-
-def _fmt(value: Any, digits: int = 3) -> str:
-    if value is None:
-        return "n/a"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        return f"{value:.{digits}f}"
-    return str(value)
+    markdown = write_report(args.out, report, render_markdown)
+    print(f"CHeart evaluation: {targets_met(report)}; wrote {args.out} and {markdown}")
+    return exit_status(report, args.strict)
 
 
 def _metric_rows(name: str, block: dict[str, Any]) -> list[str]:
@@ -135,8 +115,8 @@ def _metric_rows(name: str, block: dict[str, Any]) -> list[str]:
     for metric, digits in (("dice", 3), ("hd_mm", 2), ("assd_mm", 2)):
         v = block[metric]
         rows.append(
-            f"| {name} | {metric} | {_fmt(v['lv'], digits)} | {_fmt(v['myo'], digits)} "
-            f"| {_fmt(v['rv'], digits)} | {_fmt(v['mean'], digits)} |"
+            f"| {name} | {metric} | {fmt(v['lv'], digits)} | {fmt(v['myo'], digits)} "
+            f"| {fmt(v['rv'], digits)} | {fmt(v['mean'], digits)} |"
         )
     return rows
 
@@ -145,20 +125,12 @@ def render_markdown(report: dict[str, Any]) -> str:
     """A short human-readable version of the JSON report."""
     ck = report["checkpoint"]
     comp, gen = report["completion"], report["generation"]
-    lines = [
-        "# CHeart evaluation",
-        "",
+    summary = (
         f"Checkpoint `{ck['path']}` (grid {ck['grid']} at {ck['spacing_mm']} mm, "
         f"{ck['n_frames']} frames), data `{report['data']}` ({comp['n_subjects']} subjects), "
-        f"{report['device']}; {report['elapsed_s']} s.",
-        "",
-        "## Targets",
-        "",
-        "| target | value | threshold | pass |",
-        "|---|---|---|---|",
-    ]
-    for name, t in report["targets"].items():
-        lines.append(f"| {name} | {_fmt(t['value'])} | {t['threshold']} | {_fmt(t['pass'])} |")
+        f"{report['device']}; {report['elapsed_s']} s."
+    )
+    lines = markdown_head("CHeart evaluation", summary, report["targets"])
     lines += [
         "",
         "## Sequence completion from ED (all frames)",
@@ -185,10 +157,10 @@ def render_markdown(report: dict[str, Any]) -> str:
     ]
     for p, d in report["distributions"].items():
         lines.append(
-            f"| {p} | {_fmt(report['phenotypes']['completion'][p]['mean_abs_diff'], 1)} | "
-            f"{_fmt(report['phenotypes']['generation_mean_of_samples'][p]['mean_abs_diff'], 1)} "
-            f"| {_fmt(d['kl'])} | {_fmt(d['wasserstein'], 1)} | {_fmt(d['generated_mean'], 1)} "
-            f"| {_fmt(d['real_mean'], 1)} |"
+            f"| {p} | {fmt(report['phenotypes']['completion'][p]['mean_abs_diff'], 1)} | "
+            f"{fmt(report['phenotypes']['generation_mean_of_samples'][p]['mean_abs_diff'], 1)} "
+            f"| {fmt(d['kl'])} | {fmt(d['wasserstein'], 1)} | {fmt(d['generated_mean'], 1)} "
+            f"| {fmt(d['real_mean'], 1)} |"
         )
     lines += [
         "",
@@ -200,8 +172,8 @@ def render_markdown(report: dict[str, Any]) -> str:
     for p, t in report["trends"].items():
         for key, label in (("age_per_decade", "age"), ("male_minus_female", "sex")):
             lines.append(
-                f"| {p} | {key} | {_fmt(t['real'][key], 2)} | "
-                f"{_fmt(t['generated'][key], 2)} | {_fmt(t['same_sign'][label])} |"
+                f"| {p} | {key} | {fmt(t['real'][key], 2)} | "
+                f"{fmt(t['generated'][key], 2)} | {fmt(t['same_sign'][label])} |"
             )
     lines.append("")
     return "\n".join(lines)

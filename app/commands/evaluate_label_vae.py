@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from cardio_explorer.app.commands._checkpoints import label_vae_checkpoint
+from cardio_explorer.app.commands._reports import (
+    add_input_arguments,
+    add_run_arguments,
+    exit_status,
+    fmt,
+    markdown_head,
+    targets_met,
+    write_report,
+)
 from cardio_explorer.engine.device import choose_device, describe
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.io.cohort import read_cohort
@@ -35,22 +42,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Evaluate a label VAE checkpoint and its latent atlas on held-out subjects; "
         "writes report.json and report.md.",
     )
-    parser.add_argument(
-        "--checkpoint",
-        type=Path,
-        default=None,
-        help="label VAE checkpoint (default: the bundled one)",
-    )
-    parser.add_argument("--data", type=Path, required=True, help="held-out cohort folder")
-    parser.add_argument("--out", type=Path, required=True, help="report JSON path")
+    add_input_arguments(parser, "label VAE", "held-out cohort folder")
     parser.add_argument("--seeds", type=int, default=20, help="samples per target group")
     parser.add_argument("--alpha-steps", type=int, default=11, help="alpha values in [0, 1]")
-    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument("--limit", type=int, default=None, help="use the first N subjects only")
-    parser.add_argument(
-        "--strict", action="store_true", help="exit with status 1 when a target is missed"
-    )
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_run_arguments(parser)
     parser.set_defaults(func=run)
 
 
@@ -87,16 +83,9 @@ def run(args: argparse.Namespace) -> int:
         "elapsed_s": round(time.perf_counter() - start, 1),
         **report,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2, allow_nan=False) + "\n")
-    markdown = args.out.with_suffix(".md")
-    markdown.write_text(render_markdown(report))
-    passed = sum(t["pass"] for t in report["targets"].values())
-    print(
-        f"label VAE evaluation: {passed}/{len(report['targets'])} targets met; "
-        f"wrote {args.out} and {markdown}"
-    )
-    return 1 if args.strict and not report["passed"] else 0
+    markdown = write_report(args.out, report, render_markdown)
+    print(f"label VAE evaluation: {targets_met(report)}; wrote {args.out} and {markdown}")
+    return exit_status(report, args.strict)
 
 
 def _atlas_inplane_spacing(atlas: LatentAtlas) -> float:
@@ -107,33 +96,15 @@ def _atlas_inplane_spacing(atlas: LatentAtlas) -> float:
     return DEFAULT_SPACING_MM
 
 
-def _fmt(value: Any, digits: int = 3) -> str:
-    if value is None:
-        return "n/a"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        return f"{value:.{digits}f}"
-    return str(value)
-
-
 def render_markdown(report: dict[str, Any]) -> str:
     """A short human-readable report of :func:`run`'s JSON."""
-    lines = [
-        "# Label VAE evaluation",
-        "",
+    summary = (
         f"Checkpoint `{report['checkpoint']['path']}` ({report['checkpoint']['config']}, "
         f"nz {report['checkpoint']['nz']}), data `{report['data']}`, {report['device']}, "
         f"{report['settings']['seeds']} seeds, {report['settings']['alpha_steps']} alpha steps, "
-        f"sources: {report['settings']['morph_sources']}; {report['elapsed_s']} s.",
-        "",
-        "## Targets",
-        "",
-        "| target | value | threshold | pass |",
-        "|---|---|---|---|",
-    ]
-    for name, t in report["targets"].items():
-        lines.append(f"| {name} | {_fmt(t['value'])} | {t['threshold']} | {_fmt(t['pass'])} |")
+        f"sources: {report['settings']['morph_sources']}; {report['elapsed_s']} s."
+    )
+    lines = markdown_head("Label VAE evaluation", summary, report["targets"])
     recon = report["recon_dice"]
     lines += [
         "",
@@ -141,8 +112,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         "",
         "| lv | myo | rv | mean |",
         "|---|---|---|---|",
-        f"| {_fmt(recon['lv'])} | {_fmt(recon['myo'])} | {_fmt(recon['rv'])} "
-        f"| {_fmt(recon['mean'])} |",
+        f"| {fmt(recon['lv'])} | {fmt(recon['myo'])} | {fmt(recon['rv'])} | {fmt(recon['mean'])} |",
         "",
         "## NOR -> pathology (mean over seeds; alpha 0 -> 1)",
         "",
@@ -154,14 +124,14 @@ def render_markdown(report: dict[str, Any]) -> str:
         for name in REPORTED_PHENOTYPES:
             curve = m["phenotypes"][name]
             lines.append(
-                f"| {group} | {name} | {_fmt(curve[0], 1)} | {_fmt(curve[mid], 1)} | "
-                f"{_fmt(curve[-1], 1)} | {_fmt(m['spearman'][name], 2)} |"
+                f"| {group} | {name} | {fmt(curve[0], 1)} | {fmt(curve[mid], 1)} | "
+                f"{fmt(curve[-1], 1)} | {fmt(m['spearman'][name], 2)} |"
             )
     lines += [
         "",
         "Share of alpha = 1 endpoints meeting their group's rule: "
-        + ", ".join(f"{g} {_fmt(m['endpoint_rule_share'], 2)}" for g, m in report["morph"].items())
-        + f"; all {_fmt(report['endpoint_rule_share'], 2)}.",
+        + ", ".join(f"{g} {fmt(m['endpoint_rule_share'], 2)}" for g, m in report["morph"].items())
+        + f"; all {fmt(report['endpoint_rule_share'], 2)}.",
     ]
     c = report["consistency"]
     lines += [
@@ -170,12 +140,12 @@ def render_markdown(report: dict[str, Any]) -> str:
         "",
         "| real | correlated | uncorrelated |",
         "|---|---|---|",
-        f"| {_fmt(c['real'])} | {_fmt(c['correlated'])} | {_fmt(c['uncorrelated'])} |",
+        f"| {fmt(c['real'])} | {fmt(c['correlated'])} | {fmt(c['uncorrelated'])} |",
         "",
         f"Real: held-out stacks as acquired. Synthetic: alpha = 1 endpoints, {c['sampling']}. "
         "At all 32 slices: correlated "
-        f"{_fmt(c['at_32_slices']['correlated'])}, uncorrelated "
-        f"{_fmt(c['at_32_slices']['uncorrelated'])}.",
+        f"{fmt(c['at_32_slices']['correlated'])}, uncorrelated "
+        f"{fmt(c['at_32_slices']['uncorrelated'])}.",
         "",
     ]
     return "\n".join(lines)

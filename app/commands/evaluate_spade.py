@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 from typing import Any
 
+from cardio_explorer.app.commands._checkpoints import resolve_checkpoint
+from cardio_explorer.app.commands._reports import (
+    add_input_arguments,
+    add_run_arguments,
+    exit_status,
+    fmt,
+    markdown_head,
+    targets_met,
+    write_report,
+)
 from cardio_explorer.engine.data.slices import split_subjects
 from cardio_explorer.engine.device import choose_device, describe
 from cardio_explorer.engine.errors import CardioInputError
@@ -43,11 +52,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "mean/std synthetic vs real. Held out: the subjects the checkpoint was not trained on. "
         "Writes report.json and report.md.",
     )
-    parser.add_argument(
-        "--checkpoint", type=Path, default=None, help="SPADE checkpoint (default: the bundled one)"
-    )
-    parser.add_argument("--data", type=Path, required=True, help="cohort folder with images")
-    parser.add_argument("--out", type=Path, required=True, help="report JSON path")
+    add_input_arguments(parser, "SPADE", "cohort folder with images")
     parser.add_argument(
         "--style",
         choices=STYLES,
@@ -68,11 +73,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--max-test-subjects", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    parser.add_argument(
-        "--strict", action="store_true", help="exit with status 1 when a target is missed"
-    )
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_run_arguments(parser)
     parser.set_defaults(func=run)
 
 
@@ -102,10 +103,9 @@ def split_for_evaluation(
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate, write report.json and report.md; 0 (or 1 with --strict and a missed target)."""
-    path = args.checkpoint or bundled_checkpoint()
-    if not Path(path).is_file():
-        what = "--checkpoint" if args.checkpoint else "bundled SPADE model"
-        raise CardioInputError(what, f"{path} not found; {TRAIN_HINT}")
+    path = resolve_checkpoint(
+        args.checkpoint, bundled_checkpoint(), "bundled SPADE model", TRAIN_HINT
+    )
     if args.segmenter_steps < 1:
         raise CardioInputError("--segmenter-steps", f"must be >= 1, got {args.segmenter_steps}")
     device = choose_device(args.device)
@@ -147,59 +147,37 @@ def run(args: argparse.Namespace) -> int:
         **result.to_json(),
         "elapsed_s": round(time.perf_counter() - start, 1),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2, allow_nan=False) + "\n")
-    markdown = args.out.with_suffix(".md")
-    markdown.write_text(render_markdown(report))
-    passed = sum(t["pass"] for t in report["targets"].values())
+    markdown = write_report(args.out, report, render_markdown)
     print(
         f"SPADE evaluation: label fidelity Dice {report['label_fidelity_dice']['mean']:.3f} "
         f"(real images {report['real_image_dice']['mean']:.3f}); "
-        f"{passed}/{len(report['targets'])} targets met; wrote {args.out} and {markdown}"
+        f"{targets_met(report)}; wrote {args.out} and {markdown}"
     )
-    return 1 if args.strict and not report["passed"] else 0
-
-
-def _fmt(value: Any, digits: int = 3) -> str:
-    if value is None:
-        return "n/a"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        return f"{value:.{digits}f}"
-    return str(value)
+    return exit_status(report, args.strict)
 
 
 def render_markdown(report: dict[str, Any]) -> str:
     """A short human-readable report of :func:`run`'s JSON."""
     c = report["counts"]
     fid, real = report["label_fidelity_dice"], report["real_image_dice"]
-    lines = [
-        "# SPADE evaluation",
-        "",
+    summary = (
         f"Checkpoint `{report['checkpoint']['path']}`, data `{report['data']}`, "
         f"{report['device']}; segmenter trained on {c['segmenter_subjects']} subjects "
         f"({c['segmenter_slices']} slices, {report['segmenter']['steps']} steps), tested on "
         f"{c['test_volumes']} volumes of {c['test_subjects']} held-out subjects; style "
-        f"{report['settings']['style']}; {report['elapsed_s']} s.",
-        "",
-        "## Targets",
-        "",
-        "| target | value | threshold | pass |",
-        "|---|---|---|---|",
-    ]
-    for name, t in report["targets"].items():
-        lines.append(f"| {name} | {_fmt(t['value'])} | {t['threshold']} | {_fmt(t['pass'])} |")
+        f"{report['settings']['style']}; {report['elapsed_s']} s."
+    )
+    lines = markdown_head("SPADE evaluation", summary, report["targets"])
     lines += [
         "",
         "## Dice of the segmenter against the labels",
         "",
         "| images | lv | myo | rv | mean |",
         "|---|---|---|---|---|",
-        f"| synthesised from the labels | {_fmt(fid['lv'])} | {_fmt(fid['myo'])} | "
-        f"{_fmt(fid['rv'])} | {_fmt(fid['mean'])} |",
-        f"| real | {_fmt(real['lv'])} | {_fmt(real['myo'])} | {_fmt(real['rv'])} | "
-        f"{_fmt(real['mean'])} |",
+        f"| synthesised from the labels | {fmt(fid['lv'])} | {fmt(fid['myo'])} | "
+        f"{fmt(fid['rv'])} | {fmt(fid['mean'])} |",
+        f"| real | {fmt(real['lv'])} | {fmt(real['myo'])} | {fmt(real['rv'])} | "
+        f"{fmt(real['mean'])} |",
         "",
         "## Intensity per tissue (scale (x + 1) / 2)",
         "",
@@ -208,9 +186,9 @@ def render_markdown(report: dict[str, Any]) -> str:
     ]
     for tissue, t in report["intensity"].items():
         lines.append(
-            f"| {tissue} | {_fmt(t['real']['mean'])} | {_fmt(t['real']['std'])} | "
-            f"{_fmt(t['synthetic']['mean'])} | {_fmt(t['synthetic']['std'])} | "
-            f"{_fmt(t['relative_mean_error'])} |"
+            f"| {tissue} | {fmt(t['real']['mean'])} | {fmt(t['real']['std'])} | "
+            f"{fmt(t['synthetic']['mean'])} | {fmt(t['synthetic']['std'])} | "
+            f"{fmt(t['relative_mean_error'])} |"
         )
     lines.append("")
     return "\n".join(lines)

@@ -8,6 +8,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from cardio_explorer.app.commands._training import add_common_training_arguments
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.models.cheart import CONFIGS, CHeartConfig
 
@@ -32,14 +33,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="lean (default, CPU-sized), paper, or a JSON file of config fields "
         '(optionally with "base": "paper")',
     )
-    parser.add_argument("--epochs", type=int, default=500)
-    parser.add_argument("--batch-size", type=int, default=None, help="default: the config's (8)")
+    add_common_training_arguments(
+        parser,
+        epochs=500,
+        batch_size=None,
+        seed=0,
+        out=DEFAULT_OUT,
+        batch_size_help="default: the config's (8)",
+    )
     parser.add_argument("--lr", type=float, default=None, help="default: the config's (5e-4)")
     parser.add_argument("--beta", type=float, default=None, help="KL weight (default: config)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="model file to write")
-    parser.add_argument("--resume", type=Path, default=None, help="a .state.safetensors file")
     parser.add_argument(
         "--patience",
         type=int,
@@ -50,8 +53,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--validate-every", type=int, default=1)
     parser.add_argument("--checkpoint-every", type=int, default=5)
     parser.add_argument("--no-amp", action="store_true", help="no bf16 autocast on CUDA")
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 from pathlib import Path
 
+from cardio_explorer.app.commands._training import add_common_training_arguments, command_line
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.models.label_vae import PRESETS, LabelVaeConfig
 from cardio_explorer.engine.subject import Subject
@@ -36,8 +36,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=f"preset {sorted(PRESETS)} or a JSON file of LabelVaeConfig keys (missing keys "
         "take the lean values); default lean, or the resumed run's config",
     )
-    parser.add_argument("--epochs", type=int, default=DEFAULTS.epochs, help="total epochs")
-    parser.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size)
+    add_common_training_arguments(
+        parser,
+        epochs=DEFAULTS.epochs,
+        batch_size=DEFAULTS.batch_size,
+        seed=DEFAULTS.seed,
+        out=Path("label_vae.safetensors"),
+    )
     parser.add_argument("--lr", type=float, default=DEFAULTS.lr, help="Adam learning rate")
     parser.add_argument("--beta", type=float, default=None, help="KL weight (default: config's)")
     parser.add_argument(
@@ -51,14 +56,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=int,
         default=None,
         help="linear learning-rate decay over the last N epochs (default: 1/4)",
-    )
-    parser.add_argument("--seed", type=int, default=DEFAULTS.seed)
-    parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
-    parser.add_argument(
-        "--out", type=Path, default=Path("label_vae.safetensors"), help="model checkpoint to write"
-    )
-    parser.add_argument(
-        "--resume", type=Path, default=None, help="a .state.safetensors file to continue from"
     )
     parser.add_argument("--val-fraction", type=float, default=DEFAULTS.val_fraction)
     parser.add_argument(
@@ -82,8 +79,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--spacing-mm", type=float, default=1.5, help="in-plane spacing")
     parser.add_argument("--no-augment", action="store_true", help="no random rotation/shift")
     parser.add_argument("--no-atlas", action="store_true", help="skip the latent atlas")
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: all)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.set_defaults(func=run)
 
 
@@ -121,9 +116,8 @@ def pick_subjects(subjects: list[Subject], n: int) -> list[Subject]:
     return sorted(picked, key=lambda s: s.subject_id)
 
 
-def command_line(args: argparse.Namespace) -> str:
+def label_vae_command_line(args: argparse.Namespace) -> str:
     """The full command with every training option spelled out (reproduces the run)."""
-    parts = ["cardio-explorer", "train", "label-vae", "--data", str(args.data)]
     options = [
         ("--config", args.config or "lean"),
         ("--epochs", args.epochs),
@@ -142,13 +136,7 @@ def command_line(args: argparse.Namespace) -> str:
         ("--validate-every", args.validate_every),
         ("--spacing-mm", args.spacing_mm),
     ]
-    for flag, value in options:
-        if value is not None:
-            parts += [flag, str(value)]
-    for flag in ("no_augment", "no_atlas"):
-        if getattr(args, flag):
-            parts.append("--" + flag.replace("_", "-"))
-    return " ".join(shlex.quote(p) for p in parts)
+    return command_line("label-vae", args, options, ("--no-augment", "--no-atlas"))
 
 
 def _print_epoch(record: EpochRecord) -> None:
@@ -192,7 +180,7 @@ def run(args: argparse.Namespace) -> int:
     subjects = read_cohort(args.data, frames="ed_es", progress=not args.no_progress)
     if args.max_subjects is not None:
         subjects = pick_subjects(subjects, args.max_subjects)
-    summary = {"data": str(args.data.resolve()), "command": command_line(args)}
+    summary = {"data": str(args.data.resolve()), "command": label_vae_command_line(args)}
     result = train_label_vae_on_subjects(
         subjects,
         args.out,

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import shlex
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from cardio_explorer.app.commands._training import add_common_training_arguments, command_line
 from cardio_explorer.engine.data.slices import split_subjects
-from cardio_explorer.engine.device import choose_device, describe
+from cardio_explorer.engine.device import describe
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.io.cohort import read_cohort
 from cardio_explorer.engine.models.checkpoint import read_checkpoint_header
@@ -18,7 +18,7 @@ from cardio_explorer.engine.models.spade import CONFIGS, SpadeConfig, resolve_co
 from cardio_explorer.engine.preprocess import DEFAULT_SPACING_MM
 from cardio_explorer.engine.spade.data import collect_image_label_slices, prepare_subjects
 from cardio_explorer.engine.spade.training import TrainSettings, train_spade, training_state_path
-from cardio_explorer.engine.training.loop import configure_cpu_threads
+from cardio_explorer.engine.training.loop import training_device
 
 DEFAULTS = TrainSettings()
 
@@ -41,18 +41,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         '"base": "paper"; missing keys take the base values); default lean, or the resumed '
         "run's config",
     )
-    parser.add_argument("--epochs", type=int, default=DEFAULTS.epochs, help="total epochs")
-    parser.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size)
+    add_common_training_arguments(
+        parser,
+        epochs=DEFAULTS.epochs,
+        batch_size=DEFAULTS.batch_size,
+        seed=DEFAULTS.seed,
+        out=Path("spade.safetensors"),
+    )
     parser.add_argument("--lr-g", type=float, default=DEFAULTS.lr_g, help="generator Adam lr")
     parser.add_argument("--lr-d", type=float, default=DEFAULTS.lr_d, help="discriminator lr")
-    parser.add_argument("--seed", type=int, default=DEFAULTS.seed)
-    parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
-    parser.add_argument(
-        "--out", type=Path, default=Path("spade.safetensors"), help="model checkpoint to write"
-    )
-    parser.add_argument(
-        "--resume", type=Path, default=None, help="a .state.safetensors file to continue from"
-    )
     parser.add_argument(
         "--val-fraction",
         type=float,
@@ -68,14 +65,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--spacing-mm", type=float, default=DEFAULT_SPACING_MM)
     parser.add_argument("--no-amp", action="store_true", help="no bf16 autocast on CUDA")
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: all)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.set_defaults(func=run)
 
 
-def command_line(args: argparse.Namespace) -> str:
+def spade_command_line(args: argparse.Namespace) -> str:
     """The full command with every training option spelled out (reproduces the run)."""
-    parts = ["cardio-explorer", "train", "spade", "--data", str(args.data)]
     options = [
         ("--config", args.config or "lean"),
         ("--epochs", args.epochs),
@@ -90,12 +84,7 @@ def command_line(args: argparse.Namespace) -> str:
         ("--checkpoint-every", args.checkpoint_every),
         ("--spacing-mm", args.spacing_mm),
     ]
-    for flag, value in options:
-        if value is not None:
-            parts += [flag, str(value)]
-    if args.no_amp:
-        parts.append("--no-amp")
-    return " ".join(shlex.quote(p) for p in parts)
+    return command_line("spade", args, options, ("--no-amp",))
 
 
 def _config(args: argparse.Namespace) -> SpadeConfig:
@@ -132,9 +121,7 @@ def run(args: argparse.Namespace) -> int:
         checkpoint_every=args.checkpoint_every,
         mixed_precision=not args.no_amp,
     )
-    device = choose_device(args.device)
-    if device.type == "cpu":
-        configure_cpu_threads(args.threads)
+    device = training_device(args.device, args.threads)
     subjects = read_cohort(args.data, frames="ed_es", images=True, progress=not args.no_progress)
     if args.max_subjects is not None:
         if args.max_subjects < 2:
@@ -156,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
         "held_out_subjects": [s.subject_id for s in split.val],
         "spacing_mm": args.spacing_mm,
         "data": str(args.data.resolve()),
-        "command": command_line(args),
+        "command": spade_command_line(args),
         "device": describe(device),
         "torch": torch.__version__,
     }

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cardio_explorer.app.controllers.widgets import NoticeLabel
 from cardio_explorer.app.display import Display
 from cardio_explorer.app.engines import Engines
 from cardio_explorer.app.sequence_jobs import (
@@ -68,10 +69,7 @@ class ConditionsPanel(QWidget):
     def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.state = state
-        self.message = QLabel()
-        self.message.setWordWrap(True)
-        self.message.setStyleSheet("color: #e8a040;")
-        self.message.setVisible(False)
+        self.message = NoticeLabel()
         self.spins: dict[str, QDoubleSpinBox] = {}
         self.range_labels: dict[str, QLabel] = {}
         self.controls = QWidget()
@@ -156,8 +154,7 @@ class ConditionsPanel(QWidget):
         """Enable the panel, or say why it cannot work (no CHeart model)."""
         self.controls.setEnabled(available)
         self.sweep_box.setEnabled(available)
-        self.message.setText(message)
-        self.message.setVisible(bool(message))
+        self.message.say(message)
 
     def set_ranges(self, low: dict[str, float], high: dict[str, float]) -> None:
         """The training range of each numeric condition (from the checkpoint)."""

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cardio_explorer.app.controllers.widgets import NoticeLabel, show_playing
 from cardio_explorer.app.display import Display
 from cardio_explorer.app.engines import Engines
 from cardio_explorer.app.jobs import CurveOutput, CurveRequest, LatentRequest, MorphRequest
@@ -58,10 +59,7 @@ class MorphPanel(QWidget):
     def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.state = state
-        self.message = QLabel()
-        self.message.setWordWrap(True)
-        self.message.setStyleSheet("color: #e8a040;")
-        self.message.setVisible(False)
+        self.message = NoticeLabel()
 
         self.subject = QComboBox()
         self.subject.setToolTip("NOR subject of the latent atlas or of a loaded cohort")
@@ -154,8 +152,7 @@ class MorphPanel(QWidget):
     def set_available(self, available: bool, message: str = "", spade: str = "") -> None:
         """Enable the controls, or show why they cannot work (model missing); SPADE note too."""
         self.controls.setEnabled(available)
-        self.message.setText(message)
-        self.message.setVisible(bool(message))
+        self.message.say(message)
         self.show_image.setEnabled(available and not spade)
         self.show_image.setToolTip(spade or "Labels -> MR-like image with the SPADE generator")
 
@@ -250,11 +247,7 @@ class MorphPanel(QWidget):
     # alpha playback -------------------------------------------------------------------------
     def set_playing(self, playing: bool) -> None:
         """Start or stop sweeping alpha (bouncing 0 <-> 1 with loop, else stopping at 1)."""
-        if self.play.isChecked() != playing:
-            self.play.blockSignals(True)
-            self.play.setChecked(playing)
-            self.play.blockSignals(False)
-        self.play.setText("Pause" if playing else "Play")
+        show_playing(self.play, playing)
         if playing:
             if self.state.alpha >= 1.0 and not self.loop.isChecked():
                 self.state.set("alpha", 0.0)

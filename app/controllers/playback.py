@@ -12,6 +12,7 @@ from typing import Any
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QPushButton, QSlider, QWidget
 
+from cardio_explorer.app.controllers.widgets import show_playing
 from cardio_explorer.app.state import AppState
 
 DEFAULT_FRAME_MS = 50.0
@@ -86,11 +87,7 @@ class PlaybackBar(QWidget):
     def set_playing(self, playing: bool) -> None:
         """Start or stop advancing one frame per frame duration."""
         playing = bool(playing) and self.n_frames > 1
-        if self.play.isChecked() != playing:
-            self.play.blockSignals(True)
-            self.play.setChecked(playing)
-            self.play.blockSignals(False)
-        self.play.setText("Pause" if playing else "Play")
+        show_playing(self.play, playing)
         if playing:
             self._tick_times.clear()
             self._timer.start()

@@ -24,12 +24,7 @@ from cardio_explorer.engine.cheart.data import resample_to_grid
 from cardio_explorer.engine.cheart.model import CHeartModel
 from cardio_explorer.engine.device import autocast
 from cardio_explorer.engine.errors import CardioInputError
-from cardio_explorer.engine.metrics.phenotypes import (
-    MYOCARDIUM_DENSITY_G_PER_ML,
-    ejection_fraction,
-    label_counts,
-    max_wall_thickness_mm,
-)
+from cardio_explorer.engine.metrics.phenotypes import measure_phenotypes
 from cardio_explorer.engine.subject import Conditions
 from cardio_explorer.engine.volume import LabelVolume
 
@@ -199,26 +194,15 @@ def end_systolic_frame(sequence: LabelVolume) -> int:
 
 
 def sequence_phenotypes(sequence: LabelVolume, wall: bool = False) -> dict[str, float]:
-    """Phenotypes of a cycle: ED = frame 0, ES = frame of minimal LV volume (the same formulas
-    as ``measure_phenotypes``, from one bincount per frame).
+    """Phenotypes of a cycle (``PHENOTYPE_NAMES``): ED = frame 0, ES = frame of minimal LV
+    volume, measured by ``measure_phenotypes``.
 
     ``wall`` adds the maximum wall thickness (slower; the curves and evaluation skip it).
     """
     ed, es = sequence.frame(0), sequence.frame(end_systolic_frame(sequence))
-    ed_ml = label_counts(ed) * ed.voxel_volume_ml
-    es_ml = label_counts(es) * es.voxel_volume_ml
-    values = {
-        "lvedv_ml": float(ed_ml[1]),
-        "lvesv_ml": float(es_ml[1]),
-        "lvef": ejection_fraction(float(ed_ml[1]), float(es_ml[1])),
-        "rvedv_ml": float(ed_ml[3]),
-        "rvesv_ml": float(es_ml[3]),
-        "rvef": ejection_fraction(float(ed_ml[3]), float(es_ml[3])),
-        "lvm_g": float(ed_ml[2]) * MYOCARDIUM_DENSITY_G_PER_ML,
-    }
-    if wall:
-        values["max_wall_mm"] = max_wall_thickness_mm(ed)
-    return values
+    measured = measure_phenotypes(ed, es, wall=wall).as_dict()
+    names = (*PHENOTYPE_NAMES, "max_wall_mm") if wall else PHENOTYPE_NAMES
+    return {name: measured[name] for name in names}
 
 
 def population_curves(

@@ -14,6 +14,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -23,32 +24,36 @@ import torch
 from cardio_explorer.engine.cheart.conditions import ConditionStats
 from cardio_explorer.engine.cheart.data import SequenceSet, load_sequences
 from cardio_explorer.engine.cheart.model import CHeartModel, prepare_for_inference
-from cardio_explorer.engine.device import autocast, choose_device, describe
+from cardio_explorer.engine.device import autocast, describe
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.metrics.overlap import dice_scores
 from cardio_explorer.engine.models.cheart import (
     CHeartConfig,
+    CHeartLoss,
     CHeartNet,
     cheart_loss,
     save_cheart,
 )
 from cardio_explorer.engine.models.checkpoint import load_checkpoint
 from cardio_explorer.engine.training.loop import (
+    BetaVaeEpochRecord,
     batch_indices,
-    configure_cpu_threads,
-    epoch_seed,
-    finite_or_none,
+    check_options,
     linear_ramp,
-    optimizer_state_tensors,
-    progress_bar,
-    restore_optimizer_state,
-    torch_generator,
+    load_training_state,
+    optimise_epoch,
+    reseed_epoch,
+    restore_training,
+    should_checkpoint,
+    should_validate,
+    state_path_for,
+    training_device,
+    training_state,
 )
 
 log = logging.getLogger(__name__)
 
 STRUCTURES = ("lv", "myo", "rv")
-_STREAM_DATA, _STREAM_NOISE = 0, 1
 _EVAL_BATCH = 4
 
 
@@ -88,10 +93,7 @@ class TrainOptions:
             "--checkpoint-every": self.checkpoint_every >= 0,
             "--shift-voxels": self.shift_voxels >= 0,
         }
-        for name, ok in checks.items():
-            if not ok:
-                value = getattr(self, name[2:].replace("-", "_"))
-                raise CardioInputError(name, f"invalid value {value!r}")
+        check_options(self, checks)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able dict."""
@@ -99,35 +101,11 @@ class TrainOptions:
 
 
 @dataclass
-class EpochRecord:
+class EpochRecord(BetaVaeEpochRecord):
     """One epoch: mean losses, KL weight, learning rate, speed and validation Dice (when run)."""
 
-    epoch: int
-    loss: float
-    ce: float
-    kl: float
-    beta: float
-    lr: float
-    seconds: float
     sequences_per_s: float
     val_dice: dict[str, float] | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-able dict (rounded; NaN becomes None)."""
-        out: dict[str, Any] = {
-            k: finite_or_none(round(v, 6)) if isinstance(v, float) else v
-            for k, v in dataclasses.asdict(self).items()
-            if k != "val_dice"
-        }
-        if self.val_dice is not None:
-            out["val_dice"] = {k: round(v, 5) for k, v in self.val_dice.items()}
-        return out
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> EpochRecord:
-        """Inverse of :meth:`to_dict`."""
-        values = {k: float("nan") if v is None and k != "val_dice" else v for k, v in data.items()}
-        return cls(**values)
 
 
 @dataclass
@@ -144,12 +122,6 @@ class TrainResult:
     state_path: Path | None = None
     seconds: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
-
-
-def state_path_for(out: str | Path) -> Path:
-    """The resumable-state file beside a model file: x.safetensors -> x.state.safetensors."""
-    out = Path(out)
-    return out.with_name(f"{out.name.removesuffix('.safetensors')}.state.safetensors")
 
 
 @torch.inference_mode()
@@ -191,16 +163,6 @@ def _shift(labels: torch.Tensor, generator: torch.Generator, max_shift: int) -> 
     return shifted
 
 
-def _resume(path: Path) -> tuple[Any, dict[str, Any]]:
-    checkpoint = load_checkpoint(path, expected_kind="cheart")
-    state = checkpoint.extra.get("training_state")
-    if not isinstance(state, dict):
-        raise CardioInputError(
-            path, "holds no training state (resume from the .state.safetensors file of a run)"
-        )
-    return checkpoint, state
-
-
 def _model_extra(
     stats: ConditionStats, train: SequenceSet, summary: dict[str, Any]
 ) -> dict[str, Any]:
@@ -229,12 +191,10 @@ def train_cheart(
     """
     options = options or TrainOptions()
     started = time.perf_counter()
-    device = choose_device(options.device)
-    if device.type == "cpu":
-        configure_cpu_threads(options.threads)
+    device = training_device(options.device, options.threads)
     checkpoint = state = None
     if resume is not None:
-        checkpoint, state = _resume(Path(resume))
+        checkpoint, state = load_training_state(Path(resume), "cheart")
         saved = CHeartConfig.from_dict(checkpoint.config)
         if config is not None and config != saved:
             raise CardioInputError(
@@ -266,9 +226,7 @@ def train_cheart(
     history: list[EpochRecord] = []
     first_epoch, best_epoch, best_dice, best_score = 0, 0, None, -np.inf
     if checkpoint is not None and state is not None:
-        checkpoint.load_into(net, "net.")
-        restore_optimizer_state(optimizer, checkpoint.tensors, state["optimizer"])
-        first_epoch = int(state["epochs_done"])
+        first_epoch = restore_training(checkpoint, state, net, "net.", optimizer)
         history = [EpochRecord.from_dict(r) for r in state.get("history", [])]
         best_epoch = int(state.get("best_epoch", 0))
         best_dice = state.get("best_val_dice")
@@ -300,18 +258,15 @@ def train_cheart(
     def write_state(epoch_done: int) -> None:
         if state_path is None:
             return
-        tensors, optimizer_meta = optimizer_state_tensors(optimizer)
-        extra = {
-            "conditions": stats.to_dict(),
-            "training_state": {
-                "epochs_done": epoch_done,
-                "options": options.to_dict(),
-                "optimizer": optimizer_meta,
-                "history": [r.to_dict() for r in history],
-                "best_epoch": best_epoch,
-                "best_val_dice": best_dice,
-            },
-        }
+        tensors, train_state = training_state(
+            optimizer,
+            epoch_done,
+            options.to_dict(),
+            history,
+            best_epoch=best_epoch,
+            best_val_dice=best_dice,
+        )
+        extra = {"conditions": stats.to_dict(), "training_state": train_state}
         save_cheart(state_path, net, extra, tensors=tensors)
 
     labels_all = torch.from_numpy(train.labels)  # uint8 on the CPU; batches move to the device
@@ -322,46 +277,43 @@ def train_cheart(
     if history:
         since_best = sum(1 for r in history if r.val_dice is not None and r.epoch > best_epoch)
     use_amp = options.mixed_precision
+
+    def beta_at(epoch: int, step: int) -> float:
+        return beta * linear_ramp(epoch + step / n_batches, options.beta_warmup_epochs)
+
+    def loss_of(epoch: int, data_rng: torch.Generator, step: int, idx: torch.Tensor) -> CHeartLoss:
+        labels = _shift(labels_all[idx].to(device), data_rng, options.shift_voxels)
+        cond = conditions_all[idx].to(device)
+        with autocast(device, enabled=use_amp):
+            output = net(labels[:, 0], cond)
+        return cheart_loss(output, labels, beta_at(epoch, step))
+
+    def show(step: int, means: list[float]) -> dict[str, str]:
+        loss, ce, kl = means
+        return {"loss": f"{loss:.4f}", "ce": f"{ce:.4f}", "kl": f"{kl:.1f}"}
+
     for epoch in range(first_epoch, options.epochs):
-        data_rng = torch_generator(epoch_seed(options.seed, epoch, _STREAM_DATA))
-        torch.manual_seed(epoch_seed(options.seed, epoch, _STREAM_NOISE))
+        data_rng = reseed_epoch(options.seed, epoch)
         net.train()
-        sums = torch.zeros(3, dtype=torch.float64, device=device)
-        tick = time.perf_counter()
-        bar = progress_bar(n_batches, f"epoch {epoch + 1}/{options.epochs}", options.progress)
         batches = batch_indices(len(train), batch_size, data_rng)
-        beta_now = beta
-        for step, idx in enumerate(batches):
-            beta_now = beta * linear_ramp(epoch + step / n_batches, options.beta_warmup_epochs)
-            labels = _shift(labels_all[idx].to(device), data_rng, options.shift_voxels)
-            cond = conditions_all[idx].to(device)
-            with autocast(device, enabled=use_amp):
-                output = net(labels[:, 0], cond)
-            terms = cheart_loss(output, labels, beta_now)
-            optimizer.zero_grad(set_to_none=True)
-            terms.total.backward()
-            optimizer.step()
-            sums += torch.stack([t.detach() for t in terms]).double()
-            if options.progress:
-                loss, ce, kl = (sums / (step + 1)).tolist()
-                bar.set_postfix(loss=f"{loss:.4f}", ce=f"{ce:.4f}", kl=f"{kl:.1f}")
-            bar.update()
-        bar.close()
-        seconds = time.perf_counter() - tick
-        means = (sums / max(len(batches), 1)).cpu().tolist()
-        record = EpochRecord(
-            epoch=epoch + 1,
-            loss=means[0],
-            ce=means[1],
-            kl=means[2],
-            beta=beta_now,
+        losses = optimise_epoch(
+            batches,
+            partial(loss_of, epoch, data_rng),
+            optimizer,
+            desc=f"epoch {epoch + 1}/{options.epochs}",
+            progress=options.progress,
+            postfix=show,
+        )
+        record = EpochRecord.from_losses(
+            epoch + 1,
+            losses,
+            beta=beta_at(epoch, len(batches) - 1),  # the last step's
             lr=lr,
-            seconds=seconds,
-            sequences_per_s=sum(len(b) for b in batches) / max(seconds, 1e-9),
+            sequences_per_s=losses.items_per_s,
         )
         improved = False
         has_val = val is not None and len(val) > 0
-        if has_val and ((epoch + 1) % options.validate_every == 0 or epoch + 1 == options.epochs):
+        if has_val and should_validate(epoch, options.validate_every, options.epochs):
             record.val_dice = completion_dice(net, val, stats, device)
             if record.val_dice["mean"] > best_score:
                 best_score, best_dice, best_epoch = (
@@ -390,7 +342,7 @@ def train_cheart(
                 best_epoch,
             )
             stopped_early = done = True
-        if done or (options.checkpoint_every and (epoch + 1) % options.checkpoint_every == 0):
+        if stopped_early or should_checkpoint(epoch, options.checkpoint_every, options.epochs):
             write_state(epoch + 1)
         if done:
             break

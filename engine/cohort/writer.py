@@ -8,13 +8,12 @@ files hold ACDC values (1 RV, 2 MYO, 3 LV).
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 from typing import Any
 
 from cardio_explorer.engine.cohort.generate import SyntheticSubject
 from cardio_explorer.engine.io.acdc import write_info_cfg
-from cardio_explorer.engine.io.atomic import atomic_write
+from cardio_explorer.engine.io.atomic import atomic_write_csv
 from cardio_explorer.engine.io.nifti import write_image_volume, write_label_volume
 
 MANIFEST_COLUMNS = (
@@ -113,11 +112,4 @@ def manifest_row(subject: SyntheticSubject) -> dict[str, Any]:
 
 def write_manifest(path: Path, rows: list[dict[str, Any]]) -> Path:
     """Write manifest.csv (one row per subject, MANIFEST_COLUMNS order)."""
-
-    def write(tmp: Path) -> None:
-        with tmp.open("w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, fieldnames=MANIFEST_COLUMNS)
-            writer.writeheader()
-            writer.writerows(rows)
-
-    return atomic_write(path, write)
+    return atomic_write_csv(path, MANIFEST_COLUMNS, rows)

@@ -25,8 +25,23 @@ from cardio_explorer.engine.subject import Subject
 PHASES = ("ED", "ES")
 
 
+class SliceArrays:
+    """``len()`` and in-plane ``size`` of a dataclass of slices with ``labels`` [N, H, W]."""
+
+    labels: np.ndarray
+
+    def __len__(self) -> int:
+        """Number of slices."""
+        return len(self.labels)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """In-plane (H, W) of every slice."""
+        return tuple(self.labels.shape[1:])  # type: ignore[return-value]
+
+
 @dataclass(frozen=True, eq=False)
-class LabelSlices:
+class LabelSlices(SliceArrays):
     """Label slices and where each came from.
 
     labels: uint8 [N, H, W]; subject_index: int32 [N] into ``subject_ids``; phase_index: uint8
@@ -38,15 +53,6 @@ class LabelSlices:
     subject_index: np.ndarray
     phase_index: np.ndarray
     slice_index: np.ndarray
-
-    def __len__(self) -> int:
-        """Number of slices."""
-        return len(self.labels)
-
-    @property
-    def size(self) -> tuple[int, int]:
-        """In-plane (H, W) of every slice."""
-        return tuple(self.labels.shape[1:])  # type: ignore[return-value]
 
     def stacks(self) -> Iterator[tuple[str, str, np.ndarray]]:
         """(subject_id, phase, indices of its slices in z order) for every stack present."""

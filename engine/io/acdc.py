@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import nibabel as nib
 
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.io.atomic import atomic_write_text
-from cardio_explorer.engine.io.common import check_same_grid, split_frames
+from cardio_explorer.engine.io.common import Frames, check_same_grid, split_frames
 from cardio_explorer.engine.io.nifti import read_image_volume, read_label_volume
 from cardio_explorer.engine.subject import ACDC_GROUP_NAMES, GROUPS, Conditions, Subject
 from cardio_explorer.engine.volume import ImageVolume, LabelVolume
@@ -29,8 +29,6 @@ _INT_KEYS = ("ED", "ES", "NbFrame")
 _FLOAT_KEYS = ("Height", "Weight", "Age", "SBP")
 _CANONICAL = {k.lower(): k for k in REQUIRED_KEYS + OPTIONAL_KEYS}
 _FROM_ACDC_GROUP = {acdc: group for group, acdc in ACDC_GROUP_NAMES.items()}
-
-Frames = Literal["ed_es", "all"]
 
 
 # Info.cfg ------------------------------------------------------------------------------------

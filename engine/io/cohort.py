@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Literal
 
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.io.acdc import INFO_CFG, read_acdc_subject
-from cardio_explorer.engine.io.common import select_ids, with_progress
+from cardio_explorer.engine.io.common import Frames, select_ids, with_progress
 from cardio_explorer.engine.io.generic import (
     LabelConvention,
     is_generic_folder,
@@ -16,8 +15,6 @@ from cardio_explorer.engine.io.generic import (
 )
 from cardio_explorer.engine.io.mnms import is_mnms_folder, read_mnms_cohort
 from cardio_explorer.engine.subject import Subject
-
-Frames = Literal["ed_es", "all"]
 
 
 class Layout(StrEnum):

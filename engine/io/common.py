@@ -7,7 +7,7 @@ import math
 import re
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.subject import GROUPS, Conditions
@@ -15,6 +15,8 @@ from cardio_explorer.engine.volume import Volume
 
 V = TypeVar("V", bound=Volume)
 T = TypeVar("T")
+# Which frames a reader loads: ED and ES only, or every frame of the cycle.
+Frames = Literal["ed_es", "all"]
 
 _MISSING = {"", "na", "nan", "n/a", "none", "null", "-", "?"}
 # Pathology codes of other datasets that name one of our groups.

@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.io.common import (
+    Frames,
     check_same_grid,
     conditions_or_none,
     group_name,
@@ -33,7 +34,6 @@ from cardio_explorer.engine.subject import Subject
 from cardio_explorer.engine.volume import LabelVolume
 
 LabelConvention = Literal["internal", "acdc"]
-Frames = Literal["ed_es", "all"]
 
 CONDITIONS_CSV = "conditions.csv"
 _PHASE = re.compile(r"^(?P<id>.+?)_(?P<phase>ED|ES)(_gt)?$", re.IGNORECASE)

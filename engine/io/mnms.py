@@ -21,12 +21,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.io.common import (
+    Frames,
     check_same_grid,
     group_name,
     normalise_sex,
@@ -41,8 +42,6 @@ from cardio_explorer.engine.io.nifti import read_image_volume, read_label_volume
 from cardio_explorer.engine.labels import Label
 from cardio_explorer.engine.subject import Subject
 from cardio_explorer.engine.volume import ImageVolume, LabelVolume
-
-Frames = Literal["ed_es", "all"]
 
 _CODE_COLUMNS = ("externalcode", "code", "subject", "subjectid", "id", "patient")
 _FLAT_GT = re.compile(r"^(?P<code>.+)_sa_(?P<phase>ED|ES)_gt\.nii\.gz$", re.IGNORECASE)

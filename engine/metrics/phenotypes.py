@@ -143,8 +143,11 @@ class Phenotypes:
         return {k: float(v) for k, v in asdict(self).items()}
 
 
-def measure_phenotypes(ed: LabelVolume, es: LabelVolume) -> Phenotypes:
-    """Phenotypes from the ED and ES label frames; LV mass and max wall thickness at ED."""
+def measure_phenotypes(ed: LabelVolume, es: LabelVolume, *, wall: bool = True) -> Phenotypes:
+    """Phenotypes from the ED and ES label frames; LV mass and max wall thickness at ED.
+
+    ``wall=False`` skips the (slow) maximum wall thickness: ``max_wall_mm`` is then NaN.
+    """
     _require_3d(ed, "ED labels")
     _require_3d(es, "ES labels")
     ed_ml = label_counts(ed) * ed.voxel_volume_ml
@@ -161,5 +164,5 @@ def measure_phenotypes(ed: LabelVolume, es: LabelVolume) -> Phenotypes:
         rvsv_ml=rvedv - rvesv,
         rvef=ejection_fraction(rvedv, rvesv),
         lvm_g=float(ed_ml[Label.MYO]) * MYOCARDIUM_DENSITY_G_PER_ML,
-        max_wall_mm=max_wall_thickness_mm(ed),
+        max_wall_mm=max_wall_thickness_mm(ed) if wall else float("nan"),
     )

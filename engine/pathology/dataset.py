@@ -13,7 +13,6 @@ once, into the manifest of the whole dataset, and the shard folders merge by cop
 
 from __future__ import annotations
 
-import csv
 import itertools
 import operator
 import time
@@ -23,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from cardio_explorer.engine.errors import CardioInputError
-from cardio_explorer.engine.io.atomic import atomic_write
+from cardio_explorer.engine.io.atomic import atomic_write_csv
 from cardio_explorer.engine.io.nifti import write_label_table, write_label_volume
 from cardio_explorer.engine.io.staging import staged_folder
 from cardio_explorer.engine.metrics.diagnosis import meets_group_rule
@@ -295,15 +294,7 @@ def run_job(
 
 def write_manifest(path: str | Path, rows: Iterable[dict[str, Any]]) -> Path:
     """Write a manifest CSV (MANIFEST_COLUMNS) atomically."""
-    rows = list(rows)
-
-    def write(tmp: Path) -> None:
-        with tmp.open("w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, fieldnames=MANIFEST_COLUMNS)
-            writer.writeheader()
-            writer.writerows(rows)
-
-    return atomic_write(path, write)
+    return atomic_write_csv(path, MANIFEST_COLUMNS, rows)
 
 
 def write_dataset(

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cardio_explorer.engine.data.slices import SliceArrays
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.preprocess import DEFAULT_SPACING_MM, preprocess_subject
 from cardio_explorer.engine.subject import Subject
@@ -21,7 +22,7 @@ PREPROCESS_HINT = "preprocess it first (engine.preprocess.preprocess_subject)"
 
 
 @dataclass(frozen=True, eq=False)
-class ImageLabelSlices:
+class ImageLabelSlices(SliceArrays):
     """Paired slices and where each came from.
 
     labels: uint8 (N, H, W); images: float32 (N, H, W) in [-1, 1]; subject_index: int32 (N,)
@@ -34,14 +35,6 @@ class ImageLabelSlices:
     subject_index: np.ndarray
     frame_index: np.ndarray
     slice_index: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    @property
-    def size(self) -> tuple[int, int]:
-        """In-plane (H, W) of every slice."""
-        return tuple(self.labels.shape[1:])  # type: ignore[return-value]
 
     def take(self, indices: np.ndarray) -> ImageLabelSlices:
         """A subset of the slices (same subject table)."""

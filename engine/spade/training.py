@@ -35,14 +35,14 @@ from cardio_explorer.engine.spade.losses import (
 )
 from cardio_explorer.engine.training.loop import (
     batch_indices,
-    epoch_seed,
     finite_or_none,
     optimizer_state_tensors,
     progress_bar,
+    reseed_epoch,
     restore_optimizer_state,
     should_checkpoint,
-    torch_generator,
 )
+from cardio_explorer.engine.training.loop import state_path_for as training_state_path
 
 log = logging.getLogger(__name__)
 
@@ -97,12 +97,6 @@ class TrainResult(NamedTuple):
     history: list[dict[str, Any]]
     checkpoint: Path
     training_state: Path
-
-
-def training_state_path(out: str | Path) -> Path:
-    """The resumable-state file beside a model file: m.safetensors -> m.state.safetensors."""
-    out = Path(out)
-    return out.with_name(f"{out.name.removesuffix('.safetensors')}.state.safetensors")
 
 
 class SpadeTrainer:
@@ -257,8 +251,7 @@ def train_spade(
     labels_all = torch.from_numpy(slices.labels)
     images_all = torch.from_numpy(slices.images)
     for epoch in range(start_epoch, settings.epochs):
-        order = torch_generator(epoch_seed(settings.seed, epoch, 0))
-        torch.manual_seed(epoch_seed(settings.seed, epoch, 1))
+        order = reseed_epoch(settings.seed, epoch)
         batches = batch_indices(len(slices), settings.batch_size, order)
         sums = np.zeros(len(StepLosses._fields))
         started = time.perf_counter()

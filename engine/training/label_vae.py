@@ -14,6 +14,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ from cardio_explorer.engine.data.slices import (
     collect_label_slices,
     split_subjects,
 )
-from cardio_explorer.engine.device import autocast, choose_device, describe
+from cardio_explorer.engine.device import autocast, describe
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.metrics.overlap import dice_scores
 from cardio_explorer.engine.models.checkpoint import load_checkpoint
@@ -35,31 +36,33 @@ from cardio_explorer.engine.models.label_vae import (
     MODEL_PREFIX,
     LabelVAE,
     LabelVaeConfig,
+    LossTerms,
     build_label_vae,
     onehot,
     save_label_vae,
 )
 from cardio_explorer.engine.subject import Subject
 from cardio_explorer.engine.training.loop import (
+    BetaVaeEpochRecord,
     batch_indices,
-    configure_cpu_threads,
+    check_options,
     decay_factor,
-    epoch_seed,
-    finite_or_none,
     linear_ramp,
-    optimizer_state_tensors,
-    progress_bar,
-    restore_optimizer_state,
+    load_training_state,
+    optimise_epoch,
+    reseed_epoch,
+    restore_training,
     should_checkpoint,
-    torch_generator,
+    should_validate,
+    state_path_for,
+    training_device,
+    training_state,
 )
 
 log = logging.getLogger(__name__)
 
 STRUCTURES = ("lv", "myo", "rv")
 _EVAL_BATCH = 128
-# Random streams per epoch: batch order + augmentation, and the reparameterisation noise.
-_STREAM_DATA, _STREAM_NOISE = 0, 1
 
 
 @dataclass(frozen=True)
@@ -98,10 +101,7 @@ class TrainOptions:
             "--checkpoint-every": self.checkpoint_every >= 0,
             "--validate-every": self.validate_every >= 0,
         }
-        for name, ok in checks.items():
-            if not ok:
-                value = getattr(self, name[2:].replace("-", "_"))
-                raise CardioInputError(name, f"invalid value {value!r}")
+        check_options(self, checks)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able dict."""
@@ -109,35 +109,11 @@ class TrainOptions:
 
 
 @dataclass
-class EpochRecord:
+class EpochRecord(BetaVaeEpochRecord):
     """What one epoch did: mean losses, schedule values, speed, validation Dice (when run)."""
 
-    epoch: int
-    loss: float
-    ce: float
-    kl: float
-    beta: float
-    lr: float
-    seconds: float
     slices_per_s: float
     val_dice: dict[str, float] | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-able dict (rounded)."""
-        out: dict[str, Any] = {
-            k: finite_or_none(round(v, 6)) if isinstance(v, float) else v
-            for k, v in dataclasses.asdict(self).items()
-            if k != "val_dice"
-        }
-        if self.val_dice is not None:
-            out["val_dice"] = {k: round(v, 5) for k, v in self.val_dice.items()}
-        return out
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> EpochRecord:
-        """Inverse of :meth:`to_dict` (None back to NaN)."""
-        values = {k: float("nan") if v is None and k != "val_dice" else v for k, v in data.items()}
-        return cls(**values)
 
 
 @dataclass
@@ -202,12 +178,7 @@ def reconstruction_dice(
 
 
 def _resume_state(path: Path, config: LabelVaeConfig | None) -> tuple[Any, dict[str, Any]]:
-    checkpoint = load_checkpoint(path, expected_kind=KIND)
-    state = checkpoint.extra.get("training_state")
-    if not isinstance(state, dict):
-        raise CardioInputError(
-            path, "holds no training state (resume from the .state.safetensors file of a run)"
-        )
+    checkpoint, state = load_training_state(path, KIND)
     saved = LabelVaeConfig.from_dict(checkpoint.config, source=path)
     if config is not None and config != saved:
         raise CardioInputError(
@@ -236,10 +207,8 @@ def train_label_vae(
     """
     options = options or TrainOptions()
     started = time.perf_counter()
-    device = choose_device(options.device)
-    if device.type == "cpu":
-        configure_cpu_threads(options.threads)
-    else:
+    device = training_device(options.device, options.threads)
+    if device.type != "cpu":
         torch.backends.cudnn.benchmark = True  # fixed input sizes: let cuDNN pick its kernels
     checkpoint = state = None
     if resume is not None:
@@ -261,9 +230,7 @@ def train_label_vae(
     history: list[EpochRecord] = []
     first_epoch = 0
     if checkpoint is not None and state is not None:
-        checkpoint.load_into(model, MODEL_PREFIX)
-        restore_optimizer_state(optimizer, checkpoint.tensors, state["optimizer"])
-        first_epoch = int(state["epochs_done"])
+        first_epoch = restore_training(checkpoint, state, model, MODEL_PREFIX, optimizer)
         history = [EpochRecord.from_dict(r) for r in state.get("history", [])]
         log.info("resuming %s after epoch %d", resume, first_epoch)
 
@@ -271,56 +238,56 @@ def train_label_vae(
     train_labels = torch.from_numpy(train.labels).to(device)
     n_batches = len(batch_indices(len(train), options.batch_size))
     last_dice = history[-1].val_dice if history and history[-1].val_dice else None
+
+    def beta_at(epoch: int, step: int) -> float:
+        return beta * linear_ramp(epoch + step / n_batches, options.beta_warmup_epochs)
+
+    def loss_of(epoch: int, data_rng: torch.Generator, step: int, idx: torch.Tensor) -> LossTerms:
+        labels = train_labels[idx.to(device)]
+        if options.augment:
+            labels = augment_labels(
+                labels, data_rng, options.max_rotation_deg, options.max_shift_px
+            )
+        with autocast(device):
+            out = model(onehot(labels, config.n_classes))
+        return model.loss(out, labels, beta_at(epoch, step))
+
+    def show(epoch: int, step: int, means: list[float]) -> dict[str, str]:
+        loss, ce, kl = means
+        beta_now = beta_at(epoch, step)
+        return {
+            "loss": f"{loss:.1f}",
+            "ce": f"{ce:.1f}",
+            "kl": f"{kl:.2f}",
+            "beta": f"{beta_now:.3g}",
+        }
+
     for epoch in range(first_epoch, options.epochs):
-        data_rng = torch_generator(epoch_seed(options.seed, epoch, _STREAM_DATA))
-        torch.manual_seed(epoch_seed(options.seed, epoch, _STREAM_NOISE))
+        data_rng = reseed_epoch(options.seed, epoch)
         lr = options.lr * decay_factor(epoch, options.epochs, decay_epochs)
         for group in optimizer.param_groups:
             group["lr"] = lr
         model.train()
-        sums = torch.zeros(3, dtype=torch.float64, device=device)
-        tick = time.perf_counter()
-        bar = progress_bar(n_batches, f"epoch {epoch + 1}/{options.epochs}", options.progress)
-        batches = batch_indices(len(train), options.batch_size, data_rng)
-        for step, idx in enumerate(batches):
-            beta_now = beta * linear_ramp(epoch + step / n_batches, options.beta_warmup_epochs)
-            labels = train_labels[idx.to(device)]
-            if options.augment:
-                labels = augment_labels(
-                    labels, data_rng, options.max_rotation_deg, options.max_shift_px
-                )
-            with autocast(device):
-                out = model(onehot(labels, config.n_classes))
-            terms = model.loss(out, labels, beta_now)
-            optimizer.zero_grad(set_to_none=True)
-            terms.total.backward()
-            optimizer.step()
-            # Accumulate on the device: reading values back every step would stall a GPU.
-            sums += torch.stack([t.detach() for t in terms]).double()
-            if options.progress and (step % 10 == 0 or step == len(batches) - 1):
-                loss, ce, kl = (sums / (step + 1)).tolist()
-                bar.set_postfix(
-                    loss=f"{loss:.1f}", ce=f"{ce:.1f}", kl=f"{kl:.2f}", beta=f"{beta_now:.3g}"
-                )
-            bar.update()
-        bar.close()
-        seconds = time.perf_counter() - tick
-        means = (sums / max(len(batches), 1)).cpu().tolist()
-        record = EpochRecord(
-            epoch=epoch + 1,
-            loss=means[0],
-            ce=means[1],
-            kl=means[2],
+        losses = optimise_epoch(
+            batch_indices(len(train), options.batch_size, data_rng),
+            partial(loss_of, epoch, data_rng),
+            optimizer,
+            desc=f"epoch {epoch + 1}/{options.epochs}",
+            progress=options.progress,
+            postfix=partial(show, epoch),
+            postfix_every=10,
+        )
+        record = EpochRecord.from_losses(
+            epoch + 1,
+            losses,
             beta=beta * linear_ramp(epoch + 1, options.beta_warmup_epochs),
             lr=lr,
-            seconds=seconds,
-            slices_per_s=sum(len(b) for b in batches) / max(seconds, 1e-9),
+            slices_per_s=losses.items_per_s,
         )
-        is_last = epoch + 1 == options.epochs
         if (
             val is not None
             and len(val)
-            and (is_last or (options.validate_every and (epoch + 1) % options.validate_every == 0))
+            and should_validate(epoch, options.validate_every, options.epochs)
         ):
             record.val_dice = last_dice = reconstruction_dice(model, val, device)
         history.append(record)
@@ -350,23 +317,8 @@ def save_training_state(
     history: Sequence[EpochRecord],
 ) -> Path:
     """Write the resumable state: model + optimizer tensors, epoch, options, history (JSON)."""
-    tensors, optimizer_meta = optimizer_state_tensors(optimizer)
-    extra = {
-        "training_state": {
-            "epochs_done": epochs_done,
-            "options": options.to_dict(),
-            "optimizer": optimizer_meta,
-            "history": [r.to_dict() for r in history],
-        }
-    }
-    return save_label_vae(path, model, extra=extra, tensors=tensors)
-
-
-def state_path_for(out: str | Path) -> Path:
-    """The resumable-state file beside a model file: m.safetensors -> m.state.safetensors."""
-    out = Path(out)
-    stem = out.name.removesuffix(".safetensors")
-    return out.with_name(f"{stem}.state.safetensors")
+    tensors, state = training_state(optimizer, epochs_done, options.to_dict(), history)
+    return save_label_vae(path, model, extra={"training_state": state}, tensors=tensors)
 
 
 def build_atlas_extra(

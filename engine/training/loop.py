@@ -8,17 +8,27 @@ as tensors (prefix ``optim.``) plus JSON, never pickled.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import random
-from collections.abc import Mapping
-from typing import Any
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple, Self
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from cardio_explorer.engine.device import choose_device
+from cardio_explorer.engine.errors import CardioInputError
+from cardio_explorer.engine.models.checkpoint import Checkpoint, load_checkpoint
+
 OPTIM_PREFIX = "optim."
+# Random streams per epoch: batch order + augmentation, and the model's sampling noise.
+STREAM_DATA, STREAM_NOISE = 0, 1
 
 
 def epoch_seed(seed: int, epoch: int, stream: int = 0) -> int:
@@ -40,6 +50,13 @@ def torch_generator(seed: int) -> torch.Generator:
     return generator
 
 
+def reseed_epoch(seed: int, epoch: int) -> torch.Generator:
+    """Reseed torch's global (noise) stream for this epoch; returns the epoch's data generator."""
+    data_rng = torch_generator(epoch_seed(seed, epoch, STREAM_DATA))
+    torch.manual_seed(epoch_seed(seed, epoch, STREAM_NOISE))
+    return data_rng
+
+
 def configure_cpu_threads(threads: int | None = None) -> int:
     """Use ``threads`` intra-op threads (default: the CPUs this process may run on)."""
     if threads is None:
@@ -47,6 +64,26 @@ def configure_cpu_threads(threads: int | None = None) -> int:
         threads = threads or os.cpu_count() or 1
     torch.set_num_threads(max(1, int(threads)))
     return torch.get_num_threads()
+
+
+def training_device(name: str, threads: int | None = None) -> torch.device:
+    """The device to train on (``choose_device``); on the CPU also sets the thread count."""
+    device = choose_device(name)
+    if device.type == "cpu":
+        configure_cpu_threads(threads)
+    return device
+
+
+def check_options(options: object, checks: Mapping[str, bool]) -> None:
+    """Raise for the first failed check, naming its flag and the option's value.
+
+    ``checks`` maps a flag (``--batch-size``) to whether its value is valid; the value is read
+    from the attribute of the same name (``batch_size``).
+    """
+    for flag, ok in checks.items():
+        if not ok:
+            value = getattr(options, flag[2:].replace("-", "_"))
+            raise CardioInputError(flag, f"invalid value {value!r}")
 
 
 def batch_indices(
@@ -86,6 +123,11 @@ def should_checkpoint(epoch: int, every: int, last_epoch: int) -> bool:
     """True after every ``every``-th epoch (1-based count) and after the last one."""
     done = epoch + 1
     return done == last_epoch or (every > 0 and done % every == 0)
+
+
+def should_validate(epoch: int, every: int, last_epoch: int) -> bool:
+    """Validation follows the checkpoint schedule: after every ``every``-th epoch and the last."""
+    return should_checkpoint(epoch, every, last_epoch)
 
 
 def progress_bar(total: int, desc: str, enabled: bool = True, unit: str = "batch") -> tqdm:
@@ -143,3 +185,142 @@ def finite_or_none(value: float) -> float | None:
     """A float for JSON: NaN/inf become None (JSON has no NaN)."""
     value = float(value)
     return value if math.isfinite(value) else None
+
+
+@dataclass
+class BetaVaeEpochRecord:
+    """One epoch of a beta-VAE: mean losses (total, cross-entropy, KL), KL weight, learning
+    rate and seconds. Subclasses add their throughput field, then ``val_dice`` (dict or None)."""
+
+    epoch: int
+    loss: float
+    ce: float
+    kl: float
+    beta: float
+    lr: float
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able dict (rounded; NaN becomes None)."""
+        out: dict[str, Any] = {
+            k: finite_or_none(round(v, 6)) if isinstance(v, float) else v
+            for k, v in dataclasses.asdict(self).items()
+            if k != "val_dice"
+        }
+        val_dice = getattr(self, "val_dice", None)
+        if val_dice is not None:
+            out["val_dice"] = {k: round(v, 5) for k, v in val_dice.items()}
+        return out
+
+    @classmethod
+    def from_losses(
+        cls, epoch: int, losses: EpochLosses, beta: float, lr: float, **more: Any
+    ) -> Self:
+        """The record of one :func:`optimise_epoch` pass (its means: total, CE, KL); ``more``
+        holds the subclass's fields."""
+        loss, ce, kl = losses.means
+        return cls(
+            epoch=epoch, loss=loss, ce=ce, kl=kl, beta=beta, lr=lr, seconds=losses.seconds, **more
+        )
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        """Inverse of :meth:`to_dict` (None back to NaN)."""
+        values = {k: float("nan") if v is None and k != "val_dice" else v for k, v in data.items()}
+        return cls(**values)
+
+
+class EpochLosses(NamedTuple):
+    """One optimisation pass: mean of each loss term, wall time and items per second."""
+
+    means: list[float]
+    seconds: float
+    items_per_s: float
+
+
+def optimise_epoch(
+    batches: Sequence[torch.Tensor],
+    loss_of: Callable[[int, torch.Tensor], Sequence[torch.Tensor]],
+    optimizer: torch.optim.Optimizer,
+    *,
+    desc: str,
+    progress: bool,
+    postfix: Callable[[int, list[float]], dict[str, str]] | None = None,
+    postfix_every: int = 1,
+) -> EpochLosses:
+    """One pass over ``batches`` (at least one): ``loss_of(step, idx)`` -> loss terms, total first.
+
+    Each step backpropagates the total and steps the optimizer. The terms are summed on their
+    device, since reading values back every step would stall a GPU; ``postfix(step, running
+    means)`` labels the progress bar every ``postfix_every`` steps and at the last one.
+    """
+    tick = time.perf_counter()
+    bar = progress_bar(len(batches), desc, progress)
+    sums: torch.Tensor | None = None
+    for step, idx in enumerate(batches):
+        terms = loss_of(step, idx)
+        optimizer.zero_grad(set_to_none=True)
+        terms[0].backward()
+        optimizer.step()
+        step_terms = torch.stack([t.detach() for t in terms]).double()
+        sums = step_terms if sums is None else sums + step_terms
+        if postfix and progress and (step % postfix_every == 0 or step == len(batches) - 1):
+            bar.set_postfix(postfix(step, (sums / (step + 1)).tolist()))
+        bar.update()
+    bar.close()
+    seconds = time.perf_counter() - tick
+    assert sums is not None, "optimise_epoch needs at least one batch"
+    return EpochLosses(
+        means=(sums / len(batches)).cpu().tolist(),
+        seconds=seconds,
+        items_per_s=sum(len(b) for b in batches) / max(seconds, 1e-9),
+    )
+
+
+def state_path_for(out: str | Path) -> Path:
+    """The resumable-state file beside a model file: m.safetensors -> m.state.safetensors."""
+    out = Path(out)
+    return out.with_name(f"{out.name.removesuffix('.safetensors')}.state.safetensors")
+
+
+def load_training_state(path: str | Path, kind: str) -> tuple[Checkpoint, dict[str, Any]]:
+    """A state file's checkpoint and its training state; a clear error for a model-only file."""
+    checkpoint = load_checkpoint(path, expected_kind=kind)
+    state = checkpoint.extra.get("training_state")
+    if not isinstance(state, dict):
+        raise CardioInputError(
+            path, "holds no training state (resume from the .state.safetensors file of a run)"
+        )
+    return checkpoint, state
+
+
+def restore_training(
+    checkpoint: Checkpoint,
+    state: Mapping[str, Any],
+    module: torch.nn.Module,
+    prefix: str,
+    optimizer: torch.optim.Optimizer,
+) -> int:
+    """Load a state file's weights and optimizer state; returns the epochs already done."""
+    checkpoint.load_into(module, prefix)
+    restore_optimizer_state(optimizer, checkpoint.tensors, state["optimizer"])
+    return int(state["epochs_done"])
+
+
+def training_state(
+    optimizer: torch.optim.Optimizer,
+    epochs_done: int,
+    options: Mapping[str, Any],
+    history: Sequence[BetaVaeEpochRecord],
+    **more: Any,
+) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """(optimizer tensors, JSON ``training_state``) of a resumable file; ``more`` adds keys."""
+    tensors, optimizer_meta = optimizer_state_tensors(optimizer)
+    state = {
+        "epochs_done": epochs_done,
+        "options": dict(options),
+        "optimizer": optimizer_meta,
+        "history": [r.to_dict() for r in history],
+        **more,
+    }
+    return tensors, state

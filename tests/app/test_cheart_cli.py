@@ -12,6 +12,12 @@ from cardio_explorer.app.commands import bench_cheart
 from cardio_explorer.engine.cheart import model as cheart_model
 
 
+def _evaluate(checkpoint, cohort, out, *options: str) -> int:
+    """``evaluate cheart`` of ``checkpoint`` on ``cohort``, writing ``out``, no progress bar."""
+    argv = ["evaluate", "cheart", "--checkpoint", str(checkpoint), "--data", str(cohort)]
+    return main([*argv, "--out", str(out), *options, "--no-progress"])
+
+
 @pytest.fixture(scope="module")
 def cohort(tmp_path_factory):
     folder = tmp_path_factory.mktemp("cheart") / "cohort"
@@ -86,21 +92,7 @@ def test_train_then_evaluate(cohort, tiny_config, tmp_path, capsys):
     assert out.with_name("cheart.state.safetensors").is_file()
 
     report_path = tmp_path / "report.json"
-    status = main(
-        [
-            "evaluate",
-            "cheart",
-            "--checkpoint",
-            str(out),
-            "--data",
-            str(cohort),
-            "--out",
-            str(report_path),
-            "--samples",
-            "2",
-            "--no-progress",
-        ]
-    )
+    status = _evaluate(out, cohort, report_path, "--samples", "2")
     assert status == 0
     report = json.loads(report_path.read_text())
     for key in ("completion", "generation", "phenotypes", "distributions", "trends", "targets"):
@@ -110,23 +102,8 @@ def test_train_then_evaluate(cohort, tiny_config, tmp_path, capsys):
     assert report["generation"]["samples_per_subject"] == 2
     assert report_path.with_suffix(".md").read_text().startswith("# CHeart evaluation")
     # Two epochs on six subjects cannot meet the targets: --strict says so.
-    status = main(
-        [
-            "evaluate",
-            "cheart",
-            "--checkpoint",
-            str(out),
-            "--data",
-            str(cohort),
-            "--out",
-            str(tmp_path / "strict.json"),
-            "--samples",
-            "1",
-            "--limit",
-            "4",
-            "--strict",
-            "--no-progress",
-        ]
+    status = _evaluate(
+        out, cohort, tmp_path / "strict.json", "--samples", "1", "--limit", "4", "--strict"
     )
     assert status == 1
     assert json.loads((tmp_path / "strict.json").read_text())["completion"]["n_subjects"] == 4

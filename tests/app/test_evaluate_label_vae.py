@@ -12,6 +12,12 @@ from cardio_explorer.engine.models.label_vae import build_label_vae, save_label_
 from cardio_explorer.engine.pathology.evaluation import TRENDS
 
 
+def _evaluate(checkpoint, cohort, out, *options: str) -> int:
+    """Run ``evaluate label-vae`` on a checkpoint and cohort, writing ``out``."""
+    argv = ["evaluate", "label-vae", "--checkpoint", str(checkpoint), "--data", str(cohort)]
+    return main([*argv, "--out", str(out), *options])
+
+
 @pytest.fixture(scope="module")
 def cohort(tmp_path_factory):
     return write_tiny_cohort(tmp_path_factory.mktemp("cohort"))
@@ -24,25 +30,8 @@ def checkpoint(cohort, tmp_path_factory):
 
 def test_evaluate_writes_json_and_markdown(cohort, checkpoint, tmp_path, capsys):
     out = tmp_path / "report" / "report.json"
-    code = main(
-        [
-            "evaluate",
-            "label-vae",
-            "--checkpoint",
-            str(checkpoint),
-            "--data",
-            str(cohort),
-            "--out",
-            str(out),
-            "--seeds",
-            "2",
-            "--alpha-steps",
-            "3",
-            "--device",
-            "cpu",
-            "--no-progress",
-        ]
-    )
+    options = ("--seeds", "2", "--alpha-steps", "3", "--device", "cpu", "--no-progress")
+    code = _evaluate(checkpoint, cohort, out, *options)
     assert code == 0
     report = json.loads(out.read_text())
     assert set(report["recon_dice"]) >= {"lv", "myo", "rv", "mean"}
@@ -86,44 +75,13 @@ def test_evaluate_writes_json_and_markdown(cohort, checkpoint, tmp_path, capsys)
 
 
 def test_strict_exits_1_when_a_target_is_missed(cohort, checkpoint, tmp_path):
-    code = main(
-        [
-            "evaluate",
-            "label-vae",
-            "--checkpoint",
-            str(checkpoint),
-            "--data",
-            str(cohort),
-            "--out",
-            str(tmp_path / "r.json"),
-            "--seeds",
-            "1",
-            "--alpha-steps",
-            "2",
-            "--device",
-            "cpu",
-            "--no-progress",
-            "--limit",
-            "2",
-            "--strict",
-        ]
-    )
+    options = ("--seeds", "1", "--alpha-steps", "2", "--device", "cpu", "--no-progress")
+    code = _evaluate(checkpoint, cohort, tmp_path / "r.json", *options, "--limit", "2", "--strict")
     assert code == 1
 
 
 def test_missing_checkpoint_says_how_to_train(cohort, tmp_path, capsys):
-    code = main(
-        [
-            "evaluate",
-            "label-vae",
-            "--checkpoint",
-            str(tmp_path / "none.safetensors"),
-            "--data",
-            str(cohort),
-            "--out",
-            str(tmp_path / "r.json"),
-        ]
-    )
+    code = _evaluate(tmp_path / "none.safetensors", cohort, tmp_path / "r.json")
     assert code == 2
     err = capsys.readouterr().err
     assert "not found" in err
@@ -132,36 +90,12 @@ def test_missing_checkpoint_says_how_to_train(cohort, tmp_path, capsys):
 
 def test_checkpoint_without_atlas_is_a_clear_error(cohort, tmp_path, capsys):
     path = save_label_vae(tmp_path / "bare.safetensors", build_label_vae(TINY))
-    code = main(
-        [
-            "evaluate",
-            "label-vae",
-            "--checkpoint",
-            str(path),
-            "--data",
-            str(cohort),
-            "--out",
-            str(tmp_path / "r.json"),
-        ]
-    )
+    code = _evaluate(path, cohort, tmp_path / "r.json")
     assert code == 2
     assert "no latent atlas" in capsys.readouterr().err
 
 
 def test_bad_settings_are_rejected(cohort, checkpoint, tmp_path, capsys):
-    code = main(
-        [
-            "evaluate",
-            "label-vae",
-            "--checkpoint",
-            str(checkpoint),
-            "--data",
-            str(cohort),
-            "--out",
-            str(tmp_path / "r.json"),
-            "--seeds",
-            "0",
-        ]
-    )
+    code = _evaluate(checkpoint, cohort, tmp_path / "r.json", "--seeds", "0")
     assert code == 2
     assert "--seeds" in capsys.readouterr().err

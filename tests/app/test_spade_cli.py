@@ -27,16 +27,30 @@ TINY = {
     "ndf": 8,
 }
 INTENSITY = np.array([-0.7, 0.6, -0.2, 0.5], dtype=np.float32)
+FAST = ("--batch-size", "8", "--device", "cpu", "--threads", "1")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny networks gain nothing from 2 threads, and on a shared 2-core CPU two spinning
-    OpenMP threads slow each step by 10x or more."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def _train(data, out, *options: str) -> int:
+    """``train spade`` on ``data`` writing ``out``, without progress bars."""
+    return cli.main(
+        ["train", "spade", "--data", str(data), "--out", str(out), *options, "--no-progress"]
+    )
+
+
+def _evaluate(checkpoint, data, out, *options: str) -> int:
+    """``evaluate spade`` of ``checkpoint`` on ``data`` on the CPU, writing ``out``."""
+    argv = ["evaluate", "spade", "--checkpoint", str(checkpoint), "--data", str(data)]
+    return cli.main([*argv, "--out", str(out), *options, "--device", "cpu", "--no-progress"])
+
+
+def _tiny_config(folder):
+    """The TINY config as a JSON file in ``folder``."""
+    config = folder / "tiny.json"
+    config.write_text(json.dumps(TINY))
+    return config
+
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _heart(rng: np.random.Generator, size: int, radius: float) -> np.ndarray:
@@ -83,34 +97,10 @@ def write_cohort(root, n: int = 6, size: int = 48, seed: int = 0):
 def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("spade_cli")
     data = write_cohort(root / "cohort")
-    config = root / "tiny.json"
-    config.write_text(json.dumps(TINY))
+    config = _tiny_config(root)
     out = root / "model" / "spade.safetensors"
-    code = cli.main(
-        [
-            "train",
-            "spade",
-            "--data",
-            str(data),
-            "--config",
-            str(config),
-            "--epochs",
-            "2",
-            "--batch-size",
-            "8",
-            "--seed",
-            "3",
-            "--device",
-            "cpu",
-            "--out",
-            str(out),
-            "--val-fraction",
-            "0.34",
-            "--threads",
-            "1",
-            "--no-progress",
-        ]
-    )
+    options = ("--config", str(config), "--epochs", "2", "--seed", "3", "--val-fraction", "0.34")
+    code = _train(data, out, *options, *FAST)
     assert code == 0
     return root, data, config, out
 
@@ -133,31 +123,8 @@ def test_resume_adds_epochs(trained, tmp_path, capsys):
     _, data, _, out = trained
     state = out.with_name("spade.state.safetensors")
     resumed = tmp_path / "resumed.safetensors"
-    code = cli.main(
-        [
-            "train",
-            "spade",
-            "--data",
-            str(data),
-            "--epochs",
-            "3",
-            "--batch-size",
-            "8",
-            "--seed",
-            "3",
-            "--device",
-            "cpu",
-            "--out",
-            str(resumed),
-            "--resume",
-            str(state),
-            "--val-fraction",
-            "0.34",
-            "--threads",
-            "1",
-            "--no-progress",
-        ]
-    )
+    options = ("--epochs", "3", "--seed", "3", "--resume", str(state), "--val-fraction", "0.34")
+    code = _train(data, resumed, *options, *FAST)
     assert code == 0
     assert "epoch 3:" in capsys.readouterr().out
     history = load_checkpoint(resumed.with_name("resumed.state.safetensors")).extra["training"]
@@ -167,23 +134,7 @@ def test_resume_adds_epochs(trained, tmp_path, capsys):
 def test_evaluate_writes_json_and_markdown(trained, tmp_path, capsys):
     _, data, _, out = trained
     report_path = tmp_path / "eval" / "report.json"
-    code = cli.main(
-        [
-            "evaluate",
-            "spade",
-            "--checkpoint",
-            str(out),
-            "--data",
-            str(data),
-            "--out",
-            str(report_path),
-            "--segmenter-steps",
-            "4",
-            "--device",
-            "cpu",
-            "--no-progress",
-        ]
-    )
+    code = _evaluate(out, data, report_path, "--segmenter-steps", "4")
     assert code == 0
     report = json.loads(report_path.read_text())
     assert set(report["label_fidelity_dice"]) == {"lv", "myo", "rv", "mean"}
@@ -213,69 +164,18 @@ def test_evaluate_without_bundled_model_says_how_to_train(trained, tmp_path, mon
 
 def test_evaluate_refuses_subjects_the_model_was_trained_on(tmp_path, capsys):
     data = write_cohort(tmp_path / "cohort", n=3)
-    config = tmp_path / "tiny.json"
-    config.write_text(json.dumps(TINY))
+    config = _tiny_config(tmp_path)
     out = tmp_path / "all.safetensors"
-    assert (
-        cli.main(
-            [
-                "train",
-                "spade",
-                "--data",
-                str(data),
-                "--config",
-                str(config),
-                "--epochs",
-                "1",
-                "--batch-size",
-                "8",
-                "--device",
-                "cpu",
-                "--out",
-                str(out),
-                "--val-fraction",
-                "0",
-                "--threads",
-                "1",
-                "--no-progress",
-            ]
-        )
-        == 0
-    )
-    code = cli.main(
-        [
-            "evaluate",
-            "spade",
-            "--checkpoint",
-            str(out),
-            "--data",
-            str(data),
-            "--out",
-            str(tmp_path / "r.json"),
-            "--device",
-            "cpu",
-            "--no-progress",
-        ]
-    )
+    options = ("--config", str(config), "--epochs", "1", "--val-fraction", "0")
+    assert _train(data, out, *options, *FAST) == 0
+    code = _evaluate(out, data, tmp_path / "r.json")
     assert code == 2
     assert "all 3 subjects were used to train" in capsys.readouterr().err
 
 
 def test_train_rejects_a_bad_config(tmp_path, capsys):
     data = write_cohort(tmp_path / "cohort", n=2)
-    code = cli.main(
-        [
-            "train",
-            "spade",
-            "--data",
-            str(data),
-            "--config",
-            "huge",
-            "--out",
-            str(tmp_path / "x.safetensors"),
-            "--no-progress",
-        ]
-    )
+    code = _train(data, tmp_path / "x.safetensors", "--config", "huge")
     assert code == 2
     assert "--config" in capsys.readouterr().err
 

@@ -5,22 +5,13 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
+from tiny_models import TINY_SPADE
 
-from cardio_explorer.engine.models.spade import LEAN, SpadeConfig
+from cardio_explorer.engine.models.spade import SpadeConfig
 from cardio_explorer.engine.subject import Subject
 from cardio_explorer.engine.volume import ImageVolume, LabelVolume
 
-TINY = replace(
-    LEAN,
-    image_size=32,
-    z_dim=8,
-    base_channels=16,
-    up_channels=(8, 8, 8),
-    spade_hidden=8,
-    enc_base=4,
-    enc_max=16,
-    ndf=8,
-)
+TINY = TINY_SPADE
 
 # tissue intensities in [-1, 1]: background, LV blood, myocardium, RV blood
 INTENSITY = np.array([-0.7, 0.6, -0.2, 0.5], dtype=np.float32)

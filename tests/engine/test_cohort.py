@@ -104,17 +104,22 @@ def test_volume_curve_shape():
         assert f[es + 1] < 0.97
 
 
-def test_base_descends_towards_the_apex_in_systole():
+def _dense_subject(group: str, seed: int):
+    """One labels-only subject of ``group`` on a small dense grid (32 x 64 x 64 at 4, 2.5 mm)."""
     config = CohortConfig(
         n=1,
-        seed=3,
+        seed=seed,
         geometry="dense",
         dense_shape=(32, 64, 64),
         dense_spacing=(4.0, 2.5, 2.5),
         images=False,
-        groups={"NOR": 1.0},
+        groups={group: 1.0},
     )
-    s = synthesize_subject("p", "NOR", subject_seeds(config)[0], config)
+    return synthesize_subject("p", group, subject_seeds(config)[0], config)
+
+
+def test_base_descends_towards_the_apex_in_systole():
+    s = _dense_subject("NOR", seed=3)
     heart = np.isin(s.labels.data, (Label.LV, Label.MYO))
     slices = [np.flatnonzero(heart[t].any(axis=(1, 2))) for t in (0, s.es_frame)]
     dz = s.labels.spacing_zyx[0]
@@ -126,16 +131,7 @@ def test_base_descends_towards_the_apex_in_systole():
 
 
 def test_dense_grid_keeps_a_dilated_heart_inside():
-    config = CohortConfig(
-        n=1,
-        seed=8,
-        geometry="dense",
-        dense_shape=(32, 64, 64),
-        dense_spacing=(4.0, 2.5, 2.5),
-        images=False,
-        groups={"ARV": 1.0},
-    )
-    s = synthesize_subject("p", "ARV", subject_seeds(config)[0], config)
+    s = _dense_subject("ARV", seed=8)
     heart = s.labels.data > 0
     assert s.targets.rvedv_ml > 150
     for edge in (heart[:, :, 0], heart[:, :, -1], heart[:, :, :, 0], heart[:, :, :, -1]):

@@ -7,10 +7,11 @@ import logging
 import numpy as np
 import pytest
 import torch
+from tiny_models import SIZE, TINY
 
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.metrics.phenotypes import Phenotypes
-from cardio_explorer.engine.models.label_vae import LabelVaeConfig, build_label_vae, save_label_vae
+from cardio_explorer.engine.models.label_vae import build_label_vae, save_label_vae
 from cardio_explorer.engine.pathology.atlas import (
     ATLAS_SLICES,
     LatentAtlas,
@@ -30,19 +31,6 @@ from cardio_explorer.engine.pathology.morph import (
 from cardio_explorer.engine.subject import Conditions, Subject
 from cardio_explorer.engine.volume import LabelVolume
 
-SIZE = 32
-TINY = LabelVaeConfig(
-    name="tiny",
-    nz=4,
-    size=SIZE,
-    encoder_channels=(4, 8),
-    encoder_convs_per_block=1,
-    encoder_fc=(16,),
-    decoder_fc=(16,),
-    decoder_channels=(8, 8, 4),
-    output_stride=1,
-    head_channels=0,
-)
 SPACING = (8.0, 1.5, 1.5)
 
 

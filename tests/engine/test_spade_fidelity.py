@@ -16,14 +16,7 @@ CPU = torch.device("cpu")
 QUICK = SegmenterSettings(steps=72, batch_size=4, lr=3e-3, base=8)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny networks gain nothing from 2 threads, and on a shared 2-core CPU two spinning
-    OpenMP threads slow each step by 10x or more."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 class LookupGenerator(torch.nn.Module):

@@ -21,14 +21,7 @@ from cardio_explorer.engine.volume import ImageVolume, LabelVolume
 SPACING = (8.0, 1.5, 1.5)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny networks gain nothing from 2 threads, and on a shared 2-core CPU two spinning
-    OpenMP threads slow each step by 10x or more."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -26,15 +26,7 @@ from cardio_explorer.engine.models.spade import (
     with_image_size,
 )
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny networks gain nothing from 2 threads, and on a shared 2-core CPU two spinning
-    OpenMP threads slow each step by 10x or more."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _randomise_batchnorm(model: torch.nn.Module, seed: int = 0) -> None:

@@ -1,0 +1,85 @@
+"""What the ``evaluate`` commands share: their common options, report files and exit status.
+
+Each evaluation writes ``--out`` (JSON) and the same name with ``.md`` (a human summary whose
+first section is the targets table); with ``--strict`` a missed target makes the exit status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+
+def add_input_arguments(parser: argparse.ArgumentParser, model: str, data_help: str) -> None:
+    """``--checkpoint`` (default: the bundled ``model``), ``--data`` and ``--out``."""
+    parser.add_argument(
+        "--checkpoint",
+        type=Path,
+        default=None,
+        help=f"{model} checkpoint (default: the bundled one)",
+    )
+    parser.add_argument("--data", type=Path, required=True, help=data_help)
+    parser.add_argument("--out", type=Path, required=True, help="report JSON path")
+
+
+def add_run_arguments(parser: argparse.ArgumentParser, device_default: str = "auto") -> None:
+    """``--device``, ``--strict`` and ``--no-progress``."""
+    parser.add_argument("--device", default=device_default, help="auto, cpu or cuda")
+    parser.add_argument(
+        "--strict", action="store_true", help="exit with status 1 when a target is missed"
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def write_report(
+    out: Path, report: dict[str, Any], render_markdown: Callable[[dict[str, Any]], str]
+) -> Path:
+    """Write the JSON report to ``out`` and its Markdown beside it; returns the Markdown path."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2, allow_nan=False) + "\n")
+    markdown = out.with_suffix(".md")
+    markdown.write_text(render_markdown(report))
+    return markdown
+
+
+def targets_met(report: dict[str, Any]) -> str:
+    """'k/n targets met' for the summary line."""
+    targets = report["targets"].values()
+    return f"{sum(bool(t['pass']) for t in targets)}/{len(targets)} targets met"
+
+
+def exit_status(report: dict[str, Any], strict: bool) -> int:
+    """1 when ``strict`` and a target was missed, else 0."""
+    return 1 if strict and not report["passed"] else 0
+
+
+def fmt(value: Any, digits: int = 3) -> str:
+    """A report value as Markdown text: n/a for None, yes/no for bools, fixed digits for floats."""
+    if value is None:
+        return "n/a"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def markdown_head(title: str, summary: str, targets: dict[str, dict[str, Any]]) -> list[str]:
+    """The opening Markdown lines of every report: title, one summary line, targets table."""
+    return [
+        f"# {title}",
+        "",
+        summary,
+        "",
+        "## Targets",
+        "",
+        "| target | value | threshold | pass |",
+        "|---|---|---|---|",
+        *(
+            f"| {name} | {fmt(t['value'])} | {t['threshold']} | {fmt(t['pass'])} |"
+            for name, t in targets.items()
+        ),
+    ]

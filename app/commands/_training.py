@@ -1,0 +1,50 @@
+"""What the ``train`` commands share: their common options and the spelled-out command line."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+
+def add_common_training_arguments(
+    parser: argparse.ArgumentParser,
+    *,
+    epochs: int,
+    batch_size: int | None,
+    seed: int,
+    out: Path,
+    batch_size_help: str | None = None,
+) -> None:
+    """--epochs, --batch-size, --seed, --device, --out, --resume, --threads, --no-progress."""
+    parser.add_argument("--epochs", type=int, default=epochs, help="total epochs")
+    parser.add_argument("--batch-size", type=int, default=batch_size, help=batch_size_help)
+    parser.add_argument("--seed", type=int, default=seed)
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    parser.add_argument("--out", type=Path, default=out, help="model checkpoint to write")
+    parser.add_argument(
+        "--resume", type=Path, default=None, help="a .state.safetensors file to continue from"
+    )
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: all)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def command_line(
+    kind: str,
+    args: argparse.Namespace,
+    options: Sequence[tuple[str, Any]],
+    switches: Sequence[str] = (),
+) -> str:
+    """``cardio-explorer train KIND --data DATA``, every option with a value, every switch on.
+
+    ``options`` are (flag, value) pairs (None: left out); ``switches`` are store-true flags,
+    read from ``args``. The result reproduces the run.
+    """
+    parts = ["cardio-explorer", "train", kind, "--data", str(args.data)]
+    for flag, value in options:
+        if value is not None:
+            parts += [flag, str(value)]
+    parts += [flag for flag in switches if getattr(args, flag[2:].replace("-", "_"))]
+    return " ".join(shlex.quote(p) for p in parts)
