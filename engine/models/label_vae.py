@@ -46,6 +46,9 @@ MODEL_PREFIX = "model."
 UPSAMPLING = ("bilinear", "nearest", "transposed")
 
 
+LOGVAR_MIN, LOGVAR_MAX = -12.0, 8.0
+
+
 @dataclass(frozen=True)
 class LabelVaeConfig:
     """Architecture and loss weight of a label VAE (JSON round trip via to_dict/from_dict).
@@ -268,7 +271,8 @@ class LabelVAE(nn.Module):
         self._check_input(onehot)
         x = self.encoder(onehot.contiguous(memory_format=torch.channels_last))
         h = self.encoder_fc(x.flatten(1))
-        return self.to_mu(h), self.to_logvar(h)
+        # Bounded log-variance: exp() of an unbounded one overflowed the KL mid-training once.
+        return self.to_mu(h), self.to_logvar(h).clamp(LOGVAR_MIN, LOGVAR_MAX)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Latent codes [B, nz] -> logits [B, n_classes, size, size] (channels_last memory)."""

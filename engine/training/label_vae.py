@@ -43,6 +43,7 @@ from cardio_explorer.engine.models.label_vae import (
 )
 from cardio_explorer.engine.subject import Subject
 from cardio_explorer.engine.training.loop import (
+    AdaptiveGradClip,
     BetaVaeEpochRecord,
     batch_indices,
     check_options,
@@ -262,6 +263,7 @@ def train_label_vae(
             "beta": f"{beta_now:.3g}",
         }
 
+    grad_clip = AdaptiveGradClip()
     for epoch in range(first_epoch, options.epochs):
         data_rng = reseed_epoch(options.seed, epoch)
         lr = options.lr * decay_factor(epoch, options.epochs, decay_epochs)
@@ -276,6 +278,7 @@ def train_label_vae(
             progress=options.progress,
             postfix=partial(show, epoch),
             postfix_every=10,
+            grad_clip=grad_clip,
         )
         record = EpochRecord.from_losses(
             epoch + 1,

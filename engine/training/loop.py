@@ -13,7 +13,7 @@ import math
 import os
 import random
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple, Self
@@ -238,6 +238,33 @@ class EpochLosses(NamedTuple):
     items_per_s: float
 
 
+class AdaptiveGradClip:
+    """Clips the gradient norm to ``factor`` x its running mean, so no scale has to be tuned.
+
+    Adam turns a sudden gradient spike into a step far larger than usual (its second-moment
+    estimate lags); clipping spikes to a few times the recent norm keeps training stable.
+    """
+
+    def __init__(self, factor: float = 3.0, momentum: float = 0.98) -> None:
+        self.factor = factor
+        self.momentum = momentum
+        self.mean_norm: float | None = None
+
+    def __call__(self, parameters: Iterable[torch.nn.Parameter]) -> float:
+        """Clip in place; returns the norm before clipping."""
+        params = [p for p in parameters if p.grad is not None]
+        limit = float("inf") if self.mean_norm is None else self.factor * self.mean_norm
+        norm = float(torch.nn.utils.clip_grad_norm_(params, limit))
+        if math.isfinite(norm):
+            seen = min(norm, limit)
+            self.mean_norm = (
+                seen
+                if self.mean_norm is None
+                else self.momentum * self.mean_norm + (1 - self.momentum) * seen
+            )
+        return norm
+
+
 def optimise_epoch(
     batches: Sequence[torch.Tensor],
     loss_of: Callable[[int, torch.Tensor], Sequence[torch.Tensor]],
@@ -247,6 +274,7 @@ def optimise_epoch(
     progress: bool,
     postfix: Callable[[int, list[float]], dict[str, str]] | None = None,
     postfix_every: int = 1,
+    grad_clip: AdaptiveGradClip | None = None,
 ) -> EpochLosses:
     """One pass over ``batches`` (at least one): ``loss_of(step, idx)`` -> loss terms, total first.
 
@@ -261,7 +289,11 @@ def optimise_epoch(
         terms = loss_of(step, idx)
         optimizer.zero_grad(set_to_none=True)
         terms[0].backward()
-        optimizer.step()
+        norm = 0.0
+        if grad_clip is not None:
+            norm = grad_clip(p for group in optimizer.param_groups for p in group["params"])
+        if math.isfinite(norm):  # a non-finite gradient would poison Adam's moments: skip it
+            optimizer.step()
         step_terms = torch.stack([t.detach() for t in terms]).double()
         sums = step_terms if sums is None else sums + step_terms
         if postfix and progress and (step % postfix_every == 0 or step == len(batches) - 1):
