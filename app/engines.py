@@ -12,17 +12,12 @@ from typing import Any
 
 import torch
 
+from cardio_explorer import resources
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.models.checkpoint import read_checkpoint_header
-from cardio_explorer.resources import bundled_checkpoint
 
 KINDS = ("label_vae", "cheart", "spade")
 KIND_TITLES = {"label_vae": "label VAE", "cheart": "CHeart", "spade": "SPADE"}
-
-
-def bundled_path(kind: str) -> Path:
-    """Where the bundled checkpoint of a model kind lives (it may be missing)."""
-    return bundled_checkpoint(kind)
 
 
 def missing_message(kind: str, path: Path) -> str:
@@ -118,7 +113,7 @@ def load_engines(paths: dict[str, Path | None], device: torch.device) -> Engines
     engines = Engines(device)
     for kind in KINDS:
         given = paths.get(kind)
-        path = Path(given) if given is not None else bundled_path(kind)
+        path = Path(given) if given is not None else resources.bundled_checkpoint(kind)
         if given is None and not path.is_file():
             engines = engines.with_slot(
                 ModelSlot(kind, path=path, message=missing_message(kind, path))

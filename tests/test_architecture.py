@@ -14,8 +14,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # layer folder -> top-level modules it must never import (statically, anywhere in the file)
 FORBIDDEN = {
-    "engine": {"PySide6", "vtk", "vtkmodules", "pyqtgraph", "cardio_explorer.app",
-               "cardio_explorer.viewer"},
+    "engine": {
+        "PySide6",
+        "vtk",
+        "vtkmodules",
+        "pyqtgraph",
+        "cardio_explorer.app",
+        "cardio_explorer.viewer",
+    },
     "viewer": {"torch", "cardio_explorer.app"},
 }
 

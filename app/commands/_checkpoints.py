@@ -4,18 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cardio_explorer import resources
 from cardio_explorer.engine.errors import CardioInputError
-from cardio_explorer.resources import bundled_checkpoint as bundled
 
 LABEL_VAE_TRAIN_HINT = (
     "train one with `cardio-explorer train label-vae --data COHORT --out "
     "resources/label_vae.safetensors` (see the README)"
 )
-
-
-def bundled_checkpoint() -> Path:
-    """Path of the bundled label VAE checkpoint (it may be missing in a fresh checkout)."""
-    return bundled("label_vae")
 
 
 def resolve_checkpoint(path: Path | None, bundled_path: Path, model: str, hint: str) -> Path:
@@ -32,4 +27,6 @@ def resolve_checkpoint(path: Path | None, bundled_path: Path, model: str, hint: 
 
 def label_vae_checkpoint(path: Path | None) -> Path:
     """``path``, or the bundled label VAE when None; a clear error when the file is missing."""
-    return resolve_checkpoint(path, bundled_checkpoint(), "bundled label VAE", LABEL_VAE_TRAIN_HINT)
+    return resolve_checkpoint(
+        path, resources.bundled_checkpoint("label_vae"), "bundled label VAE", LABEL_VAE_TRAIN_HINT
+    )

@@ -19,9 +19,10 @@ _ALPHAS = np.linspace(0.05, 0.95, 19)
 
 def _engines(device: torch.device):
     """The bundled label VAE, or None when it is not trained yet."""
-    from cardio_explorer.app.engines import Engines, bundled_path, load_slot
+    from cardio_explorer import resources
+    from cardio_explorer.app.engines import Engines, load_slot
 
-    path = bundled_path("label_vae")
+    path = resources.bundled_checkpoint("label_vae")
     if not path.is_file():
         return None
     return Engines(device).with_slot(load_slot("label_vae", path, device))

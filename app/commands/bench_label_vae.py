@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from cardio_explorer.app.commands._checkpoints import bundled_checkpoint
+from cardio_explorer import resources
 from cardio_explorer.app.commands.bench import BenchResult, summarise, time_call
 from cardio_explorer.engine.models.label_vae import build_label_vae, load_label_vae
 from cardio_explorer.engine.pathology.atlas import ATLAS_SLICES
@@ -19,7 +19,7 @@ PAPER_CPU_REPEATS = 3
 
 
 def _bundled_model(device: torch.device) -> tuple[torch.nn.Module, str]:
-    path = bundled_checkpoint()
+    path = resources.bundled_checkpoint("label_vae")
     if path.is_file():
         model, _ = load_label_vae(path, device)
         return model, "bundled"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from cardio_explorer import resources
 from cardio_explorer.app.commands.bench import BenchResult, summarise, time_call
-from cardio_explorer.app.commands.evaluate_spade import bundled_checkpoint
 from cardio_explorer.engine.models.spade import LEAN, SpadeModel, load_spade, prepare_for_inference
 from cardio_explorer.engine.spade.inference import StyleSpec, synthesise_images
 from cardio_explorer.engine.volume import LabelVolume
@@ -16,7 +16,7 @@ SLICES = 32
 
 
 def _model(device: torch.device) -> tuple[SpadeModel, str]:
-    path = bundled_checkpoint()
+    path = resources.bundled_checkpoint("spade")
     if path.is_file():
         return load_spade(path, device), "bundled"
     torch.manual_seed(0)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 from typing import Any
 
+from cardio_explorer import resources
 from cardio_explorer.app.commands._checkpoints import resolve_checkpoint
 from cardio_explorer.app.commands._reports import (
     add_input_arguments,
@@ -28,17 +28,11 @@ from cardio_explorer.engine.spade.data import prepare_subjects
 from cardio_explorer.engine.spade.fidelity import STYLES, FidelitySettings, evaluate_fidelity
 from cardio_explorer.engine.spade.segmenter import SegmenterSettings
 from cardio_explorer.engine.subject import Subject
-from cardio_explorer.resources import bundled_checkpoint as bundled
 
 TRAIN_HINT = (
     "train one with `cardio-explorer train spade --data COHORT --out "
     "resources/spade.safetensors` (see the README)"
 )
-
-
-def bundled_checkpoint() -> Path:
-    """Path of the bundled SPADE checkpoint (it may be missing in a fresh checkout)."""
-    return bundled("spade")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -104,7 +98,7 @@ def split_for_evaluation(
 def run(args: argparse.Namespace) -> int:
     """Evaluate, write report.json and report.md; 0 (or 1 with --strict and a missed target)."""
     path = resolve_checkpoint(
-        args.checkpoint, bundled_checkpoint(), "bundled SPADE model", TRAIN_HINT
+        args.checkpoint, resources.bundled_checkpoint("spade"), "bundled SPADE model", TRAIN_HINT
     )
     if args.segmenter_steps < 1:
         raise CardioInputError("--segmenter-steps", f"must be >= 1, got {args.segmenter_steps}")

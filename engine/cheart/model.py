@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from cardio_explorer import resources
 from cardio_explorer.engine.cheart.conditions import ConditionStats
 from cardio_explorer.engine.cheart.data import DEFAULT_FRAME_DURATION_MS, grid_affine
 from cardio_explorer.engine.device import choose_device
@@ -20,13 +21,6 @@ TRAIN_HINT = (
     "`cardio-explorer train cheart --data COHORT --out resources/cheart.safetensors` "
     "(or another --out, then pass it as --checkpoint); see the README"
 )
-
-
-def bundled_checkpoint() -> Path:
-    """Path of the bundled CHeart checkpoint in resources/ (it may not exist yet)."""
-    from cardio_explorer.resources import bundled_checkpoint as bundled
-
-    return bundled("cheart")
 
 
 @dataclass
@@ -71,7 +65,7 @@ def prepare_for_inference(net: CHeartNet, device: torch.device) -> CHeartNet:
 def load_model(path: str | Path | None = None, device: str | torch.device = "cpu") -> CHeartModel:
     """Load a CHeart checkpoint (default: the bundled one) for inference on ``device``."""
     if path is None:
-        path = bundled_checkpoint()
+        path = resources.bundled_checkpoint("cheart")
         if not path.is_file():
             raise CardioInputError(path, f"no bundled CHeart model yet; {TRAIN_HINT}")
     path = Path(path)

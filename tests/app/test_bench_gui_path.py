@@ -19,7 +19,7 @@ def test_gui_path_is_a_registered_bench():
 def test_measure_with_a_model_times_surfaces_then_readouts(monkeypatch, tmp_path):
     cohort = write_tiny_cohort(tmp_path / "cohort")
     path = tiny_label_vae_checkpoint(cohort, tmp_path / "label_vae.safetensors", balanced=True)
-    monkeypatch.setattr("cardio_explorer.app.engines.bundled_path", lambda kind: path)
+    monkeypatch.setattr("cardio_explorer.resources.bundled_checkpoint", lambda kind: path)
     surfaces, readouts = bench_gui_path.measure(torch.device("cpu"), 3)
     assert surfaces.name == "GUI path: alpha -> decode -> surfaces"
     assert surfaces.target_ms == bench_gui_path.CPU_TARGET_MS
@@ -30,7 +30,7 @@ def test_measure_with_a_model_times_surfaces_then_readouts(monkeypatch, tmp_path
 
 def test_without_a_bundled_model_the_same_costs_are_timed(monkeypatch, tmp_path, capsys):
     monkeypatch.setattr(
-        "cardio_explorer.app.engines.bundled_path", lambda kind: tmp_path / "none.safetensors"
+        "cardio_explorer.resources.bundled_checkpoint", lambda kind: tmp_path / "none.safetensors"
     )
     assert main(["bench", "--only", "gui_path", "--repeats", "2", "--device", "cpu"]) == 0
     out = capsys.readouterr().out

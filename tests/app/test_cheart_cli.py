@@ -110,7 +110,9 @@ def test_train_then_evaluate(cohort, tiny_config, tmp_path, capsys):
 
 
 def test_missing_bundled_checkpoint_says_how_to_train(cohort, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(cheart_model, "bundled_checkpoint", lambda: tmp_path / "none.safetensors")
+    monkeypatch.setattr(
+        "cardio_explorer.resources.bundled_checkpoint", lambda kind: tmp_path / "none.safetensors"
+    )
     status = main(["evaluate", "cheart", "--data", str(cohort), "--out", str(tmp_path / "r.json")])
     assert status == 2
     err = capsys.readouterr().err

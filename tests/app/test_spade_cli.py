@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from cardio_explorer.app import cli
-from cardio_explorer.app.commands import bench_spade, evaluate_spade
+from cardio_explorer.app.commands import bench_spade
 from cardio_explorer.engine.io.acdc import write_info_cfg
 from cardio_explorer.engine.io.nifti import write_image_volume, write_label_volume
 from cardio_explorer.engine.models.checkpoint import load_checkpoint
@@ -154,7 +154,9 @@ def test_evaluate_writes_json_and_markdown(trained, tmp_path, capsys):
 
 def test_evaluate_without_bundled_model_says_how_to_train(trained, tmp_path, monkeypatch, capsys):
     _, data, _, _ = trained
-    monkeypatch.setattr(evaluate_spade, "bundled_checkpoint", lambda: tmp_path / "none.st")
+    monkeypatch.setattr(
+        "cardio_explorer.resources.bundled_checkpoint", lambda kind: tmp_path / "none.st"
+    )
     code = cli.main(["evaluate", "spade", "--data", str(data), "--out", str(tmp_path / "r.json")])
     assert code == 2
     err = capsys.readouterr().err

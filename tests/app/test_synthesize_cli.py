@@ -8,7 +8,6 @@ import pytest
 from tiny_models import tiny_label_vae_checkpoint, write_tiny_cohort
 
 from cardio_explorer.app.cli import main
-from cardio_explorer.app.commands import _checkpoints
 from cardio_explorer.app.commands.synthesize import parse_alphas, parse_seeds, parse_shard
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.io.nifti import read_label_volume
@@ -136,7 +135,9 @@ def test_bad_arguments_give_one_line_and_exit_2(checkpoint, tmp_path, capsys, ar
 
 
 def test_missing_bundled_checkpoint_says_how_to_train(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(_checkpoints, "bundled_checkpoint", lambda: tmp_path / "none.safetensors")
+    monkeypatch.setattr(
+        "cardio_explorer.resources.bundled_checkpoint", lambda kind: tmp_path / "none.safetensors"
+    )
     assert main(["synthesize", "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1

@@ -11,12 +11,13 @@ import torch
 from app_harness import open_window, settle, tiny_checkpoints, wait_for
 from PySide6.QtCore import Qt
 
-from cardio_explorer.app.engines import bundled_path, load_engines
+from cardio_explorer.app.engines import load_engines
 from cardio_explorer.app.jobs import MorphRequest
 from cardio_explorer.app.runner import run_request
 from cardio_explorer.app.window import MainWindow
 from cardio_explorer.engine.metrics.phenotypes import measure_phenotypes
 from cardio_explorer.engine.pathology.morph import PathologyMorph
+from cardio_explorer.resources import bundled_checkpoint
 
 pytestmark = pytest.mark.gui
 
@@ -215,7 +216,8 @@ def test_loaded_cohort_subjects_become_morph_sources(qtbot, window):
 
 def test_missing_bundled_models_say_how_to_get_them(qtbot, monkeypatch, tmp_path):
     monkeypatch.setattr(
-        "cardio_explorer.app.engines.bundled_path", lambda kind: tmp_path / f"{kind}.safetensors"
+        "cardio_explorer.resources.bundled_checkpoint",
+        lambda kind: tmp_path / f"{kind}.safetensors",
     )
     engines = load_engines({}, torch.device("cpu"))
     window = MainWindow(engines)
@@ -242,7 +244,7 @@ def test_without_a_label_vae_a_generated_heartbeat_is_shown(qtbot):
 
 
 @pytest.mark.skipif(
-    not bundled_path("label_vae").is_file(), reason="the bundled label VAE is not trained yet"
+    not bundled_checkpoint("label_vae").is_file(), reason="the bundled label VAE is not trained yet"
 )
 def test_bundled_model_morphs_towards_the_pathology(qtbot):
     engines = load_engines({}, torch.device("cpu"))
