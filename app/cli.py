@@ -22,9 +22,11 @@ COMMAND_MODULES = (
     "synthesize",
 )
 
+_HELP = ("-h", "--help", "--version")
 
-def build_parser() -> argparse.ArgumentParser:
-    """The full argument parser, sub-commands included."""
+
+def build_parser(commands: Sequence[str] = COMMAND_MODULES) -> argparse.ArgumentParser:
+    """The argument parser with the given sub-commands (default: all)."""
     parser = argparse.ArgumentParser(
         prog="cardio-explorer",
         description="Labelled synthetic hearts and a window into generative models of the heart. "
@@ -33,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log more detail")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
+    for name in commands:
         module = importlib.import_module(f"cardio_explorer.app.commands.{name}")
         module.register(subparsers)
     return parser
@@ -41,9 +43,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit status."""
-    parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
-    if set(argv) & {*COMMAND_MODULES, "-h", "--help", "--version"}:
+    first = _first_word(argv)
+    # Only the sub-command asked for is imported (each pulls in torch and friends: seconds);
+    # the top-level help lists them all, the window needs none.
+    if first in COMMAND_MODULES:
+        parser = build_parser((first,))
+    else:
+        parser = build_parser(COMMAND_MODULES if first in _HELP else ())
+    if first in {*COMMAND_MODULES, *_HELP}:
         args, rest = parser.parse_known_args(argv)
     else:  # the window's options take values (--screenshot FILE) argparse would read as commands
         verbose = [a for a in argv if a in ("-v", "--verbose")]
@@ -63,6 +71,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def _first_word(argv: Sequence[str]) -> str | None:
+    """The first argument after the global -v: a sub-command, a help flag or a window option."""
+    return next((a for a in argv if a not in ("-v", "--verbose")), None)
 
 
 def _run_gui(parser: argparse.ArgumentParser, rest: list[str]) -> int:

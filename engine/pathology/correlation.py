@@ -121,7 +121,22 @@ def _is_positive_definite(c: np.ndarray, min_eigenvalue: float) -> bool:
     return bool(np.linalg.eigvalsh(c)[0] >= min_eigenvalue)
 
 
+def cholesky_factor(correlation: np.ndarray) -> np.ndarray:
+    """Lower Cholesky factor of a correlation matrix, repaired first if needed."""
+    return np.linalg.cholesky(repair_correlation(correlation).matrix)
+
+
 def cholesky_from_kendall(tau: np.ndarray) -> np.ndarray:
     """Lower Cholesky factor of the repaired Pearson-equivalent of a Kendall matrix."""
-    repaired = repair_correlation(pearson_from_kendall(tau)).matrix
-    return np.linalg.cholesky(repaired)
+    return cholesky_factor(pearson_from_kendall(tau))
+
+
+def pearson_rows(samples: np.ndarray) -> np.ndarray:
+    """Pearson correlation between the rows of a (rows x observations) array; constant rows -> 0."""
+    x = np.asarray(samples, dtype=np.float64)
+    x = x - x.mean(axis=1, keepdims=True)
+    norm = np.linalg.norm(x, axis=1)
+    safe = np.where(norm > 0, norm, 1.0)
+    c = (x / safe[:, None]) @ (x / safe[:, None]).T
+    np.fill_diagonal(c, 1.0)
+    return np.clip(c, -1.0, 1.0)

@@ -7,6 +7,7 @@ import pytest
 from scipy import stats
 
 from cardio_explorer.engine.pathology.correlation import (
+    cholesky_factor,
     cholesky_from_kendall,
     kendall_matrix,
     pearson_from_kendall,
@@ -85,6 +86,22 @@ def test_repair_stays_close_to_a_nearly_valid_matrix():
     out = repair_correlation(c).matrix
     assert _is_pd(out)
     assert np.abs(out - c)[1:4, 1:4].max() < 0.05
+
+
+def test_slice_correlation_from_few_dimensions_is_psd_and_keeps_neighbours(rng):
+    # Smooth stack of 32 slices over 16 dimensions: rank-deficient, neighbours nearly equal.
+    from cardio_explorer.engine.pathology.sampling import slice_correlation
+
+    codes = np.cumsum(rng.normal(size=(32, 16)), axis=0)
+    c = slice_correlation(codes)
+    assert np.linalg.eigvalsh(c)[0] > -1e-9
+    np.testing.assert_allclose(c, np.corrcoef(codes), atol=1e-12)
+    factor = cholesky_factor(c)
+    repaired = factor @ factor.T
+    np.testing.assert_allclose(np.diag(repaired, 1), np.diag(c, 1), atol=1e-4)
+    # A constant slice correlates with nothing instead of giving NaN.
+    codes[3] = 1.0
+    assert np.all(np.isfinite(slice_correlation(codes)))
 
 
 def test_slice_kendall_from_few_dimensions_factorises(rng):
