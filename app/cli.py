@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import shlex
 import sys
 from collections.abc import Sequence
 
@@ -63,6 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run_gui(parser, rest)
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    args.command_line = shlex.join(["cardio-explorer", *argv])  # for provenance records
     try:
         return int(args.func(args) or 0)
     except CardioInputError as error:

@@ -10,6 +10,7 @@ import numpy as np
 from cardio_explorer.app.commands._checkpoints import label_vae_checkpoint
 from cardio_explorer.engine.device import choose_device, describe
 from cardio_explorer.engine.errors import CardioInputError
+from cardio_explorer.engine.models.checkpoint import file_sha256
 from cardio_explorer.engine.pathology.dataset import (
     DEFAULT_ALPHAS,
     PATHOLOGY_GROUPS,
@@ -174,6 +175,16 @@ def run(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         shard_of=(k, n),
         progress=not args.no_progress,
+        provenance={
+            "command": getattr(args, "command_line", None),
+            "checkpoint": str(path),
+            "checkpoint_sha256": file_sha256(path),
+            "groups": sorted({job.group for job in jobs}),
+            "subjects": sorted({job.subject_id for job in jobs}),
+            "seeds": seeds,
+            "alphas": alphas,
+            "correlated": not args.uncorrelated,
+        },
     )
     part = f" (shard {k}/{n} of {len(jobs)})" if n > 1 else ""
     print(

@@ -14,15 +14,18 @@ once, into the manifest of the whole dataset, and the shard folders merge by cop
 from __future__ import annotations
 
 import itertools
+import json
 import operator
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from cardio_explorer import __version__
 from cardio_explorer.engine.errors import CardioInputError
-from cardio_explorer.engine.io.atomic import atomic_write_csv
+from cardio_explorer.engine.io.atomic import atomic_write_csv, atomic_write_text
 from cardio_explorer.engine.io.nifti import write_label_table, write_label_volume
 from cardio_explorer.engine.io.staging import staged_folder
 from cardio_explorer.engine.metrics.diagnosis import meets_group_rule
@@ -153,6 +156,11 @@ def shard(jobs: Sequence[SynthesisJob], k: int, n: int) -> list[SynthesisJob]:
 def manifest_name(k: int = 1, n: int = 1) -> str:
     """manifest.csv for a whole dataset, manifest-K-of-N.csv for one shard of it."""
     return "manifest.csv" if n == 1 else f"manifest-{k}-of-{n}.csv"
+
+
+def provenance_name(k: int = 1, n: int = 1) -> str:
+    """provenance.json for a whole dataset, provenance-K-of-N.json for one shard of it."""
+    return "provenance.json" if n == 1 else f"provenance-{k}-of-{n}.json"
 
 
 def _check_groups(atlas: LatentAtlas, groups: Sequence[str] | None) -> list[str]:
@@ -307,9 +315,11 @@ def write_dataset(
     overwrite: bool = False,
     shard_of: tuple[int, int] = (1, 1),
     progress: bool = False,
+    provenance: dict[str, Any] | None = None,
 ) -> DatasetResult:
-    """Run ``jobs`` into ``out`` with labels.txt and the manifest; ``out`` appears whole or not
-    at all. ``shard_of`` (k, n) only names the manifest (the jobs are already the shard's)."""
+    """Run ``jobs`` into ``out`` with labels.txt, the manifest and a provenance JSON; ``out``
+    appears whole or not at all. ``shard_of`` (k, n) only names the manifest and provenance
+    (the jobs are already the shard's); ``provenance`` adds to what the engine records."""
     from tqdm.auto import tqdm
 
     start = time.perf_counter()
@@ -322,6 +332,17 @@ def write_dataset(
                 bar.update(1)
         write_label_table(staging / LABEL_TABLE_FILE, acdc_labels=acdc_labels)
         write_manifest(staging / manifest_name(*shard_of), rows)
+        record = {
+            "software": f"cardio-explorer {__version__}",
+            "written_utc": datetime.now(UTC).isoformat(timespec="seconds"),
+            "shard": list(shard_of),
+            "n_jobs": len(jobs),
+            "phases": list(phases),
+            "label_values": "ACDC (1 RV, 2 MYO, 3 LV)" if acdc_labels else "1 LV, 2 MYO, 3 RV",
+            "device": str(morph.device),
+            **(provenance or {}),
+        }
+        atomic_write_text(staging / provenance_name(*shard_of), json.dumps(record, indent=2) + "\n")
     folder = Path(out).absolute()
     return DatasetResult(
         folder=folder,

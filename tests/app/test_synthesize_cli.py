@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 
 import pytest
 from tiny_models import tiny_label_vae_checkpoint, write_tiny_cohort
@@ -11,6 +12,7 @@ from cardio_explorer.app.cli import main
 from cardio_explorer.app.commands.synthesize import parse_alphas, parse_seeds, parse_shard
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.io.nifti import read_label_volume
+from cardio_explorer.engine.models.checkpoint import file_sha256
 from cardio_explorer.engine.pathology.dataset import MANIFEST_COLUMNS
 
 
@@ -51,6 +53,14 @@ def test_writes_files_labels_and_manifest(checkpoint, tmp_path, capsys):
     out_text = capsys.readouterr().out.strip().splitlines()
     assert len(out_text) == 1
     assert out_text[0].startswith("wrote 32 label files for 16 morphs and manifest.csv to ")
+    provenance = json.loads((out / "provenance.json").read_text())
+    assert provenance["command"].startswith("cardio-explorer synthesize --checkpoint ")
+    assert provenance["checkpoint_sha256"] == file_sha256(checkpoint)
+    assert provenance["groups"] == ["DCM", "HCM"]
+    assert provenance["seeds"] == [0, 1]
+    assert provenance["alphas"] == [0.0, 1.0]
+    assert provenance["correlated"] is True
+    assert provenance["n_jobs"] == 16
 
 
 def test_shards_split_the_work_without_overlap(checkpoint, tmp_path, capsys):
@@ -61,6 +71,7 @@ def test_shards_split_the_work_without_overlap(checkpoint, tmp_path, capsys):
         assert synthesize(checkpoint, out, *common, "--shard", f"{k}/2") == 0
         rows = read_manifest(out / f"manifest-{k}-of-2.csv")
         assert not (out / "manifest.csv").exists()
+        assert json.loads((out / f"provenance-{k}-of-2.json").read_text())["shard"] == [k, 2]
         assert {r["correlated"] for r in rows} == {"False"}
         names += [r["file_ed"] for r in rows]
         assert sorted(p.name for p in out.glob("*_ED_gt.nii.gz")) == sorted(
@@ -83,6 +94,7 @@ def test_acdc_labels_and_one_phase(checkpoint, tmp_path):
         "labels.txt",
         "manifest.csv",
         "p1_HCM_s0_a100_ED_gt.nii.gz",
+        "provenance.json",
     ]
     table = (out / "labels.txt").read_text().splitlines()
     assert table[-3].split()[0] == "1"

@@ -168,7 +168,13 @@ def test_dataset_folder_holds_files_labels_and_manifest(morph, tmp_path):
         write_dataset(morph, jobs, out)
     one = write_dataset(morph, jobs[:1], out, overwrite=True, shard_of=(2, 3))
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        ["labels.txt", "manifest-2-of-3.csv", jobs[0].file_name("ED"), jobs[0].file_name("ES")]
+        [
+            "labels.txt",
+            "manifest-2-of-3.csv",
+            "provenance-2-of-3.json",
+            jobs[0].file_name("ED"),
+            jobs[0].file_name("ES"),
+        ]
     )
     assert one.manifest == out / "manifest-2-of-3.csv"
 
