@@ -32,6 +32,8 @@ def build_parser(commands: Sequence[str] = COMMAND_MODULES) -> argparse.Argument
         prog="cardio-explorer",
         description="Labelled synthetic hearts and a window into generative models of the heart. "
         "With no sub-command, opens the desktop app on the bundled models.",
+        epilog=_window_options_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log more detail")
@@ -40,6 +42,15 @@ def build_parser(commands: Sequence[str] = COMMAND_MODULES) -> argparse.Argument
         module = importlib.import_module(f"cardio_explorer.app.commands.{name}")
         module.register(subparsers)
     return parser
+
+
+def _window_options_help() -> str:
+    """The window's own options, listed under the sub-commands in the top-level help."""
+    from cardio_explorer.app.gui import build_parser as window_parser
+
+    options = window_parser().format_help().split("options:\n", 1)[-1]
+    lines = [line for line in options.splitlines() if not line.lstrip().startswith("-h, --help")]
+    return "window options (no sub-command):\n" + "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

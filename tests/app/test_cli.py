@@ -36,6 +36,9 @@ def test_top_level_help_lists_every_sub_command(capsys):
     out = capsys.readouterr().out
     for name in cli.COMMAND_MODULES:
         assert name in out
+    window_part = out.split("window options (no sub-command):", 1)[1]
+    for option in ("--screenshot", "--session", "--cheart", "--spade", "--device"):
+        assert option in window_part
 
 
 def test_a_sub_command_imports_only_its_own_module():
