@@ -59,13 +59,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     first = _first_word(argv)
     # Only the sub-command asked for is imported (each pulls in torch and friends: seconds);
     # the top-level help lists them all, the window needs none.
-    if first in COMMAND_MODULES:
-        parser = build_parser((first,))
-    else:
-        parser = build_parser(COMMAND_MODULES if first in _HELP else ())
-    if first in {*COMMAND_MODULES, *_HELP}:
+    if first in COMMAND_MODULES or first in _HELP:
+        parser = build_parser((first,) if first in COMMAND_MODULES else COMMAND_MODULES)
         args, rest = parser.parse_known_args(argv)
     else:  # the window's options take values (--screenshot FILE) argparse would read as commands
+        parser = build_parser(())
         verbose = [a for a in argv if a in ("-v", "--verbose")]
         args, rest = parser.parse_known_args(verbose)[0], [a for a in argv if a not in verbose]
     logging.basicConfig(
