@@ -6,9 +6,10 @@ train or obtain it, and the panels that need it show that message instead.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
@@ -38,6 +39,7 @@ class ModelSlot:
     path: Path | None = None
     sha256: str = ""
     message: str = ""
+    loading: bool = False
 
     @property
     def ready(self) -> bool:
@@ -108,19 +110,48 @@ def load_slot(kind: str, path: str | Path, device: torch.device) -> ModelSlot:
     return ModelSlot(kind, load_spade(checkpoint, device), path, checkpoint.sha256)
 
 
-def load_engines(paths: dict[str, Path | None], device: torch.device) -> Engines:
-    """Load every kind from ``paths`` (None: the bundled checkpoint); failures become messages."""
+def load_kind(kind: str, given: Path | None, device: torch.device) -> ModelSlot:
+    """One kind from ``given`` (None: the bundled checkpoint); a failure becomes the message."""
+    path = Path(given) if given is not None else resources.bundled_checkpoint(kind)
+    if given is None and not path.is_file():
+        return ModelSlot(kind, path=path, message=missing_message(kind, path))
+    try:
+        return load_slot(kind, path, device)
+    except CardioInputError as error:
+        return ModelSlot(kind, path=path, message=str(error))
+
+
+def load_engines(
+    paths: dict[str, Path | None], device: torch.device, kinds: Iterable[str] = KINDS
+) -> Engines:
+    """Load ``kinds`` from ``paths`` (None: the bundled checkpoint); failures become messages.
+
+    The other kinds get a slot marked ``loading``: :class:`ModelsRequest` loads them later.
+    """
     engines = Engines(device)
+    kinds = tuple(kinds)
     for kind in KINDS:
-        given = paths.get(kind)
-        path = Path(given) if given is not None else resources.bundled_checkpoint(kind)
-        if given is None and not path.is_file():
-            engines = engines.with_slot(
-                ModelSlot(kind, path=path, message=missing_message(kind, path))
+        if kind in kinds:
+            slot = load_kind(kind, paths.get(kind), device)
+        else:
+            title = KIND_TITLES[kind]
+            slot = ModelSlot(
+                kind, path=paths.get(kind), message=f"loading the {title} model…", loading=True
             )
-            continue
-        try:
-            engines = engines.with_slot(load_slot(kind, path, device))
-        except CardioInputError as error:
-            engines = engines.with_slot(ModelSlot(kind, path=path, message=str(error)))
+        engines = engines.with_slot(slot)
     return engines
+
+
+@dataclass(frozen=True)
+class ModelsRequest:
+    """Load the given kinds (path None: bundled) on the worker, after the first heart is drawn."""
+
+    request_id: int
+    device: torch.device
+    paths: tuple[tuple[str, Path | None], ...]
+    lane: ClassVar[str] = "models"
+
+
+def run_models(request: ModelsRequest, is_current: Any) -> Sequence[ModelSlot]:
+    """The loaded slots, in the request's order."""
+    return [load_kind(kind, path, request.device) for kind, path in request.paths]

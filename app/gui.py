@@ -80,7 +80,6 @@ def run(argv: Sequence[str] | None = None) -> int:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtWidgets import QApplication
 
-    from cardio_explorer.app.engines import load_engines
     from cardio_explorer.app.window import MainWindow
     from cardio_explorer.engine.device import choose_device
     from cardio_explorer.engine.errors import CardioInputError
@@ -97,11 +96,12 @@ def run(argv: Sequence[str] | None = None) -> int:
     previous = _quiet_offscreen_notes() if offscreen else None
     try:
         paths = {"label_vae": args.label_vae, "cheart": args.cheart, "spade": args.spade}
-        window = MainWindow(load_engines(paths, device), launch_time=launch)
+        window = MainWindow(_first_engines(paths, device, args.session), launch_time=launch)
         window.resize(*size)
         if args.session is not None:
             window.exports.open_session(args.session)
         window.show()
+        window.load_pending_models(paths)
         if args.screenshot is None:
             code = int(app.exec())
             close_now(app, window)
@@ -112,6 +112,22 @@ def run(argv: Sequence[str] | None = None) -> int:
             from PySide6.QtCore import qInstallMessageHandler
 
             qInstallMessageHandler(previous)
+
+
+def _first_engines(paths: dict, device, session: Path | None):
+    """The models the first heart needs, loaded now; the others load on the worker after it.
+
+    The label VAE draws the first heart (CHeart when there is no label VAE); a session may
+    need any model at once, so then all load now.
+    """
+    from cardio_explorer.app.engines import load_engines, load_kind
+
+    if session is not None:
+        return load_engines(paths, device)
+    engines = load_engines(paths, device, kinds=("label_vae",))
+    if engines.morph is None:
+        engines = engines.with_slot(load_kind("cheart", paths.get("cheart"), device))
+    return engines
 
 
 def wait_until_drawn(app, window, timeout_s: float) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from cardio_explorer.app.engines import ModelsRequest, run_models
 from cardio_explorer.app.jobs import (
     CohortRequest,
     CurveRequest,
@@ -25,9 +26,11 @@ from cardio_explorer.app.sequence_jobs import (
 )
 
 # Highest priority first: what a slider waits for comes before what a plot waits for.
-LANES = ("morph", "sequence", "latent", "curve", "export", "sweep", "cohort")
+# "models" loads the models not needed for the first heart, right after it is drawn.
+LANES = ("morph", "models", "sequence", "latent", "curve", "export", "sweep", "cohort")
 JOBS = {
     MorphRequest: run_morph,
+    ModelsRequest: run_models,
     SequenceRequest: run_sequence,
     LatentRequest: run_latent,
     CurveRequest: run_curve,

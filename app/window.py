@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt
@@ -30,11 +31,17 @@ from cardio_explorer.app.controllers.playback import PlaybackBar
 from cardio_explorer.app.controllers.readouts import ReadoutBox
 from cardio_explorer.app.controllers.view3d import SurfaceControls
 from cardio_explorer.app.display import Display, Views
-from cardio_explorer.app.engines import KINDS, Engines, load_slot
+from cardio_explorer.app.engines import KINDS, Engines, ModelsRequest, load_slot
 from cardio_explorer.app.runner import LANES, run_request
 from cardio_explorer.app.session import Session, checkpoint_mismatches
 from cardio_explorer.app.state import AppState
-from cardio_explorer.app.workers import CoalescingWorker, JobDone, JobFailed, ResultRouter
+from cardio_explorer.app.workers import (
+    CoalescingWorker,
+    JobDone,
+    JobFailed,
+    ResultRouter,
+    next_request_id,
+)
 from cardio_explorer.engine.device import describe
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.viewer.heart_view import HeartView
@@ -91,6 +98,7 @@ class MainWindow(QMainWindow):
         self.morph.on_shown = self._morph_shown
         self.sequences.on_sequence = self._sequence_shown
         self.exports = ExportController(self)
+        self.router.route("models", self._models_loaded)
         self._build_layout()
         self._build_menus()
         self._build_status_bar()
@@ -207,6 +215,35 @@ class MainWindow(QMainWindow):
             # no label VAE: show a generated heartbeat instead, so a heart is still on screen
             self.tabs.setCurrentIndex(CONDITIONS_TAB)
             self.sequences.generate()
+
+    def load_pending_models(self, paths: dict[str, Path | None]) -> ModelsRequest | None:
+        """Load the kinds still marked loading on the worker (after the first heart's request,
+        which has a higher lane priority); ``paths``: given checkpoints, None for bundled."""
+        kinds = [kind for kind in KINDS if self.engines.slot(kind).loading]
+        if not kinds:
+            return None
+        request = ModelsRequest(
+            next_request_id(),
+            self.engines.device,
+            tuple((kind, paths.get(kind)) for kind in kinds),
+        )
+        self.worker.submit(request)
+        return request
+
+    def _models_loaded(self, result: JobDone) -> None:
+        engines = self.engines
+        for slot in result.value:
+            # a checkpoint opened meanwhile (File > Open, a session) wins over the late default
+            if engines.slot(slot.kind).loading:
+                engines = engines.with_slot(slot)
+        if engines is self.engines:
+            return
+        if engines.morph is None:
+            self.set_engines(engines)  # nothing morphs: a generated heartbeat may now be shown
+            return
+        self.engines = engines
+        self.sequences.set_engines(engines)
+        self.morph.set_image_engine(engines)
 
     # state and results ----------------------------------------------------------------------
     def _on_state(self, name: str, value: Any) -> None:

@@ -144,6 +144,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         "",
         f"## Generation ({gen['samples_per_subject']} samples per subject's conditions)",
         "",
+        f"z0 prior: {gen.get('prior', 'N(0, I)')}",
+        "",
         "| samples | metric | lv | myo | rv | mean |",
         "|---|---|---|---|---|---|",
         *_metric_rows("mean", gen["mean"]),

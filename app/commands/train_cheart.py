@@ -42,6 +42,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         batch_size_help="default: the config's (8)",
     )
     parser.add_argument("--lr", type=float, default=None, help="default: the config's (5e-4)")
+    parser.add_argument(
+        "--lr-decay-epochs",
+        type=int,
+        default=0,
+        help="linear learning-rate decay to 0 over the last N epochs (default 0: constant)",
+    )
     parser.add_argument("--beta", type=float, default=None, help="KL weight (default: config)")
     parser.add_argument(
         "--patience",
@@ -94,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
         epochs=args.epochs,
         batch_size=args.batch_size,
         lr=args.lr,
+        lr_decay_epochs=args.lr_decay_epochs,
         beta=args.beta,
         seed=args.seed,
         device=args.device,

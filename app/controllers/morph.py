@@ -326,6 +326,17 @@ class MorphController(QObject):
             self.state.update(changes, undoable=False)
         self.request_all()
 
+    def set_image_engine(self, engines: Engines) -> None:
+        """Take a SPADE model loaded late (the label VAE is unchanged): update the toggle, and
+        draw the image if it is already switched on."""
+        had_image = self.engines.spade is not None
+        self.engines = engines
+        spade = engines.slot("spade")
+        note = "" if spade.ready else spade.message
+        self.panel.set_available(engines.morph is not None, "", note)
+        if spade.ready and not had_image and self.state.show_image and self.available:
+            self.request_all()
+
     @property
     def available(self) -> bool:
         """True when a morph can be computed now."""

@@ -28,7 +28,8 @@ from cardio_explorer.engine.cheart.data import SequenceSet
 from cardio_explorer.engine.cheart.inference import (
     decode_from_z,
     encode_ed,
-    prior_samples,
+    frame0_latents,
+    prior_draw,
     sequence_phenotypes,
 )
 from cardio_explorer.engine.cheart.model import CHeartModel
@@ -191,7 +192,7 @@ def evaluate_cheart(
         )
     spacing = tuple(model.config.spacing)
     baselines, which, baseline_note = _fit_baselines(test, baseline_train, settings)
-    z_all = prior_samples(len(test) * settings.n_generated, model.config.z_dim, settings.seed)
+    draws = prior_draw(model, len(test) * settings.n_generated, settings.seed)
 
     completion, pca, gen_mean = [], [], []
     real_ph, completion_ph, pca_ph, gen_ph, gen_subject_mean_ph = [], [], [], [], []
@@ -210,8 +211,9 @@ def evaluate_cheart(
         pca.append(_Scores(baseline_seq, real, spacing, settings.completion_surface_every))
         pca_ph.append(sequence_phenotypes(LabelVolume(data=baseline_seq, affine=affine)))
 
-        z = z_all[i * settings.n_generated : (i + 1) * settings.n_generated]
-        generated = decode_from_z(model, z, [conditions] * settings.n_generated)[0]
+        same = [conditions] * settings.n_generated
+        draw = draws.subset(i * settings.n_generated, (i + 1) * settings.n_generated)
+        generated = decode_from_z(model, frame0_latents(model, draw, same), same)[0]
         samples = [_Scores(g, real, spacing, settings.generation_surface_every) for g in generated]
         gen_mean.append(np.array([[s.dice, s.hd, s.assd] for s in samples]))
         phs = [sequence_phenotypes(LabelVolume(data=g, affine=affine)) for g in generated]
@@ -283,6 +285,11 @@ def evaluate_cheart(
             "assd_mm": _per_structure(best_assd),
         },
         "surface_every_k_frames": settings.generation_surface_every,
+        "prior": (
+            f"fitted p(z0 | c), components {list(model.prior.groups)}"
+            if model.prior is not None
+            else "N(0, I)"
+        ),
     }
     phenotypes = {
         "completion": _differences(_phenotype_table(completion_ph), real_table),

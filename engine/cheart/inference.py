@@ -136,17 +136,62 @@ def prior_samples(n: int, z_dim: int, seed: int | None) -> np.ndarray:
     return torch.randn(n, z_dim, generator=generator).numpy()
 
 
+@dataclass(frozen=True)
+class PriorDraw:
+    """The randomness of ``n`` generated hearts: standard normals [n, z] and uniforms [n] that
+    pick the fitted prior's mixture component (unused without a fitted prior)."""
+
+    noise: np.ndarray
+    uniforms: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.noise)
+
+    def subset(self, start: int, stop: int) -> PriorDraw:
+        """Draws ``start:stop``."""
+        return PriorDraw(self.noise[start:stop], self.uniforms[start:stop])
+
+
+def prior_draw(model: CHeartModel, n: int, seed: int | None) -> PriorDraw:
+    """``n`` draws, reproducible for a seed."""
+    noise = prior_samples(n, model.config.z_dim, seed)
+    rng = np.random.default_rng(None if seed is None else [int(seed), 1])
+    return PriorDraw(noise, rng.random(n))
+
+
+def frame0_latents(
+    model: CHeartModel,
+    draw: PriorDraw,
+    conditions: Sequence[Conditions],
+    components: np.ndarray | None = None,
+) -> np.ndarray:
+    """Frame-0 latents [n, z] of draws at conditions (one per draw): the model's fitted prior
+    p(z0 | c) when it has one (engine/cheart/prior.py), else z = the normals (N(0, I)).
+
+    ``components``: mixture components to use (a sweep keeps an individual's); None picks them
+    from the draws' uniforms at these conditions.
+    """
+    prior = model.prior
+    if prior is None:
+        return draw.noise
+    matrix = model.stats.matrix(conditions)
+    if components is None:
+        components = prior.choose(draw.uniforms, matrix)
+    return prior.sample(draw.noise, matrix, components)
+
+
 def generate_sequences(
     model: CHeartModel,
     conditions: Conditions | dict[str, Any],
     n_samples: int = 1,
     seed: int | None = 0,
 ) -> list[SequenceResult]:
-    """``n_samples`` sequences for one set of conditions, z ~ N(0, I) from ``seed``."""
+    """``n_samples`` sequences for one set of conditions, z0 from the prior (see
+    :func:`frame0_latents`) with ``seed``."""
     c = parse_conditions(conditions)
     if int(n_samples) < 1:
         raise CardioInputError("n_samples", f"must be at least 1, got {n_samples}")
-    z = prior_samples(int(n_samples), model.config.z_dim, seed)
+    z = frame0_latents(model, prior_draw(model, int(n_samples), seed), [c] * int(n_samples))
     labels, latents = decode_from_z(model, z, [c] * int(n_samples))
     affine = model.grid_affine()
     seeds = [seed] * int(n_samples)
@@ -169,18 +214,30 @@ def condition_sweep(
     z: np.ndarray | None = None,
     seed: int | None = 0,
 ) -> list[SequenceResult]:
-    """One condition varied over ``values`` with the frame-0 latent ``z`` fixed (default: a
-    prior sample from ``seed``), e.g. ageing the same heart from 20 to 80."""
+    """One condition varied over ``values``, e.g. ageing the same heart from 20 to 80: the
+    frame-0 latent ``z`` fixed, or (default) one prior draw from ``seed`` whose noise and
+    mixture component stay fixed while the prior's mean follows the condition."""
     base = parse_conditions(base_conditions)
     if len(values) == 0:
         raise CardioInputError("values", "the sweep needs at least one value")
     swept = [with_condition(base, name, v) for v in values]
     if z is None:
-        z = prior_samples(1, model.config.z_dim, seed)[0]
-    z = np.asarray(z, dtype=np.float32).reshape(-1)
-    if z.shape[0] != model.config.z_dim:
-        raise CardioInputError("z", f"expected {model.config.z_dim} values, got {z.shape[0]}")
-    labels, latents = decode_from_z(model, np.repeat(z[None], len(swept), axis=0), swept)
+        draw = prior_draw(model, 1, seed)
+        components = None
+        if model.prior is not None:
+            components = model.prior.choose(draw.uniforms, model.stats.matrix([base]))
+        repeated = PriorDraw(
+            np.repeat(draw.noise, len(swept), axis=0), np.repeat(draw.uniforms, len(swept))
+        )
+        z0 = frame0_latents(
+            model, repeated, swept, None if components is None else components.repeat(len(swept))
+        )
+    else:
+        z = np.asarray(z, dtype=np.float32).reshape(-1)
+        if z.shape[0] != model.config.z_dim:
+            raise CardioInputError("z", f"expected {model.config.z_dim} values, got {z.shape[0]}")
+        z0 = np.repeat(z[None], len(swept), axis=0)
+    labels, latents = decode_from_z(model, z0, swept)
     affine = model.grid_affine()
     return _results(
         model, labels, latents, swept, [affine] * len(swept), [seed] * len(swept), f"{name} sweep"
@@ -218,7 +275,7 @@ def population_curves(
     generated sequences per value of condition ``name``, per sex.
 
     The other conditions are ``base`` (default: the training means of each sex). The same prior
-    samples are used at every step, so the curves show the condition's effect, not noise.
+    draws are used at every step, so the curves show the condition's effect, not noise.
     Returns {"name", "values", "n_per_step", "phenotypes", "curves": {sex: {phenotype:
     {"mean", "low", "high"}}}, "warnings"} with lists aligned with ``values``.
     """
@@ -226,7 +283,7 @@ def population_curves(
         raise CardioInputError("name", "sex is already one curve per sex; sweep another condition")
     if int(n_per_step) < 1:
         raise CardioInputError("n_per_step", f"must be at least 1, got {n_per_step}")
-    z = prior_samples(int(n_per_step), model.config.z_dim, seed)
+    draw = prior_draw(model, int(n_per_step), seed)
     curves: dict[str, Any] = {}
     warnings: list[str] = []
     for sex in sexes:
@@ -242,7 +299,9 @@ def population_curves(
         for value in values:
             c = with_condition(start, name, value)
             warnings.extend(w for w in model.stats.out_of_range(c) if w not in warnings)
-            labels, _ = decode_from_z(model, z, [c] * len(z))
+            labels, _ = decode_from_z(
+                model, frame0_latents(model, draw, [c] * len(draw)), [c] * len(draw)
+            )
             affine = model.grid_affine()
             table = [sequence_phenotypes(LabelVolume(data=seq, affine=affine)) for seq in labels]
             for p in PHENOTYPE_NAMES:

@@ -12,9 +12,16 @@ import torch
 from cardio_explorer import resources
 from cardio_explorer.engine.cheart.conditions import ConditionStats
 from cardio_explorer.engine.cheart.data import DEFAULT_FRAME_DURATION_MS, grid_affine
+from cardio_explorer.engine.cheart.prior import LatentPrior
 from cardio_explorer.engine.device import choose_device
 from cardio_explorer.engine.errors import CardioInputError
-from cardio_explorer.engine.models.cheart import CHeartConfig, CHeartNet, load_cheart, save_cheart
+from cardio_explorer.engine.models.cheart import (
+    N_CONDITIONS,
+    CHeartConfig,
+    CHeartNet,
+    load_cheart,
+    save_cheart,
+)
 
 TRAIN_HINT = (
     "train one with `cardio-explorer cohort --n 200 --geometry dense --out COHORT` and "
@@ -34,6 +41,7 @@ class CHeartModel:
     training: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
     sha256: str = ""
+    prior: LatentPrior | None = None  # fitted p(z0 | c); None samples z0 ~ N(0, I)
 
     @property
     def config(self) -> CHeartConfig:
@@ -46,11 +54,14 @@ class CHeartModel:
 
     def extra(self) -> dict[str, Any]:
         """The checkpoint ``extra`` that rebuilds this model."""
-        return {
+        extra = {
             "conditions": self.stats.to_dict(),
             "frame_duration_ms": self.frame_duration_ms,
             "training": self.training,
         }
+        if self.prior is not None:
+            extra["latent_prior"] = self.prior.to_dict()
+        return extra
 
     def save(self, path: str | Path) -> Path:
         """Write the model as a ``cheart`` checkpoint."""
@@ -85,4 +96,14 @@ def load_model(path: str | Path | None = None, device: str | torch.device = "cpu
         training=dict(checkpoint.extra.get("training", {})),
         path=path,
         sha256=checkpoint.sha256,
+        prior=_read_prior(checkpoint.extra, net.config, path),
     )
+
+
+def _read_prior(extra: dict[str, Any], config: CHeartConfig, path: Path) -> LatentPrior | None:
+    if "latent_prior" not in extra:
+        return None
+    try:
+        return LatentPrior.from_dict(extra["latent_prior"], config.z_dim, N_CONDITIONS)
+    except CardioInputError as error:
+        raise CardioInputError(path, str(error)) from None

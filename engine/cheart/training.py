@@ -39,6 +39,7 @@ from cardio_explorer.engine.training.loop import (
     BetaVaeEpochRecord,
     batch_indices,
     check_options,
+    decay_factor,
     linear_ramp,
     load_training_state,
     optimise_epoch,
@@ -62,12 +63,14 @@ class TrainOptions:
     """Run settings; batch_size, lr and beta None take the config's values.
 
     patience: stop after this many validations without a better mean Dice (0: never stop early).
+    lr_decay_epochs: the learning rate decays linearly to 0 over the last N epochs (0: constant).
     shift_voxels: random whole-sequence shifts (same for all frames) as augmentation.
     """
 
     epochs: int = 500
     batch_size: int | None = None
     lr: float | None = None
+    lr_decay_epochs: int = 0
     beta: float | None = None
     beta_warmup_epochs: float = 10.0
     seed: int = 0
@@ -86,6 +89,7 @@ class TrainOptions:
             "--epochs": self.epochs >= 1,
             "--batch-size": self.batch_size is None or self.batch_size >= 1,
             "--lr": self.lr is None or self.lr > 0,
+            "--lr-decay-epochs": 0 <= self.lr_decay_epochs <= self.epochs,
             "--beta": self.beta is None or self.beta >= 0,
             "--patience": self.patience >= 0,
             "--val-fraction": 0 <= self.val_fraction < 1,
@@ -294,6 +298,9 @@ def train_cheart(
 
     for epoch in range(first_epoch, options.epochs):
         data_rng = reseed_epoch(options.seed, epoch)
+        epoch_lr = lr * decay_factor(epoch, options.epochs, options.lr_decay_epochs)
+        for group in optimizer.param_groups:
+            group["lr"] = epoch_lr
         net.train()
         batches = batch_indices(len(train), batch_size, data_rng)
         losses = optimise_epoch(
@@ -308,7 +315,7 @@ def train_cheart(
             epoch + 1,
             losses,
             beta=beta_at(epoch, len(batches) - 1),  # the last step's
-            lr=lr,
+            lr=epoch_lr,
             sequences_per_s=losses.items_per_s,
         )
         improved = False
@@ -348,9 +355,7 @@ def train_cheart(
             break
 
     if out_path is not None and out_path.is_file():
-        from cardio_explorer.engine.cheart.model import load_model
-
-        model = load_model(out_path, device)
+        model = _with_fitted_prior(out_path, train, device)
     else:
         model = CHeartModel(
             net=prepare_for_inference(net, device),
@@ -370,6 +375,24 @@ def train_cheart(
         state_path=state_path,
         seconds=time.perf_counter() - started,
     )
+
+
+def _with_fitted_prior(path: Path, train: SequenceSet, device: torch.device) -> CHeartModel:
+    """Fit p(z0 | c) to the training subjects under the best model, store it in ``path``."""
+    from cardio_explorer.engine.cheart.model import load_model
+    from cardio_explorer.engine.cheart.prior import prior_for_sequences
+
+    model = load_model(path, device)
+    try:
+        model.prior = prior_for_sequences(
+            model.net, model.stats, train.labels[:, 0], train.conditions, train.groups, device
+        )
+    except CardioInputError as error:
+        log.warning("no latent prior (generation samples z ~ N(0, I)): %s", error)
+        return model
+    model.save(path)
+    log.info("fitted the latent prior on %d training subjects", len(train))
+    return load_model(path, device)
 
 
 def train_cheart_on_folder(

@@ -20,7 +20,6 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import torch
-from scipy.interpolate import CubicSpline
 
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.labels import LABEL_TABLE
@@ -322,6 +321,8 @@ def interpolate_codes(codes: np.ndarray, n_out: int = ATLAS_SLICES) -> Interpola
     if n < 4:
         out = np.stack([np.interp(positions, index, col) for col in codes.T], axis=1)
         return InterpolatedCodes(out, "linear")
+    from scipy.interpolate import CubicSpline  # 0.4 s to import; the app never builds atlases
+
     return InterpolatedCodes(CubicSpline(index, codes, axis=0)(positions), "cubic")
 
 

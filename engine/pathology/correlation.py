@@ -11,7 +11,6 @@ import logging
 from typing import NamedTuple
 
 import numpy as np
-from scipy import stats
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +41,8 @@ def kendall_matrix(samples: np.ndarray) -> np.ndarray:
     if n <= _DENSE_KENDALL_MAX_SAMPLES:
         tau = _kendall_dense(x)
     else:
+        from scipy import stats  # 0.3 s to import; only large samples need it
+
         tau = np.eye(p)
         for i in range(p):
             for j in range(i + 1, p):
