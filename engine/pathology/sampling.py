@@ -11,6 +11,8 @@ still standard normal, so each element keeps exactly its group's truncated-norma
 only the dependence changes.
 Uncorrelated mode uses the identity for both factors, which is plain inverse-CDF sampling of the
 truncated normals (the raw sample); with the same seed both modes share the same Z.
+The ED and ES stacks of one seed share one correlated draw (both take the ED correlations), so
+they are one heart at two phases and its ejection fraction is the group's.
 
 Why this differs from the public code of the seed paper: it multiplies the raw (unstandardised)
 truncated-normal sample X by the factors, L_s @ X @ L_z.T. The rows of a Cholesky factor do not
@@ -39,6 +41,8 @@ from cardio_explorer.engine.pathology.correlation import (
 
 log = logging.getLogger(__name__)
 
+# The phase whose correlations every phase of a seed's sample takes (see PseudoPathologySampler).
+COUPLING_PHASE = "ED"
 # Uniforms are kept this far from 0 and 1 so the inverse CDFs stay finite.
 _U_EPS = 1e-12
 
@@ -175,6 +179,9 @@ class PseudoPathologySampler:
             self._factors[key] = cholesky_factor(slice_correlation(codes))
         return self._factors[key]
 
+    def _coupling_phase(self, group: str, phase: str) -> str:
+        return COUPLING_PHASE if (group, COUPLING_PHASE) in self.atlas.stats else phase
+
     def sample(
         self,
         subject_id: str | None,
@@ -194,9 +201,16 @@ class PseudoPathologySampler:
         group_stats = self.atlas.group_stats(group, phase)
         dim_factor = slice_factor = None
         if correlated:
-            dim_factor = self.dim_factor(group, phase)
+            # Both phases take the ED correlations, so a seed's ED and ES share one correlated
+            # normal draw: each element keeps its quantile and the two phases are one heart.
+            # Each phase's own correlations made them two hearts (endpoint LVEF 9-62 % for MINF,
+            # real 33 +- 7 %).
+            dim_factor = self.dim_factor(group, self._coupling_phase(group, phase))
             if subject_id is not None:
-                slice_factor = self.slice_factor(subject_id, phase)
+                codes_phase = COUPLING_PHASE
+                if COUPLING_PHASE not in self.atlas.reference(subject_id).codes:
+                    codes_phase = phase
+                slice_factor = self.slice_factor(subject_id, codes_phase)
         sample = sample_pseudo_pathology(group_stats, int(seed), dim_factor, slice_factor)
         sample.setflags(write=False)
         self._samples[key] = sample

@@ -185,3 +185,25 @@ def test_unknown_group_or_subject_is_a_clear_error(rng):
         sampler.sample("nobody", "DCM", "ED")
     with pytest.raises(CardioInputError, match="phase"):
         sampler.sample("nor1", "DCM", "mid")
+
+
+def test_ed_and_es_of_a_seed_are_one_heart(rng):
+    """Both phases share the correlated draw: with ES stats = ED stats + 2, ES = ED + 2."""
+    ed = _stats(dim_kendall=np.full((NZ, NZ), 0.6) + 0.4 * np.eye(NZ))
+    es = _stats(mean=2.0, dim_kendall=np.eye(NZ))
+    es = GroupStats("DCM", "ES", es.mean, es.std, es.min, es.max, 5, es.dim_kendall)
+    ref = _reference(rng)
+    ref = ReferenceSubject(
+        "nor1",
+        "NOR",
+        {"ED": ref.codes["ED"], "ES": rng.normal(size=(N_SLICES, NZ))},
+        {"ED": ref.geometry["ED"], "ES": ref.geometry["ED"]},
+    )
+    sampler = PseudoPathologySampler(_atlas([ed, es], [ref]))
+    for seed in range(3):
+        first = sampler.sample("nor1", "DCM", "ED", True, seed)
+        second = sampler.sample("nor1", "DCM", "ES", True, seed)
+        np.testing.assert_allclose(second - first, 2.0, atol=1e-9)
+    # an atlas without ED statistics for the group still samples ES with its own
+    alone = PseudoPathologySampler(_atlas([es], [ref])).sample("nor1", "DCM", "ES", True, 0)
+    assert np.all(np.isfinite(alone))
