@@ -129,7 +129,13 @@ class LatentPrior:
             and prior.logit_weights.shape == (g, n_conditions)
             and prior.logit_bias.shape == (g,)
         )
-        arrays = (prior.weights, prior.intercepts, prior.factors, prior.logit_weights)
+        arrays = (
+            prior.weights,
+            prior.intercepts,
+            prior.factors,
+            prior.logit_weights,
+            prior.logit_bias,
+        )
         if not (shapes_ok and all(np.all(np.isfinite(a)) for a in arrays)):
             raise CardioInputError(
                 "latent prior", f"does not fit a {z_dim}-dim latent with {n_conditions} conditions"

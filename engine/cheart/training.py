@@ -34,7 +34,7 @@ from cardio_explorer.engine.models.cheart import (
     cheart_loss,
     save_cheart,
 )
-from cardio_explorer.engine.models.checkpoint import load_checkpoint
+from cardio_explorer.engine.models.checkpoint import file_sha256, load_checkpoint
 from cardio_explorer.engine.training.loop import (
     BetaVaeEpochRecord,
     batch_indices,
@@ -392,7 +392,7 @@ def _with_fitted_prior(path: Path, train: SequenceSet, device: torch.device) -> 
         return model
     model.save(path)
     log.info("fitted the latent prior on %d training subjects", len(train))
-    return load_model(path, device)
+    return dataclasses.replace(model, sha256=file_sha256(path))
 
 
 def train_cheart_on_folder(
