@@ -26,12 +26,27 @@ def add_input_arguments(parser: argparse.ArgumentParser, model: str, data_help: 
 
 
 def add_run_arguments(parser: argparse.ArgumentParser, device_default: str = "auto") -> None:
-    """``--device``, ``--strict`` and ``--no-progress``."""
+    """``--device``, ``--threads``, ``--strict`` and ``--no-progress``."""
     parser.add_argument("--device", default=device_default, help="auto, cpu or cuda")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="CPU threads (default: torch's choice)"
+    )
     parser.add_argument(
         "--strict", action="store_true", help="exit with status 1 when a target is missed"
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def use_threads(args: argparse.Namespace) -> None:
+    """Apply ``--threads`` (when given) before any CPU work."""
+    if args.threads is None:
+        return
+    from cardio_explorer.engine.errors import CardioInputError
+    from cardio_explorer.engine.training.loop import configure_cpu_threads
+
+    if args.threads < 1:
+        raise CardioInputError("--threads", f"must be at least 1, got {args.threads}")
+    configure_cpu_threads(args.threads)
 
 
 def write_report(

@@ -14,6 +14,7 @@ from cardio_explorer.app.commands._reports import (
     fmt,
     markdown_head,
     targets_met,
+    use_threads,
     write_report,
 )
 from cardio_explorer.engine.device import describe
@@ -53,6 +54,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate, write the JSON and Markdown reports; 0 (1 with --strict and a miss)."""
+    use_threads(args)
     from cardio_explorer.engine.cheart.data import load_sequences
     from cardio_explorer.engine.cheart.evaluation import EvaluationSettings, evaluate_cheart
     from cardio_explorer.engine.cheart.model import load_model

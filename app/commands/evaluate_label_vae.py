@@ -17,6 +17,7 @@ from cardio_explorer.app.commands._reports import (
     fmt,
     markdown_head,
     targets_met,
+    use_threads,
     write_report,
 )
 from cardio_explorer.engine.device import choose_device, describe
@@ -52,6 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate, write report.json and report.md; 0 (or 1 with --strict and a missed target)."""
+    use_threads(args)
     if args.seeds < 1:
         raise CardioInputError("--seeds", f"must be at least 1, got {args.seeds}")
     if args.alpha_steps < 2:

@@ -15,6 +15,7 @@ from cardio_explorer.app.commands._reports import (
     fmt,
     markdown_head,
     targets_met,
+    use_threads,
     write_report,
 )
 from cardio_explorer.engine.data.slices import split_subjects
@@ -97,6 +98,7 @@ def split_for_evaluation(
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate, write report.json and report.md; 0 (or 1 with --strict and a missed target)."""
+    use_threads(args)
     path = resolve_checkpoint(
         args.checkpoint, resources.bundled_checkpoint("spade"), "bundled SPADE model", TRAIN_HINT
     )

@@ -102,11 +102,29 @@ def test_train_then_evaluate(cohort, tiny_config, tmp_path, capsys):
     assert report["generation"]["samples_per_subject"] == 2
     assert report_path.with_suffix(".md").read_text().startswith("# CHeart evaluation")
     # Two epochs on six subjects cannot meet the targets: --strict says so.
-    status = _evaluate(
-        out, cohort, tmp_path / "strict.json", "--samples", "1", "--limit", "4", "--strict"
-    )
+    threads = torch.get_num_threads()
+    try:
+        status = _evaluate(
+            out,
+            cohort,
+            tmp_path / "strict.json",
+            "--samples",
+            "1",
+            "--limit",
+            "4",
+            "--strict",
+            "--threads",
+            "1",
+        )
+    finally:
+        torch.set_num_threads(threads)
     assert status == 1
-    assert json.loads((tmp_path / "strict.json").read_text())["completion"]["n_subjects"] == 4
+    strict = json.loads((tmp_path / "strict.json").read_text())
+    assert strict["completion"]["n_subjects"] == 4
+    assert "(1 threads)" in strict["device"]
+    assert _evaluate(out, cohort, tmp_path / "t.json", "--threads", "0") == 2
+    assert "--threads: must be at least 1" in capsys.readouterr().err
+    assert not (tmp_path / "t.json").exists()
 
 
 def test_missing_bundled_checkpoint_says_how_to_train(cohort, tmp_path, monkeypatch, capsys):
