@@ -7,8 +7,9 @@ endpoints meeting the group's ACDC rule); and slice-to-slice irregularity of rea
 correlated and uncorrelated endpoints. Morph sources are the held-out NOR subjects (encoded on
 the fly) when there are any, else the atlas's own NOR subjects; seed s uses source s mod n.
 
-Irregularity is per slice step, so synthetic 32-slice stacks are measured at their source's
-native slice positions (the nearest of the 32 slices), the sampling the real stacks have.
+Irregularity is per slice step, so synthetic stacks are decoded at their source's native slice
+positions (the 32-slice latent path resampled along the slices), the sampling the real stacks
+have; their 32-slice scores are reported beside.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import torch
 from scipy.stats import spearmanr
 from tqdm.auto import tqdm
 
-from cardio_explorer.engine.metrics.consistency import irregularity, resample_slices
+from cardio_explorer.engine.metrics.consistency import irregularity
 from cardio_explorer.engine.metrics.diagnosis import meets_group_rule
 from cardio_explorer.engine.metrics.overlap import dice_per_structure
 from cardio_explorer.engine.metrics.phenotypes import measure_phenotypes
@@ -33,7 +34,7 @@ from cardio_explorer.engine.pathology.atlas import (
     encode_stack,
     encode_subject,
 )
-from cardio_explorer.engine.pathology.morph import PathologyMorph, decode_codes
+from cardio_explorer.engine.pathology.morph import MorphResult, PathologyMorph, decode_codes
 from cardio_explorer.engine.subject import Subject
 from cardio_explorer.engine.volume import LabelVolume
 
@@ -171,8 +172,7 @@ def _morphs(
             ]
             for mode, stacks in (("correlated", (ed[-1], es[-1])), ("uncorrelated", flat)):
                 for result in stacks:
-                    native = source.geometry[result.phase].n_slices
-                    irregular[mode].append(irregularity(_native(result.labels, native)))
+                    irregular[mode].append(irregularity(_native(morph, result)))
                     irregular[f"{mode}_32"].append(irregularity(result.labels))
             bar.update()
         results[group] = {"curves": curves, "endpoint_rule_met": rule_met}
@@ -183,13 +183,17 @@ def _morphs(
             "correlated": _mean(irregular["correlated_32"]),
             "uncorrelated": _mean(irregular["uncorrelated_32"]),
         },
-        "sampling": "synthetic stacks measured at their source's native slice positions",
+        "sampling": "synthetic stacks decoded at their source's native slice positions",
     }
     return results, consistency
 
 
-def _native(labels: LabelVolume, n_slices: int) -> LabelVolume:
-    return resample_slices(labels, n_slices) if n_slices >= 3 else labels
+def _native(morph: PathologyMorph, result: MorphResult) -> LabelVolume:
+    # Decoded at the source's own slice positions, as the real stacks are measured. Picking the
+    # nearest of the 32 decoded slices instead spaces them unevenly (3 or 4 apart for 10 native
+    # slices) and that alone added 7 % to the irregularity of the bundled model's endpoints.
+    n_slices = morph.atlas.reference(result.subject_id).geometry[result.phase].n_slices
+    return morph.at_native_slices(result) if n_slices >= 3 else result.labels
 
 
 def _summarise_group(group_result: dict[str, Any], alphas: np.ndarray) -> dict[str, Any]:

@@ -23,7 +23,12 @@ from cardio_explorer.engine.device import autocast
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.metrics.phenotypes import Phenotypes, measure_phenotypes
 from cardio_explorer.engine.models.label_vae import load_label_vae
-from cardio_explorer.engine.pathology.atlas import LatentAtlas, atlas_from_extra, eval_mode
+from cardio_explorer.engine.pathology.atlas import (
+    LatentAtlas,
+    atlas_from_extra,
+    eval_mode,
+    interpolate_codes,
+)
 from cardio_explorer.engine.pathology.sampling import PseudoPathologySampler
 from cardio_explorer.engine.volume import LabelVolume
 
@@ -176,6 +181,17 @@ class PathologyMorph:
                 )
             )
         return results
+
+    def at_native_slices(self, result: MorphResult) -> LabelVolume:
+        """A morph step decoded at its subject's own slice positions: the 32-slice latent path
+        resampled along the slices with the atlas's spline, decoded on the subject's affine."""
+        geometry = self.atlas.reference(result.subject_id).geometry[result.phase]
+        codes = interpolate_codes(result.latent_path, geometry.n_slices).codes
+        return LabelVolume(
+            data=decode_codes(self.model, codes, self.device),
+            affine=np.array(geometry.affine, dtype=np.float64),
+            name=f"{result.labels.name} at {geometry.n_slices} slices",
+        )
 
     def phenotypes(
         self,

@@ -345,3 +345,20 @@ def test_correlated_samples_are_more_consistent_than_uncorrelated():
     start = morph.morph("n0", "DCM", "ED", 0.0).labels
     end = morph.morph("n0", "DCM", "ED", 1.0, seed=0).labels
     assert np.count_nonzero(end.data == 1) > 1.5 * np.count_nonzero(start.data == 1)
+
+
+def test_a_morph_decodes_at_its_subjects_own_slice_positions():
+    rng = np.random.default_rng(1)
+    subjects = [_ring_subject(f"n{i}", "NOR", 10, 6.0 + i / 3, 2.0, rng) for i in range(3)]
+    subjects += [_ring_subject(f"d{i}", "DCM", 10, 9.0 + i / 3, 1.5, rng) for i in range(3)]
+    model = AnalyticVAE()
+    morph = PathologyMorph(model, build_atlas(model, subjects))
+    result = morph.morph("n0", "DCM", "ED", 0.5, True, 0)
+    native = morph.at_native_slices(result)
+    geometry = morph.atlas.reference("n0").geometry["ED"]
+    assert result.labels.data.shape[0] == 32
+    assert native.data.shape == (10, *result.labels.data.shape[1:])
+    np.testing.assert_allclose(native.affine, geometry.affine)
+    # The first and last native slices sit on the first and last of the 32.
+    assert np.array_equal(native.data[0], result.labels.data[0])
+    assert np.array_equal(native.data[-1], result.labels.data[-1])
