@@ -30,8 +30,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--config",
         default="lean",
-        help="lean (default, CPU-sized), paper, or a JSON file of config fields "
-        '(optionally with "base": "paper")',
+        help="lean (default: CPU-sized, motion decoding), lean-labels (the same grid decoding "
+        "every frame's labels, the first stage of the bundled model), paper, or a JSON file of "
+        'config fields (optionally with "base": "paper")',
     )
     add_common_training_arguments(
         parser,
@@ -41,6 +42,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         out=DEFAULT_OUT,
         batch_size_help="default: the config's (8)",
     )
+    parser.add_argument(
+        "--init-from",
+        type=Path,
+        default=None,
+        help="start from this CHeart checkpoint's weights (e.g. a label decoder becoming a "
+        "motion decoder: its displacement channels start at zero)",
+    )
     parser.add_argument("--lr", type=float, default=None, help="default: the config's (5e-4)")
     parser.add_argument(
         "--lr-decay-epochs",
@@ -49,6 +57,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="linear learning-rate decay to 0 over the last N epochs (default 0: constant)",
     )
     parser.add_argument("--beta", type=float, default=None, help="KL weight (default: config)")
+    parser.add_argument(
+        "--beta-warmup-epochs",
+        type=float,
+        default=10.0,
+        help="the KL weight ramps up from 0 over this many epochs (0: full weight at once, "
+        "e.g. with --init-from)",
+    )
     parser.add_argument(
         "--patience",
         type=int,
@@ -102,6 +117,7 @@ def run(args: argparse.Namespace) -> int:
         lr=args.lr,
         lr_decay_epochs=args.lr_decay_epochs,
         beta=args.beta,
+        beta_warmup_epochs=args.beta_warmup_epochs,
         seed=args.seed,
         device=args.device,
         val_fraction=args.val_fraction,
@@ -128,12 +144,15 @@ def run(args: argparse.Namespace) -> int:
         )
 
     summary = {"command": "train cheart", "config_arg": args.config}
+    if args.init_from is not None:
+        summary["init_from"] = str(args.init_from)
     result = train_cheart_on_folder(
         args.data,
         args.out,
         config,
         options,
         resume=args.resume,
+        init_from=args.init_from,
         summary=summary,
         on_epoch=report,
     )

@@ -204,7 +204,7 @@ def evaluate_cheart(
         real_ph.append(sequence_phenotypes(LabelVolume(data=real, affine=affine)))
         ed = LabelVolume(data=real[0], affine=affine)
         mu, _ = encode_ed(model, ed, conditions)
-        completed = decode_from_z(model, mu[None], [conditions])[0][0]
+        completed = decode_from_z(model, mu[None], [conditions], real[:1])[0][0]
         completion.append(_Scores(completed, real, spacing, settings.completion_surface_every))
         completion_ph.append(sequence_phenotypes(LabelVolume(data=completed, affine=affine)))
         baseline_seq = baselines[which[i]].complete(real[0])

@@ -75,19 +75,29 @@ def _results(
 
 
 def labels_on_device(
-    model: CHeartModel, z0: torch.Tensor, conditions: Sequence[Conditions]
+    model: CHeartModel,
+    z0: torch.Tensor,
+    conditions: Sequence[Conditions],
+    first_frames: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One decoder batch: frame-0 latents [B, z] on the device -> (uint8 labels
-    [B, T, D, H, W], latents [B, T, z]), both left on the model's device."""
+    [B, T, D, H, W], latents [B, T, z]), both left on the model's device.
+
+    ``first_frames``: labels [B, D, H, W] on the model grid that a motion model moves (the
+    given ED in completion); None moves the decoded frame 0."""
     with torch.inference_mode(), autocast(model.device):
-        out = model.net.generate(z0, _condition_tensor(model, conditions))
-        return out.logits.argmax(dim=2).to(torch.uint8), out.latents.float()
+        out = model.net.generate(z0, _condition_tensor(model, conditions), source=first_frames)
+        return out.labels(), out.latents.float()
 
 
 def decode_from_z(
-    model: CHeartModel, z0: np.ndarray | torch.Tensor, conditions: Sequence[Conditions]
+    model: CHeartModel,
+    z0: np.ndarray | torch.Tensor,
+    conditions: Sequence[Conditions],
+    first_frames: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Frame-0 latents [B, z] + conditions -> (labels [B, T, D, H, W], latents [B, T, z])."""
+    """Frame-0 latents [B, z] + conditions -> (labels [B, T, D, H, W], latents [B, T, z]);
+    ``first_frames`` as in ``labels_on_device`` (uint8 [B, D, H, W])."""
     if isinstance(z0, torch.Tensor):
         z0 = z0.to(device=model.device, dtype=torch.float32)
     else:
@@ -95,7 +105,11 @@ def decode_from_z(
     labels, latents = [], []
     for start in range(0, len(conditions), GENERATION_BATCH):
         part = list(conditions[start : start + GENERATION_BATCH])
-        lab, lat = labels_on_device(model, z0[start : start + len(part)], part)
+        first = None
+        if first_frames is not None:
+            first = torch.from_numpy(np.asarray(first_frames[start : start + len(part)]))
+            first = first.to(device=model.device, dtype=torch.int64)
+        lab, lat = labels_on_device(model, z0[start : start + len(part)], part, first)
         labels.append(lab.cpu().numpy())
         latents.append(lat.cpu().numpy())
     return np.concatenate(labels), np.concatenate(latents)
@@ -122,10 +136,11 @@ def encode_ed(
 def complete_sequence(
     model: CHeartModel, ed: LabelVolume, conditions: Conditions | dict[str, Any]
 ) -> SequenceResult:
-    """Complete a cycle from its ED frame: encode (posterior mean), unroll, decode all frames."""
+    """Complete a cycle from its ED frame: encode (posterior mean), unroll, decode all frames
+    (a motion model moves the given ED frame itself)."""
     c = parse_conditions(conditions)
     mu, on_grid = encode_ed(model, ed, c)
-    labels, latents = decode_from_z(model, mu[None], [c])
+    labels, latents = decode_from_z(model, mu[None], [c], on_grid.data[None])
     name = f"{ed.name} completed" if ed.name else "completed sequence"
     return _results(model, labels, latents, [c], [on_grid.affine], [None], name)[0]
 

@@ -91,6 +91,7 @@ class TrainOptions:
             "--lr": self.lr is None or self.lr > 0,
             "--lr-decay-epochs": 0 <= self.lr_decay_epochs <= self.epochs,
             "--beta": self.beta is None or self.beta >= 0,
+            "--beta-warmup-epochs": self.beta_warmup_epochs >= 0,
             "--patience": self.patience >= 0,
             "--val-fraction": 0 <= self.val_fraction < 1,
             "--validate-every": self.validate_every >= 1,
@@ -145,7 +146,7 @@ def completion_dice(
             ).to(device)
             with autocast(device):
                 out = net(batch[:, 0], cond, sample=False)
-            predicted = out.logits.argmax(dim=2).to(torch.uint8).cpu().numpy()
+            predicted = out.labels().cpu().numpy()
             for p, r in zip(predicted, sequences.labels[start : start + len(batch)], strict=True):
                 scores.append(dice_scores(p, r))
     finally:
@@ -185,14 +186,18 @@ def train_cheart(
     *,
     out: str | Path | None = None,
     resume: str | Path | None = None,
+    init_from: str | Path | None = None,
     summary: dict[str, Any] | None = None,
     on_epoch: Callable[[EpochRecord], None] | None = None,
 ) -> TrainResult:
     """Train (or resume) CHeart; writes the best model to ``out`` and the state beside it.
 
     config: None takes the resumed state's config, else LEAN. The model file is rewritten
-    whenever validation Dice improves (every epoch without validation data).
+    whenever validation Dice improves (every epoch without validation data). ``init_from``: a
+    CHeart checkpoint whose weights start a new run (see ``warm_start``).
     """
+    if resume is not None and init_from is not None:
+        raise CardioInputError("--init-from", "a resumed run already has its weights")
     options = options or TrainOptions()
     started = time.perf_counter()
     device = training_device(options.device, options.threads)
@@ -225,7 +230,11 @@ def train_cheart(
     beta = config.beta if options.beta is None else options.beta
 
     torch.manual_seed(options.seed)
-    net = CHeartNet(config).to(device)
+    net = CHeartNet(config)
+    if init_from is not None:
+        zeroed = warm_start(net, init_from)
+        log.info("weights from %s (started at zero: %s)", init_from, zeroed or "none")
+    net = net.to(device)
     optimizer = torch.optim.Adam(net.parameters(), lr=lr)
     history: list[EpochRecord] = []
     first_epoch, best_epoch, best_dice, best_score = 0, 0, None, -np.inf
@@ -290,7 +299,7 @@ def train_cheart(
         cond = conditions_all[idx].to(device)
         with autocast(device, enabled=use_amp):
             output = net(labels[:, 0], cond)
-        return cheart_loss(output, labels, beta_at(epoch, step))
+        return cheart_loss(output, labels, beta_at(epoch, step), config.motion_smoothness)
 
     def show(step: int, means: list[float]) -> dict[str, str]:
         loss, ce, kl = means
@@ -377,6 +386,31 @@ def train_cheart(
     )
 
 
+def warm_start(net: CHeartNet, path: str | Path) -> list[str]:
+    """Copy a CHeart checkpoint's weights into ``net``; returns the names started at zero.
+
+    A label-decoding checkpoint can start a motion network: its displacement layer, absent from
+    the checkpoint, starts at zero, so training starts from frame 0 copied to every frame.
+    Anything else that differs is a clear error."""
+    checkpoint = load_checkpoint(path, "cheart")
+    old = {k[len("net.") :]: v for k, v in checkpoint.tensors.items() if k.startswith("net.")}
+    state = net.state_dict()
+    zeroed = [k for k in state if k not in old and k.startswith("decoder.displacement.")]
+    missing = sorted(set(state) - set(old) - set(zeroed))
+    misfit = [k for k, v in state.items() if k in old and old[k].shape != v.shape]
+    if missing or misfit:
+        raise CardioInputError(
+            path,
+            "does not fit this network "
+            f"({len(missing)} missing, {len(misfit)} of another shape, e.g. "
+            f"{(missing + misfit)[0]}); --init-from needs the same grid and layer sizes",
+        )
+    for name in state:
+        state[name] = torch.zeros_like(state[name]) if name in zeroed else old[name]
+    net.load_state_dict(state)
+    return zeroed
+
+
 def _with_fitted_prior(path: Path, train: SequenceSet, device: torch.device) -> CHeartModel:
     """Fit p(z0 | c) to the training subjects under the best model, store it in ``path``."""
     from cardio_explorer.engine.cheart.model import load_model
@@ -402,6 +436,7 @@ def train_cheart_on_folder(
     options: TrainOptions | None = None,
     *,
     resume: str | Path | None = None,
+    init_from: str | Path | None = None,
     summary: dict[str, Any] | None = None,
     on_epoch: Callable[[EpochRecord], None] | None = None,
 ) -> TrainResult:
@@ -421,5 +456,13 @@ def train_cheart_on_folder(
         train, val = sequences, None
     info = {**(summary or {}), "data": str(data), "n_subjects": len(sequences)}
     return train_cheart(
-        train, val, config, options, out=out, resume=resume, summary=info, on_epoch=on_epoch
+        train,
+        val,
+        config,
+        options,
+        out=out,
+        resume=resume,
+        init_from=init_from,
+        summary=info,
+        on_epoch=on_epoch,
     )

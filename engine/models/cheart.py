@@ -5,6 +5,12 @@ ED one-hot [B, C, D, H, W] -> encoder -> mu, logvar [B, z]; conditions [B, 5] ->
 -> code [B, k]; the LSTM starts from z (frame 0) and each later step takes the *previous* latent
 and the code (one-to-many, as the paper describes; the public code fed the same z every step);
 all T latents go through one decoder shared across frames as a single batch of B*T volumes.
+
+Motion decoding (``config.motion``, the bundled model): the decoder also outputs a displacement
+field per frame, and frame t is frame 0 warped by it (trilinear resampling of its one-hot). Frame
+0 is the given ED in completion and the decoded frame 0 in generation, so a completed sequence
+keeps the anatomy it was given and every frame keeps frame 0's topology. The paper decodes the
+labels of every frame independently; see the README, "Where we differ".
 """
 
 from __future__ import annotations
@@ -20,6 +26,12 @@ from torch.nn import functional
 
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.models.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from cardio_explorer.engine.models.motion import (
+    DISPLACEMENT_VOXELS,
+    MovedFrames,
+    move_first_frame,
+    smoothness,
+)
 
 N_CONDITIONS = 5  # age, sex, height, weight, SBP (normalised by engine/cheart/conditions.py)
 
@@ -33,6 +45,8 @@ class CHeartConfig:
     count of the reshaped Linear output, the last block outputs n_labels logits.
     condition_encoder: also feed the condition code to the encoder's mu/logvar heads (as the
     public code does), so that z is pushed to hold what the conditions do not explain.
+    motion: frames after the first are frame 0 warped by decoded displacement fields (see the
+    module docstring); motion_smoothness weighs the mean squared displacement gradient (voxels).
     """
 
     grid: tuple[int, int, int] = (32, 64, 64)
@@ -46,6 +60,8 @@ class CHeartConfig:
     encoder_channels: tuple[int, ...] = (16, 32, 64, 64)
     decoder_channels: tuple[int, ...] = (64, 32, 16, 16)
     condition_encoder: bool = True
+    motion: bool = False
+    motion_smoothness: float = 0.01
     beta: float = 1e-3
     lr: float = 5e-4
     batch_size: int = 8
@@ -65,6 +81,8 @@ class CHeartConfig:
             problems.append("n_frames must be at least 2")
         if any(s <= 0 for s in self.spacing):
             problems.append("spacing must be positive")
+        if self.motion_smoothness < 0:
+            problems.append("motion_smoothness must be >= 0")
         if problems:
             raise CardioInputError("CHeart config", "; ".join(problems))
 
@@ -100,8 +118,12 @@ PAPER = CHeartConfig(
     decoder_channels=(32, 16, 8, 4),
     lstm_hidden=64,
 )
-# Bundled CPU model: 32 x 64 x 64 at 4 x 2.5 x 2.5 mm (same field of view as the paper).
-LEAN = CHeartConfig()
+# Bundled CPU model: 32 x 64 x 64 at 4 x 2.5 x 2.5 mm (same field of view as the paper),
+# motion decoding.
+LEAN = CHeartConfig(motion=True)
+# The same grid decoding every frame's labels, as the paper does; the bundled model's first
+# stage, which the motion model is warm-started from (see the README's reproduce line).
+LEAN_LABELS = CHeartConfig()
 # Smoke tests and demos: 16^3 voxels of 8 mm, 6 frames, two levels, a few channels.
 TINY = CHeartConfig(
     grid=(16, 16, 16),
@@ -115,16 +137,31 @@ TINY = CHeartConfig(
     decoder_channels=(8, 4),
     batch_size=4,
 )
-CONFIGS = {"paper": PAPER, "lean": LEAN, "tiny": TINY}
+CONFIGS = {"paper": PAPER, "lean": LEAN, "lean-labels": LEAN_LABELS, "tiny": TINY}
 
 
 class CHeartOutput(NamedTuple):
-    """logits [B, T, C, D, H, W], mu and logvar [B, z], latents [B, T, z]."""
+    """mu and logvar [B, z], latents [B, T, z] and the frames: without motion ``logits``
+    [B, T, C, D, H, W]; with motion the decoded frame-0 logits [B, C, D, H, W], the frame-0
+    labels the displacements moved ``source`` [B, D, H, W] (the given ED in completion), the
+    displacements of frames 1.. [B, T - 1, 3, D, H, W] (voxels, array order z, y, x) and the
+    moved frames (``MovedFrames``)."""
 
-    logits: torch.Tensor
+    logits: torch.Tensor | None
     mu: torch.Tensor
     logvar: torch.Tensor
     latents: torch.Tensor
+    frame0_logits: torch.Tensor | None = None
+    source: torch.Tensor | None = None
+    displacement: torch.Tensor | None = None
+    moved: MovedFrames | None = None
+
+    def labels(self) -> torch.Tensor:
+        """Most probable label of every frame, uint8 [B, T, D, H, W]."""
+        if self.moved is None:
+            return self.logits.argmax(dim=2).to(torch.uint8)
+        later = self.moved.labels().to(self.source.device)
+        return torch.cat([self.source.to(torch.uint8)[:, None], later], dim=1)
 
 
 class ConditionMLP(nn.Module):
@@ -206,7 +243,8 @@ class TemporalLSTM(nn.Module):
 
 
 class Decoder3d(nn.Module):
-    """[latent, code] [N, z + k] -> label logits [N, C, D, H, W]; shared by all frames."""
+    """[latent, code] [N, z + k] -> label logits [N, C, D, H, W]; shared by all frames. With
+    motion a second last layer (``displacement``) reads the same features."""
 
     def __init__(self, config: CHeartConfig) -> None:
         super().__init__()
@@ -220,11 +258,20 @@ class Decoder3d(nn.Module):
             if i < len(outs) - 1:
                 layers += [nn.BatchNorm3d(cout), nn.LeakyReLU(0.2)]
         self.blocks = nn.Sequential(*layers)
+        self.displacement = (
+            nn.ConvTranspose3d(channels[-1], 3, kernel_size=4, stride=2, padding=1)
+            if config.motion
+            else None
+        )
 
     def forward(self, latent_and_code: torch.Tensor) -> torch.Tensor:
         """Logits of N volumes."""
+        return self.blocks[-1](self.features(latent_and_code))
+
+    def features(self, latent_and_code: torch.Tensor) -> torch.Tensor:
+        """What the last layers read, [N, channels, D/2, H/2, W/2]."""
         h = self.fc(latent_and_code).view(-1, *self.start)
-        return self.blocks(h)
+        return self.blocks[:-1](h)
 
 
 class CHeartNet(nn.Module):
@@ -259,49 +306,98 @@ class CHeartNet(nn.Module):
         return self.temporal(z0, code, n_frames or self.config.n_frames)
 
     def decode(self, latents: torch.Tensor, conditions: torch.Tensor) -> torch.Tensor:
-        """Latents [B, T, z] -> logits [B, T, C, D, H, W], all frames as one decoder batch."""
+        """Latents [B, T, z] -> decoder output [B, T, C (+3 with motion), D, H, W], all frames
+        as one decoder batch."""
         b, t, _ = latents.shape
         code = self.conditions(conditions)
         code = code[:, None, :].expand(b, t, code.shape[1])
         logits = self.decoder(torch.cat([latents, code], dim=2).reshape(b * t, -1))
         return logits.view(b, t, *logits.shape[1:])
 
-    def generate(
-        self, z0: torch.Tensor, conditions: torch.Tensor, n_frames: int | None = None
+    def _output(
+        self,
+        latents: torch.Tensor,
+        conditions: torch.Tensor,
+        mu: torch.Tensor,
+        logvar: torch.Tensor,
+        source: torch.Tensor | None,
     ) -> CHeartOutput:
-        """Sequence from a given frame-0 latent (prior sample or posterior mean)."""
+        if not self.config.motion:
+            return CHeartOutput(self.decode(latents, conditions), mu, logvar, latents)
+        b, t, _ = latents.shape
+        code = self.conditions(conditions)
+        code = code[:, None, :].expand(b, t, code.shape[1])
+        h = self.decoder.features(torch.cat([latents, code], dim=2).reshape(b * t, -1))
+        h = h.view(b, t, *h.shape[1:])
+        # Labels only for frame 0, displacements only for the later frames.
+        frame0_logits = self.decoder.blocks[-1](h[:, 0])
+        displacement = self.decoder.displacement(h[:, 1:].reshape(b * (t - 1), *h.shape[2:]))
+        displacement = displacement.float().view(b, t - 1, 3, *displacement.shape[2:])
+        displacement = displacement * DISPLACEMENT_VOXELS
+        if source is None:  # generation: warp the decoded frame 0
+            source = frame0_logits.argmax(dim=1)
+        elif source.dim() == 5:
+            source = source.argmax(dim=1)
+        moved = move_first_frame(self.one_hot(source), displacement)
+        return CHeartOutput(None, mu, logvar, latents, frame0_logits, source, displacement, moved)
+
+    def generate(
+        self,
+        z0: torch.Tensor,
+        conditions: torch.Tensor,
+        n_frames: int | None = None,
+        source: torch.Tensor | None = None,
+    ) -> CHeartOutput:
+        """Sequence from a given frame-0 latent (prior sample or posterior mean); with motion,
+        ``source`` (labels [B, D, H, W] on the grid) is the frame the displacements move, by
+        default the decoded frame 0."""
         latents = self.unroll(z0, conditions, n_frames)
-        zeros = torch.zeros_like(z0)
-        return CHeartOutput(self.decode(latents, conditions), z0, zeros, latents)
+        return self._output(latents, conditions, z0, torch.zeros_like(z0), source)
 
     def forward(
         self, ed: torch.Tensor, conditions: torch.Tensor, sample: bool | None = None
     ) -> CHeartOutput:
-        """Encode the ED frame, unroll T latents, decode them; samples z in training mode."""
+        """Encode the ED frame, unroll T latents, decode them; samples z in training mode.
+        With motion the given ED frame is the one the displacements move."""
         mu, logvar = self.encode(ed, conditions)
         sample = self.training if sample is None else sample
         z0 = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar) if sample else mu
         latents = self.unroll(z0, conditions)
-        return CHeartOutput(self.decode(latents, conditions), mu, logvar, latents)
+        return self._output(latents, conditions, mu, logvar, ed)
 
 
 class CHeartLoss(NamedTuple):
-    """total = cross_entropy + beta * kl."""
+    """total = cross_entropy + beta * kl (+ motion_smoothness * smoothness with motion)."""
 
     total: torch.Tensor
     cross_entropy: torch.Tensor
     kl: torch.Tensor
 
 
-def cheart_loss(output: CHeartOutput, target: torch.Tensor, beta: float) -> CHeartLoss:
+def cheart_loss(
+    output: CHeartOutput, target: torch.Tensor, beta: float, motion_smoothness: float = 0.0
+) -> CHeartLoss:
     """Cross-entropy averaged over every voxel of every frame + beta x KL (summed over z,
-    averaged over the batch); target holds integer labels [B, T, D, H, W]."""
-    b, t, c = output.logits.shape[:3]
-    logits = output.logits.reshape(b * t, c, *output.logits.shape[3:]).float()
-    ce = functional.cross_entropy(logits, target.reshape(b * t, *target.shape[2:]).long())
+    averaged over the batch); target holds integer labels [B, T, D, H, W].
+
+    With motion the term is the cross-entropy of the decoded frame 0 (what generation starts
+    from) plus the mean negative log-likelihood of the later frames as the warped given frame 0.
+    The two are summed, not averaged over frames: frame 0 alone now carries the heart's shape,
+    and weighting it 1/T would let beta x KL squeeze that shape out of z0."""
+    target = target.long()
+    if output.moved is None:
+        b, t, c = output.logits.shape[:3]
+        logits = output.logits.reshape(b * t, c, *output.logits.shape[3:]).float()
+        ce = functional.cross_entropy(logits, target.reshape(b * t, *target.shape[2:]))
+    else:
+        first = functional.cross_entropy(output.frame0_logits.float(), target[:, 0])
+        ce = first + output.moved.nll(target[:, 1:])
     mu, logvar = output.mu.float(), output.logvar.float()
     kl = (-0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(dim=1)).mean()
-    return CHeartLoss(ce + beta * kl, ce, kl)
+    total = ce + beta * kl
+    if output.displacement is not None and motion_smoothness > 0:
+        total = total + motion_smoothness * smoothness(output.displacement)
+    return CHeartLoss(total, ce, kl)
 
 
 def parameter_count(module: nn.Module) -> int:

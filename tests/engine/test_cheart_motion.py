@@ -1,0 +1,123 @@
+"""Motion decoding: frames after the first are frame 0 warped by decoded displacements."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.nn import functional
+
+from cardio_explorer.engine.cheart.training import warm_start
+from cardio_explorer.engine.errors import CardioInputError
+from cardio_explorer.engine.models.cheart import TINY, CHeartNet, cheart_loss, save_cheart
+from cardio_explorer.engine.models.motion import labelled_box, move_first_frame, warp_labels
+
+
+def _cube(grid: int = 16) -> torch.Tensor:
+    """One-hot [1, 4, g, g, g]: background with an LV cube at 6:10."""
+    probs = torch.zeros(1, 4, grid, grid, grid)
+    probs[:, 0] = 1
+    probs[0, 0, 6:10, 6:10, 6:10] = 0
+    probs[0, 1, 6:10, 6:10, 6:10] = 1
+    return probs
+
+
+def test_zero_displacement_is_the_identity():
+    source = _cube()
+    assert torch.equal(warp_labels(source, torch.zeros(1, 3, 16, 16, 16)), source)
+
+
+@pytest.mark.parametrize("axis", [0, 1, 2])
+def test_one_voxel_displacement_shifts_by_one_voxel(axis):
+    source = _cube()
+    displacement = torch.zeros(1, 3, 16, 16, 16)
+    displacement[:, axis] = 1.0
+    moved = warp_labels(source, displacement)
+    # Voxel x reads x + 1: the cube appears one voxel earlier along the axis.
+    expected = torch.roll(source, shifts=-1, dims=2 + axis)
+    assert torch.allclose(moved[0, 1], expected[0, 1], atol=1e-6)
+
+
+def test_labelled_box_grows_by_the_margin_and_clips():
+    box = labelled_box(_cube()[0], margin=4)
+    assert box == (slice(2, 14), slice(2, 14), slice(2, 14))
+    assert labelled_box(_cube()[0], margin=8) == (slice(0, 16),) * 3
+    empty = torch.zeros(4, 16, 16, 16)
+    empty[0] = 1
+    assert labelled_box(empty) is None
+
+
+def test_moved_frames_are_probabilities_and_background_outside_the_box():
+    first = _cube()
+    displacement = torch.zeros(1, 3, 3, 16, 16, 16)
+    displacement[0, 1, 2] = 1.5
+    displacement[0, 2] = 20.0  # far beyond the box: still only the box's own labels
+    moved = move_first_frame(first, displacement).probabilities()
+    assert moved.shape == (1, 3, 4, 16, 16, 16)
+    assert torch.allclose(moved.sum(dim=2), torch.ones(1, 3, 16, 16, 16))
+    assert torch.equal(moved[0, 0], first[0])
+    assert moved[0, 1, 1].sum() == pytest.approx(first[0, 1].sum().item(), rel=0.2)
+    # Nothing labelled outside the box of frame 0 (6:10 grown by 4).
+    assert moved[0, :, 1:, :2].sum() == 0
+    assert moved[0, :, 1:, 14:].sum() == 0
+
+
+def test_completion_keeps_the_given_ed_frame_and_loss_trains_the_displacements():
+    config = TINY.with_changes(motion=True)
+    torch.manual_seed(0)
+    net = CHeartNet(config)
+    labels = torch.zeros(2, config.n_frames, *config.grid, dtype=torch.long)
+    labels[:, :, 5:11, 5:11, 5:11] = 2
+    labels[:, :, 6:10, 6:10, 6:10] = 1
+    conditions = torch.zeros(2, 5)
+    out = net(labels[:, 0], conditions)
+    assert torch.equal(out.labels()[:, 0], labels[:, 0].to(torch.uint8))
+    terms = cheart_loss(out, labels, beta=1e-3, motion_smoothness=0.01)
+    terms.total.backward()
+    assert net.decoder.displacement.weight.grad.abs().sum() > 0
+    generated = net.eval().generate(torch.zeros(1, config.z_dim), conditions[:1])
+    assert generated.labels().shape == (1, config.n_frames, *config.grid)
+    assert torch.equal(generated.labels()[:, 0], generated.frame0_logits.argmax(dim=1).byte())
+
+
+def test_warm_start_adds_a_zero_displacement_layer(tmp_path):
+    torch.manual_seed(1)
+    labels_only = CHeartNet(TINY)
+    path = save_cheart(tmp_path / "labels.safetensors", labels_only)
+    motion = CHeartNet(TINY.with_changes(motion=True))
+    zeroed = warm_start(motion, path)
+    assert zeroed == ["decoder.displacement.weight", "decoder.displacement.bias"]
+    last = motion.decoder.blocks[-1]
+    assert torch.equal(last.weight, labels_only.decoder.blocks[-1].weight)
+    assert motion.decoder.displacement.weight.abs().sum() == 0
+    assert torch.equal(motion.encoder.mu.weight, labels_only.encoder.mu.weight)
+    other = CHeartNet(TINY.with_changes(z_dim=4))
+    with pytest.raises(CardioInputError, match="does not fit"):
+        warm_start(other, path)
+
+
+def _moved_hearts() -> tuple[object, torch.Tensor]:
+    """Two hearts (one empty) moved by random displacements, and random targets that also label
+    voxels outside the first heart's box."""
+    torch.manual_seed(3)
+    first = torch.cat([_cube(), torch.zeros(1, 4, 16, 16, 16)])
+    first[1, 0] = 1.0
+    displacement = torch.randn(2, 3, 3, 16, 16, 16)
+    target = torch.randint(0, 4, (2, 3, 16, 16, 16))
+    return move_first_frame(first, displacement), target
+
+
+def test_box_nll_equals_the_full_grid_nll():
+    moved, target = _moved_hearts()
+    probabilities = moved.probabilities()
+    full = functional.nll_loss(
+        probabilities.flatten(0, 1).clamp_min(1e-6).log(), target.flatten(0, 1)
+    )
+    torch.testing.assert_close(moved.nll(target), full)
+
+
+def test_box_labels_equal_the_full_grid_argmax():
+    moved, _target = _moved_hearts()
+    labels = moved.labels()
+    assert labels.dtype == torch.uint8
+    assert torch.equal(labels, moved.probabilities().argmax(dim=2).byte())
+    assert labels[1].sum() == 0  # the empty heart stays background
