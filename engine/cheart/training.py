@@ -28,6 +28,7 @@ from cardio_explorer.engine.device import autocast, describe
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.metrics.overlap import dice_scores
 from cardio_explorer.engine.models.cheart import (
+    LEAN,
     CHeartConfig,
     CHeartLoss,
     CHeartNet,
@@ -196,8 +197,7 @@ def train_cheart(
     whenever validation Dice improves (every epoch without validation data). ``init_from``: a
     CHeart checkpoint whose weights start a new run (see ``warm_start``).
     """
-    if resume is not None and init_from is not None:
-        raise CardioInputError("--init-from", "a resumed run already has its weights")
+    _check_start(resume, init_from)
     options = options or TrainOptions()
     started = time.perf_counter()
     device = training_device(options.device, options.threads)
@@ -211,7 +211,7 @@ def train_cheart(
                 "was trained with another config; resume without --config or with the same one",
             )
         config = saved
-    config = config or CHeartConfig()
+    config = config or LEAN
     grid = tuple(train.labels.shape[2:])
     if grid != tuple(config.grid) or train.labels.shape[1] != config.n_frames:
         raise CardioInputError(
@@ -386,6 +386,11 @@ def train_cheart(
     )
 
 
+def _check_start(resume: str | Path | None, init_from: str | Path | None) -> None:
+    if resume is not None and init_from is not None:
+        raise CardioInputError("--init-from", "a resumed run already has its weights")
+
+
 def warm_start(net: CHeartNet, path: str | Path) -> list[str]:
     """Copy a CHeart checkpoint's weights into ``net``; returns the names started at zero.
 
@@ -441,10 +446,11 @@ def train_cheart_on_folder(
     on_epoch: Callable[[EpochRecord], None] | None = None,
 ) -> TrainResult:
     """Read a dense cohort, split it (seeded), train and write ``out`` (+ its state file)."""
+    _check_start(resume, init_from)
     options = options or TrainOptions()
     if resume is not None and config is None:
         config = CHeartConfig.from_dict(load_checkpoint(resume, "cheart").config)
-    config = config or CHeartConfig()
+    config = config or LEAN
     sequences = load_sequences(
         data, config.grid, config.spacing, config.n_frames, progress=options.progress
     )

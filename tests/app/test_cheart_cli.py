@@ -147,6 +147,9 @@ def test_bad_config_and_data_are_one_line_errors(cohort, tmp_path, capsys):
     assert "neither" in capsys.readouterr().err
     assert main(["train", "cheart", "--data", str(tmp_path / "nowhere"), "--config", "tiny"]) == 2
     assert "folder not found" in capsys.readouterr().err
+    both = ["--resume", str(tmp_path / "a.state.safetensors"), "--init-from", str(bad)]
+    assert main(["train", "cheart", "--data", str(cohort), *both]) == 2
+    assert "--init-from" in capsys.readouterr().err
 
 
 def test_bench_measures_generation_on_cpu():
