@@ -258,11 +258,15 @@ class Decoder3d(nn.Module):
             if i < len(outs) - 1:
                 layers += [nn.BatchNorm3d(cout), nn.LeakyReLU(0.2)]
         self.blocks = nn.Sequential(*layers)
-        self.displacement = (
-            nn.ConvTranspose3d(channels[-1], 3, kernel_size=4, stride=2, padding=1)
-            if config.motion
-            else None
-        )
+        self.displacement = None
+        if config.motion:
+            self.displacement = nn.ConvTranspose3d(
+                channels[-1], 3, kernel_size=4, stride=2, padding=1
+            )
+            # Training starts from no motion (frame 0 copied to every frame, a strong floor),
+            # never from random displacements that scramble the moved frames.
+            nn.init.zeros_(self.displacement.weight)
+            nn.init.zeros_(self.displacement.bias)
 
     def forward(self, latent_and_code: torch.Tensor) -> torch.Tensor:
         """Logits of N volumes."""

@@ -121,3 +121,29 @@ def test_box_labels_equal_the_full_grid_argmax():
     assert labels.dtype == torch.uint8
     assert torch.equal(labels, moved.probabilities().argmax(dim=2).byte())
     assert labels[1].sum() == 0  # the empty heart stays background
+
+
+def test_a_new_motion_network_starts_still_and_learns_to_move():
+    config = TINY.with_changes(motion=True)
+    torch.manual_seed(0)
+    net = CHeartNet(config)
+    assert net.decoder.displacement.weight.abs().sum() == 0
+    labels = torch.zeros(2, config.n_frames, *config.grid, dtype=torch.long)
+    labels[:, :, 5:11, 5:11, 5:11] = 2
+    labels[:, :, 6:10, 6:10, 6:10] = 1
+    labels[:, 1:] = torch.roll(labels[:, 1:], shifts=1, dims=3)  # later frames one voxel on
+    conditions = torch.zeros(2, 5)
+    still = net(labels[:, 0], conditions, sample=False)
+    assert torch.equal(still.labels()[:, 1], labels[:, 0].byte())  # frame 0 copied
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-2)
+    later = labels[:, 1:]
+    moved = [still.moved.nll(later).item()]
+    for _ in range(15):
+        terms = cheart_loss(net(labels[:, 0], conditions, sample=False), labels, beta=0.0)
+        optimizer.zero_grad()
+        terms.total.backward()
+        optimizer.step()
+    out = net(labels[:, 0], conditions, sample=False)
+    moved.append(out.moved.nll(later).item())
+    assert moved[1] < 0.9 * moved[0]  # the displacements, not only frame 0, learned
+    assert net.decoder.displacement.weight.abs().sum() > 0
