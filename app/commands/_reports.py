@@ -41,11 +41,8 @@ def use_threads(args: argparse.Namespace) -> None:
     """Apply ``--threads`` (when given) before any CPU work."""
     if args.threads is None:
         return
-    from cardio_explorer.engine.errors import CardioInputError
     from cardio_explorer.engine.training.loop import configure_cpu_threads
 
-    if args.threads < 1:
-        raise CardioInputError("--threads", f"must be at least 1, got {args.threads}")
     configure_cpu_threads(args.threads)
 
 

@@ -150,6 +150,10 @@ def test_bad_config_and_data_are_one_line_errors(cohort, tmp_path, capsys):
     both = ["--resume", str(tmp_path / "a.state.safetensors"), "--init-from", str(bad)]
     assert main(["train", "cheart", "--data", str(cohort), *both]) == 2
     assert "--init-from" in capsys.readouterr().err
+    assert (
+        main(["train", "cheart", "--data", str(cohort), "--config", "tiny", "--threads", "0"]) == 2
+    )
+    assert "--threads: must be at least 1" in capsys.readouterr().err
 
 
 def test_bench_measures_generation_on_cpu():
