@@ -160,8 +160,7 @@ class CHeartOutput(NamedTuple):
         """Most probable label of every frame, uint8 [B, T, D, H, W]."""
         if self.moved is None:
             return self.logits.argmax(dim=2).to(torch.uint8)
-        later = self.moved.labels().to(self.source.device)
-        return torch.cat([self.source.to(torch.uint8)[:, None], later], dim=1)
+        return torch.cat([self.source.to(torch.uint8)[:, None], self.moved.labels()], dim=1)
 
 
 class ConditionMLP(nn.Module):
@@ -310,13 +309,18 @@ class CHeartNet(nn.Module):
         return self.temporal(z0, code, n_frames or self.config.n_frames)
 
     def decode(self, latents: torch.Tensor, conditions: torch.Tensor) -> torch.Tensor:
-        """Latents [B, T, z] -> decoder output [B, T, C (+3 with motion), D, H, W], all frames
-        as one decoder batch."""
+        """Latents [B, T, z] -> label logits [B, T, C, D, H, W], all frames as one decoder
+        batch."""
+        b, t, _ = latents.shape
+        logits = self.decoder(self._decoder_input(latents, conditions))
+        return logits.view(b, t, *logits.shape[1:])
+
+    def _decoder_input(self, latents: torch.Tensor, conditions: torch.Tensor) -> torch.Tensor:
+        # [B * T, z + k]: every frame's latent beside its sequence's condition code.
         b, t, _ = latents.shape
         code = self.conditions(conditions)
         code = code[:, None, :].expand(b, t, code.shape[1])
-        logits = self.decoder(torch.cat([latents, code], dim=2).reshape(b * t, -1))
-        return logits.view(b, t, *logits.shape[1:])
+        return torch.cat([latents, code], dim=2).reshape(b * t, -1)
 
     def _output(
         self,
@@ -329,9 +333,7 @@ class CHeartNet(nn.Module):
         if not self.config.motion:
             return CHeartOutput(self.decode(latents, conditions), mu, logvar, latents)
         b, t, _ = latents.shape
-        code = self.conditions(conditions)
-        code = code[:, None, :].expand(b, t, code.shape[1])
-        h = self.decoder.features(torch.cat([latents, code], dim=2).reshape(b * t, -1))
+        h = self.decoder.features(self._decoder_input(latents, conditions))
         h = h.view(b, t, *h.shape[1:])
         # Labels only for frame 0, displacements only for the later frames.
         frame0_logits = self.decoder.blocks[-1](h[:, 0])

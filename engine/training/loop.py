@@ -60,11 +60,11 @@ def reseed_epoch(seed: int, epoch: int) -> torch.Generator:
 def configure_cpu_threads(threads: int | None = None) -> int:
     """Use ``threads`` intra-op threads (default: the CPUs this process may run on); fewer
     than 1 is a clear error, as for every command's ``--threads``."""
-    if threads is not None and int(threads) < 1:
-        raise CardioInputError("--threads", f"must be at least 1, got {threads}")
     if threads is None:
         threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
         threads = threads or os.cpu_count() or 1
+    elif int(threads) < 1:
+        raise CardioInputError("--threads", f"must be at least 1, got {threads}")
     torch.set_num_threads(int(threads))
     return torch.get_num_threads()
 
