@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from cardio_explorer.app.engines import ModelsRequest, run_models
+from cardio_explorer.app.heart_jobs import HeartRequest, run_heart
 from cardio_explorer.app.jobs import (
     CohortRequest,
     CurveRequest,
@@ -27,7 +28,7 @@ from cardio_explorer.app.sequence_jobs import (
 
 # Highest priority first: what a slider waits for comes before what a plot waits for.
 # "models" loads the models not needed for the first heart, right after it is drawn.
-LANES = ("morph", "models", "sequence", "latent", "curve", "export", "sweep", "cohort")
+LANES = ("morph", "models", "sequence", "latent", "curve", "export", "sweep", "cohort", "heart")
 JOBS = {
     MorphRequest: run_morph,
     ModelsRequest: run_models,
@@ -37,6 +38,7 @@ JOBS = {
     SeriesRequest: run_series,
     SweepRequest: run_sweep,
     CohortRequest: run_cohort,
+    HeartRequest: run_heart,
 }
 
 

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 
 from cardio_explorer.app.controllers.conditions import ConditionsPanel, SequenceController
 from cardio_explorer.app.controllers.export import ExportController
+from cardio_explorer.app.controllers.heart import HeartController
 from cardio_explorer.app.controllers.morph import MorphController, MorphPanel
 from cardio_explorer.app.controllers.playback import PlaybackBar
 from cardio_explorer.app.controllers.readouts import ReadoutBox
@@ -98,6 +99,7 @@ class MainWindow(QMainWindow):
         self.morph.on_shown = self._morph_shown
         self.sequences.on_sequence = self._sequence_shown
         self.exports = ExportController(self)
+        self.hearts = HeartController(self)
         self.router.route("models", self._models_loaded)
         self._build_layout()
         self._build_menus()
@@ -163,7 +165,9 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(main)
 
     def _build_menus(self) -> None:
-        self.exports.build_menu(self.menuBar().addMenu("&File"))
+        file_menu = self.menuBar().addMenu("&File")
+        self.exports.build_menu(file_menu)
+        self.hearts.build_menu(file_menu)
         edit = self.menuBar().addMenu("&Edit")
         self.undo_action = QAction("Undo control change", self)
         self.undo_action.setShortcut(QKeySequence("Ctrl+Z"))
@@ -341,7 +345,8 @@ class MainWindow(QMainWindow):
 
     def _job_failed(self, failure: JobFailed) -> None:
         if isinstance(failure.error, CardioInputError):
-            self.report_error("Cannot compute that", str(failure.error))
+            title = getattr(failure.request, "error_title", "Cannot compute that")
+            self.report_error(title, str(failure.error))
         else:
             log.error("worker job failed:\n%s", failure.trace)
             self.report_error(

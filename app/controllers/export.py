@@ -157,9 +157,15 @@ class ExportController(QObject):
             if path is None:
                 return None
         path = _with_nifti_suffix(Path(path))
-        written = write_label_volume(labels, path)
+        own = (
+            self.window.hearts.own_frame_labels(labels)
+            if self.window.display.scene == "morph"
+            else None
+        )
+        written = write_label_volume(own or labels, path)
         write_label_table(path.with_name(nifti_stem(path) + "_labels.txt"))
-        self.window.status(f"wrote {written}")
+        where = " on your heart's own grid" if own is not None else ""
+        self.window.status(f"wrote {written}{where}")
         return written
 
     def export_image(self, path: str | Path | None = None) -> Path | None:

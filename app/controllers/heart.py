@@ -1,0 +1,234 @@
+"""Your own heart: File > Open heart, recent files, drag-and-drop, and its own image beside SPADE's.
+
+The heart is read, preprocessed and encoded on the worker (:mod:`cardio_explorer.app.heart_jobs`);
+it then joins the morph's subject list, and the subject picker switches to it. Bad files end in
+one dialog naming the file and the problem; the window stays as it was.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QEvent, QObject, QSettings
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QFileDialog, QMenu, QWidget
+
+from cardio_explorer.app.engines import ModelSlot
+from cardio_explorer.app.heart_jobs import HeartOutput, HeartRequest
+from cardio_explorer.app.workers import JobDone, next_request_id
+from cardio_explorer.engine.errors import CardioInputError
+from cardio_explorer.engine.pathology.user import UserHeart, to_own_grid
+from cardio_explorer.engine.volume import LabelVolume
+from cardio_explorer.viewer.slice_view import SliceView
+
+if TYPE_CHECKING:
+    from cardio_explorer.app.window import MainWindow
+
+RECENT_KEY = "recent/hearts"
+MAX_RECENT = 8
+HEART_FILTER = "Label NIfTI (*.nii.gz *.nii);;All files (*)"
+OWN_IMAGE_TAB = "Your image"
+
+
+def settings() -> QSettings:
+    """The app's settings store (recent files, preferences)."""
+    return QSettings("cardio-explorer", "cardio-explorer")
+
+
+class HeartController(QObject):
+    """Opens user hearts (menu, recent list, drops, command line) and shows their images."""
+
+    def __init__(self, window: MainWindow) -> None:
+        super().__init__(window)
+        self.window = window
+        self.hearts: dict[str, UserHeart] = {}
+        self.last_request: HeartRequest | None = None
+        self.recent_menu: QMenu | None = None
+        self.own_image = SliceView()
+        self.own_image.setToolTip(
+            "Your heart's own MR image with its labels, beside SPADE's synthetic image"
+        )
+        self._image_tab_shown = False
+        window.router.route("heart", self._heart_done)
+        window.setAcceptDrops(True)
+        window.installEventFilter(self)
+        window.state.subscribe(self._on_state)
+
+    # menu -----------------------------------------------------------------------------------
+    def build_menu(self, menu: QMenu) -> None:
+        """Put Open heart… and Open recent heart at the top of the File menu."""
+        first = menu.actions()[0] if menu.actions() else None
+        action = QAction("Open heart…", self.window)
+        action.setShortcut(QKeySequence("Ctrl+Shift+O"))
+        action.setToolTip(
+            "Your own heart: a label NIfTI, an ED/ES pair or an ACDC / M&Ms subject folder"
+        )
+        action.triggered.connect(lambda _=False: self._guarded(self.open_heart))
+        folder = QAction("Open heart folder…", self.window)
+        folder.triggered.connect(lambda _=False: self._guarded(self.open_heart_folder))
+        self.recent_menu = QMenu("Open recent heart", self.window)
+        menu.insertAction(first, action)
+        menu.insertAction(first, folder)
+        menu.insertMenu(first, self.recent_menu)
+        menu.insertSeparator(first)
+        self.refresh_recent()
+
+    def _guarded(self, action) -> None:
+        try:
+            action()
+        except CardioInputError as error:
+            self.window.report_error("Cannot open heart", str(error))
+        except OSError as error:
+            self.window.report_error("Cannot open heart", f"{error}")
+
+    def refresh_recent(self) -> None:
+        """Rebuild the recent-hearts submenu from the settings."""
+        if self.recent_menu is None:
+            return
+        self.recent_menu.clear()
+        entries = recent_hearts()
+        for entry in entries:
+            paths = [Path(p) for p in entry.split("|")]
+            text = " + ".join(p.name for p in paths)
+            action = self.recent_menu.addAction(text)
+            action.setToolTip(entry.replace("|", "\n"))
+            action.triggered.connect(lambda _=False, p=paths: self._guarded(lambda: self.open(p)))
+        self.recent_menu.setEnabled(bool(entries))
+
+    # opening --------------------------------------------------------------------------------
+    def open_heart(self) -> HeartRequest | None:
+        """Ask for one label file or an ED/ES pair, then open it."""
+        names, _ = QFileDialog.getOpenFileNames(
+            self.window, "Open heart (a label file, or ED and ES files)", "", HEART_FILTER
+        )
+        return self.open([Path(n) for n in names]) if names else None
+
+    def open_heart_folder(self) -> HeartRequest | None:
+        """Ask for an ACDC / M&Ms subject folder, then open it."""
+        name = QFileDialog.getExistingDirectory(self.window, "Open heart folder")
+        return self.open([Path(name)]) if name else None
+
+    def open(self, paths: Sequence[str | Path]) -> HeartRequest:
+        """Read, preprocess and encode a heart on the worker; it joins the subject list."""
+        paths = tuple(Path(p) for p in paths)
+        if not paths:
+            raise CardioInputError("heart", "no file or folder given")
+        for path in paths:
+            if not path.exists():
+                raise CardioInputError(path, "not found")
+        if self.window.engines.morph is None:
+            raise CardioInputError("heart", "the label VAE model is needed to encode a heart")
+        request = HeartRequest(next_request_id(), self.window.engines, paths)
+        self.last_request = request
+        self.window.worker.submit(request)
+        self.window.status(f"reading heart {paths[0].name}…", 15000)
+        return request
+
+    def open_guarded(self, paths: Sequence[str | Path]) -> HeartRequest | None:
+        """:meth:`open`, with a bad path reported in a dialog instead of raised."""
+        try:
+            return self.open(paths)
+        except CardioInputError as error:
+            self.window.report_error("Cannot open heart", str(error))
+            return None
+
+    def _heart_done(self, result: JobDone) -> None:
+        output: HeartOutput = result.value
+        heart = output.heart
+        old = self.window.engines.slot("label_vae")
+        if old.model is None:
+            return
+        morph = output.morph
+        self.hearts[heart.reference.subject_id] = heart
+        slot = ModelSlot("label_vae", morph, old.path, old.sha256)
+        self.window.set_engines(self.window.engines.with_slot(slot))
+        self.window.state.set("subject_id", heart.reference.subject_id)
+        add_recent(output.paths)
+        self.refresh_recent()
+        notes = "; ".join(heart.notes)
+        self.window.status(
+            f"opened heart {heart.reference.subject_id}" + (f" ({notes})" if notes else ""), 15000
+        )
+        self._show_own_image(heart.reference.subject_id)
+
+    def own_frame_labels(self, labels: LabelVolume) -> LabelVolume | None:
+        """A user heart's morph step on the grid and affine of the user's own file (the shown
+        phase's frame; ED's when ES was estimated); None for an atlas subject."""
+        heart = self.current_heart()
+        if heart is None:
+            return None
+        raw = heart.raw
+        frame = raw.ed_frame if self.window.state.phase == "ED" else raw.es_frame
+        like = raw.labels.get(frame if frame is not None else raw.ed_frame)
+        return to_own_grid(labels, like) if like is not None else None
+
+    # own image ------------------------------------------------------------------------------
+    def current_heart(self) -> UserHeart | None:
+        """The user heart being morphed, or None for an atlas subject."""
+        return self.hearts.get(self.window.state.subject_id or "")
+
+    def _on_state(self, name: str, value) -> None:
+        if name in ("subject_id", "phase"):
+            self._show_own_image(self.window.state.subject_id)
+
+    def _show_own_image(self, subject_id: str | None) -> None:
+        heart = self.hearts.get(subject_id or "")
+        prepared = heart.prepared if heart is not None else None
+        phase = self.window.state.phase
+        frame = None
+        if prepared is not None:
+            frame = prepared.ed_frame if phase == "ED" else prepared.es_frame
+        image = prepared.images.get(frame) if prepared is not None and frame is not None else None
+        plots = self.window.plots
+        if image is None:
+            self.own_image.set_volumes(None, None)
+            return
+        self.own_image.set_volumes(prepared.labels[frame], image)
+        if not self._image_tab_shown:
+            plots.addTab(self.own_image, OWN_IMAGE_TAB)
+            self._image_tab_shown = True
+
+    # drag and drop --------------------------------------------------------------------------
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        """Accept dragged files and folders on the window; a drop opens them as a heart."""
+        kind = event.type()
+        if kind in (QEvent.Type.DragEnter, QEvent.Type.DragMove):
+            if _local_paths(event.mimeData()):
+                event.acceptProposedAction()
+                return True
+        elif kind == QEvent.Type.Drop:
+            paths = _local_paths(event.mimeData())
+            if paths:
+                event.acceptProposedAction()
+                self.open_guarded(paths)
+                return True
+        return super().eventFilter(watched, event)
+
+
+def _local_paths(mime) -> list[Path]:
+    if mime is None or not mime.hasUrls():
+        return []
+    return [Path(url.toLocalFile()) for url in mime.urls() if url.isLocalFile()]
+
+
+def recent_hearts() -> list[str]:
+    """Recently opened hearts, newest first; each entry: paths joined by '|'."""
+    value = settings().value(RECENT_KEY, [])
+    if isinstance(value, str):
+        value = [value]
+    return [str(v) for v in (value or []) if v]
+
+
+def add_recent(paths: Sequence[Path]) -> None:
+    """Put a heart at the top of the recent list (at most MAX_RECENT kept)."""
+    entry = "|".join(str(Path(p).resolve()) for p in paths)
+    entries = [e for e in recent_hearts() if e != entry]
+    settings().setValue(RECENT_KEY, [entry, *entries][:MAX_RECENT])
+
+
+def own_image_widget(window: QWidget) -> SliceView | None:
+    """The 'Your image' view of a window (tests)."""
+    controller = getattr(window, "hearts", None)
+    return None if controller is None else controller.own_image
