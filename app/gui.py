@@ -78,11 +78,18 @@ def run(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(list(argv or []))
     if args.screenshot is not None and not os.environ.get("DISPLAY"):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from cardio_explorer.app.startup import check_display
+    from cardio_explorer.engine.errors import CardioInputError
+
+    try:
+        check_display()  # Qt would abort with a core dump instead of saying what is missing
+    except CardioInputError as error:
+        print(f"cardio-explorer: error: {error}", file=sys.stderr)
+        return 2
     from PySide6.QtWidgets import QApplication
 
     from cardio_explorer.app.window import MainWindow
     from cardio_explorer.engine.device import choose_device
-    from cardio_explorer.engine.errors import CardioInputError
 
     try:
         size = _window_size(args.size)
