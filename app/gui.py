@@ -47,6 +47,12 @@ def build_parser() -> argparse.ArgumentParser:
         prog="cardio-explorer",
         description="Open the desktop app on the bundled models (or the given checkpoints).",
     )
+    parser.add_argument(
+        "heart",
+        nargs="*",
+        type=Path,
+        help="your own heart to open: a label NIfTI, an ED/ES pair or a subject folder",
+    )
     parser.add_argument("--screenshot", type=Path, help="render, write this PNG and exit")
     parser.add_argument("--session", type=Path, help="restore a saved session JSON")
     parser.add_argument("--label-vae", type=Path, help="label VAE checkpoint (pathology morph)")
@@ -72,6 +78,15 @@ def _window_size(text: str) -> tuple[int, int]:
     return width, height
 
 
+def _check_heart_paths(paths: Sequence[Path]) -> None:
+    """A heart path that does not exist is a typo (or a sub-command that is not one)."""
+    from cardio_explorer.engine.errors import CardioInputError
+
+    for path in paths:
+        if not Path(path).exists():
+            raise CardioInputError(path, "not found (a heart file or folder; sub-commands: --help)")
+
+
 def run(argv: Sequence[str] | None = None) -> int:
     """Open the window; with --screenshot, write the first rendered view and exit 0."""
     launch = time.perf_counter() - process_age_s()
@@ -93,6 +108,7 @@ def run(argv: Sequence[str] | None = None) -> int:
 
     try:
         size = _window_size(args.size)
+        _check_heart_paths(args.heart)
         device = choose_device(args.device)
     except CardioInputError as error:
         print(f"cardio-explorer: error: {error}", file=sys.stderr)
@@ -109,6 +125,8 @@ def run(argv: Sequence[str] | None = None) -> int:
             window.exports.open_session(args.session)
         window.show()
         window.load_pending_models(paths)
+        if args.heart:
+            window.hearts.open_guarded(args.heart)
         if args.screenshot is None:
             code = int(app.exec())
             close_now(app, window)
