@@ -58,7 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--label-vae", type=Path, help="label VAE checkpoint (pathology morph)")
     parser.add_argument("--cheart", type=Path, help="CHeart checkpoint (3D+t from conditions)")
     parser.add_argument("--spade", type=Path, help="SPADE checkpoint (labels -> images)")
-    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    parser.add_argument(
+        "--device", default=None, help="auto, cpu or cuda (default: Edit > Preferences, else auto)"
+    )
     parser.add_argument("--size", default="1400x900", help="window size WxH (screenshots)")
     parser.add_argument(
         "--timeout", type=float, default=SCREENSHOT_TIMEOUT_S, help="screenshot wait (s)"
@@ -103,13 +105,19 @@ def run(argv: Sequence[str] | None = None) -> int:
         return 2
     from PySide6.QtWidgets import QApplication
 
+    from cardio_explorer.app.controllers.preferences import (
+        apply_preferences,
+        load_preferences,
+        preferred_device,
+    )
     from cardio_explorer.app.window import MainWindow
     from cardio_explorer.engine.device import choose_device
 
     try:
         size = _window_size(args.size)
         _check_heart_paths(args.heart)
-        device = choose_device(args.device)
+        prefs = load_preferences()
+        device = choose_device(args.device or preferred_device(prefs))
     except CardioInputError as error:
         print(f"cardio-explorer: error: {error}", file=sys.stderr)
         return 2
@@ -119,6 +127,8 @@ def run(argv: Sequence[str] | None = None) -> int:
     previous = _quiet_offscreen_notes() if offscreen else None
     try:
         paths = {"label_vae": args.label_vae, "cheart": args.cheart, "spade": args.spade}
+        for note in apply_preferences(prefs):
+            log.info("preferences: %s", note)
         window = MainWindow(_first_engines(paths, device, args.session), launch_time=launch)
         window.resize(*size)
         if args.session is not None:

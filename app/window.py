@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 from cardio_explorer.app.controllers.conditions import ConditionsPanel, SequenceController
 from cardio_explorer.app.controllers.export import ExportController
 from cardio_explorer.app.controllers.heart import HeartController
+from cardio_explorer.app.controllers.help import HelpController
 from cardio_explorer.app.controllers.morph import MorphController, MorphPanel
 from cardio_explorer.app.controllers.playback import PlaybackBar
 from cardio_explorer.app.controllers.readouts import ReadoutBox
@@ -100,6 +101,7 @@ class MainWindow(QMainWindow):
         self.sequences.on_sequence = self._sequence_shown
         self.exports = ExportController(self)
         self.hearts = HeartController(self)
+        self.help = HelpController(self)
         self.router.route("models", self._models_loaded)
         self._build_layout()
         self._build_menus()
@@ -190,9 +192,10 @@ class MainWindow(QMainWindow):
             group.addAction(action)
             view.addAction(action)
             self.embedding_actions[key] = action
-        reset = QAction("Reset 3D view", self)
+        reset = QAction("Reset 3D view\tR", self)  # R itself is a window shortcut
         reset.triggered.connect(self.views.heart.reset_camera)
         view.addAction(reset)
+        self.help.build_menus(self.menuBar(), edit)
 
     def _build_status_bar(self) -> None:
         bar = self.statusBar()

@@ -46,7 +46,10 @@ class HeartController(QObject):
         self.hearts: dict[str, UserHeart] = {}
         self.last_request: HeartRequest | None = None
         self.recent_menu: QMenu | None = None
-        self.own_image = SliceView()
+        # a hidden child until a heart with an image arrives (a parentless widget would be a
+        # top-level window of its own)
+        self.own_image = SliceView(window)
+        self.own_image.hide()
         self.own_image.setToolTip(
             "Your heart's own MR image with its labels, beside SPADE's synthetic image"
         )
