@@ -58,8 +58,9 @@ class Display:
         views.long_axis.slice_clicked.connect(views.slice.set_slice)
 
     # morph ----------------------------------------------------------------------------------
-    def show_morph(self, output: MorphOutput, request_id: int) -> None:
-        """Draw one morph step on every view (read-outs once they are in)."""
+    def show_morph(self, output: MorphOutput, request_id: int, context: bool = True) -> None:
+        """Draw one morph step on every view (read-outs once they are in); ``context=False``
+        (playback) keeps the latent cohort and moves only its current point."""
         if output.complete and self.morph_id == request_id and self.scene == "morph":
             self.morph = output  # the same step's read-outs: nothing else to redraw
             self._show_morph_readouts(output)
@@ -71,7 +72,10 @@ class Display:
         self._draw(output.surfaces, output.image_labels or output.labels, output.image)
         self._show_morph_readouts(output)
         self.views.alpha_curve.set_alpha(self.state.alpha)
-        self._draw_latent()
+        if context:
+            self._draw_latent()
+        elif self.latent is not None:
+            self.views.latent.set_current(self.latent.point_at(self.state.alpha))
 
     def _show_morph_readouts(self, output: MorphOutput) -> None:
         # a first (partial) result has no read-outs yet: grey the old ones out, never pass

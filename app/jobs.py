@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from cardio_explorer.app.engines import Engines
-from cardio_explorer.app.workers import Partial, SupersededError
+from cardio_explorer.app.workers import Partial
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.metrics.phenotypes import Phenotypes, measure_phenotypes
 from cardio_explorer.engine.subject import Subject
@@ -76,6 +76,7 @@ class MorphRequest:
     show_image: bool = False
     smoothing: int = 10
     lane: ClassVar[str] = "morph"
+    show_stale: ClassVar[bool] = True  # a decode overtaken by a newer one is still drawn
 
 
 @dataclass(frozen=True, eq=False)
@@ -108,7 +109,8 @@ def readout_phenotypes(ed: LabelVolume, es: LabelVolume) -> Phenotypes:
 
 def run_morph(request: MorphRequest, is_current: IsCurrent) -> Iterator[Partial]:
     """Shown phase + surfaces (+ SPADE image) first, as a Partial; then the other phase and
-    the read-outs. During a drag a newer request replaces the job after its first stage."""
+    the read-outs. During a drag a newer request replaces the job after its first stage,
+    whose Partial is still drawn (without the slow image), so a drag shows steps."""
     morph = require(request.engines, "label_vae")
     other_phase = "ES" if request.phase == "ED" else "ED"
     args = (request.subject_id, request.target_group)
@@ -116,13 +118,11 @@ def run_morph(request: MorphRequest, is_current: IsCurrent) -> Iterator[Partial]
     start = time.perf_counter()
     shown = morph.morph(*args, request.phase, *sample)
     inference_ms = (time.perf_counter() - start) * 1000.0
-    if not is_current(request):
-        raise SupersededError
     start = time.perf_counter()
     surfaces = extract_surfaces(shown.labels, request.smoothing)
     surface_ms = (time.perf_counter() - start) * 1000.0
     image = image_labels = None
-    if request.show_image and request.engines.spade is not None:
+    if request.show_image and request.engines.spade is not None and is_current(request):
         image = images_for(request.engines, shown.labels, request.seed)
         grid_labels = spade_grid(request.engines, shown.labels)
         image_labels = None if grid_labels is shown.labels else grid_labels

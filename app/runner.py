@@ -19,6 +19,7 @@ from cardio_explorer.app.jobs import (
     run_morph,
     run_series,
 )
+from cardio_explorer.app.path_jobs import PathRequest, run_path
 from cardio_explorer.app.sequence_jobs import (
     SequenceRequest,
     SweepRequest,
@@ -28,7 +29,11 @@ from cardio_explorer.app.sequence_jobs import (
 
 # Highest priority first: what a slider waits for comes before what a plot waits for.
 # "models" loads the models not needed for the first heart, right after it is drawn.
+# "path" (the cached morph path) builds in the background, after everything a user asked for;
+# waiting for it is not being busy.
 LANES = ("morph", "models", "sequence", "latent", "curve", "export", "sweep", "cohort", "heart")
+LANES += ("path",)
+BACKGROUND_LANES = ("path",)
 JOBS = {
     MorphRequest: run_morph,
     ModelsRequest: run_models,
@@ -38,6 +43,7 @@ JOBS = {
     SeriesRequest: run_series,
     SweepRequest: run_sweep,
     CohortRequest: run_cohort,
+    PathRequest: run_path,
     HeartRequest: run_heart,
 }
 

@@ -34,7 +34,7 @@ from cardio_explorer.app.controllers.readouts import ReadoutBox
 from cardio_explorer.app.controllers.view3d import SurfaceControls
 from cardio_explorer.app.display import Display, Views
 from cardio_explorer.app.engines import KINDS, Engines, ModelsRequest, load_slot
-from cardio_explorer.app.runner import LANES, run_request
+from cardio_explorer.app.runner import BACKGROUND_LANES, LANES, run_request
 from cardio_explorer.app.session import Session, checkpoint_mismatches
 from cardio_explorer.app.state import AppState
 from cardio_explorer.app.workers import (
@@ -98,6 +98,7 @@ class MainWindow(QMainWindow):
             self.state, self.conditions_panel, self.display, self.worker, self.router, engines, self
         )
         self.morph.on_shown = self._morph_shown
+        self.morph.path.on_progress = self._path_progress
         self.sequences.on_sequence = self._sequence_shown
         self.exports = ExportController(self)
         self.hearts = HeartController(self)
@@ -117,8 +118,8 @@ class MainWindow(QMainWindow):
     # layout ---------------------------------------------------------------------------------
     def _build_layout(self) -> None:
         self.tabs = QTabWidget()
-        self.tabs.addTab(self.morph_panel, "Pathology morph")
-        self.tabs.addTab(self.conditions_panel, "Clinical conditions")
+        self.tabs.addTab(self.morph_panel, "Pathology morph (label VAE)")
+        self.tabs.addTab(self.conditions_panel, "Conditions (CHeart)")
         self.tabs.addTab(self.surface_controls, "3D view")
         self.tabs.currentChanged.connect(self._tab_changed)
         left = QWidget()
@@ -165,6 +166,7 @@ class MainWindow(QMainWindow):
         main.setStretchFactor(1, 2)
         main.setSizes([560, 300])
         self.setCentralWidget(main)
+        self._sync_playback_bar()
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
@@ -202,7 +204,9 @@ class MainWindow(QMainWindow):
         self.device_label = QLabel()
         self.inference_label = QLabel("inference – ms")
         self.render_label = QLabel("render – ms")
-        for label in (self.inference_label, self.render_label, self.device_label):
+        self.path_label = QLabel()  # how much of the morph path is cached for playback
+        labels = (self.path_label, self.inference_label, self.render_label, self.device_label)
+        for label in labels:
             bar.addPermanentWidget(label)
 
     def _build_shortcuts(self) -> None:
@@ -261,6 +265,17 @@ class MainWindow(QMainWindow):
         if index in (MORPH_TAB, CONDITIONS_TAB):
             self.display.activate("sequence" if index == CONDITIONS_TAB else "morph")
             self._sync_plot_tab()
+        self._sync_playback_bar()
+
+    def _sync_playback_bar(self) -> None:
+        """The heartbeat bar drives CHeart's sequence: shown on its tab (one Play per tab)."""
+        index = self.tabs.currentIndex()
+        sequence = index == CONDITIONS_TAB or (
+            index != MORPH_TAB and self.display.scene == "sequence"
+        )
+        if not sequence:
+            self.playback.set_playing(False)
+        self.playback.setVisible(sequence)
 
     def _sync_plot_tab(self) -> None:
         """The curve of the scene on screen: volume-time for a sequence, phenotype vs alpha."""
@@ -292,6 +307,7 @@ class MainWindow(QMainWindow):
             self.tabs.blockSignals(True)
             self.tabs.setCurrentIndex(CONDITIONS_TAB)
             self.tabs.blockSignals(False)
+        self._sync_playback_bar()
         self._sync_plot_tab()
         self._first_heart()
 
@@ -300,6 +316,9 @@ class MainWindow(QMainWindow):
             self.views.heart.render()
             self.first_heart_s = time.perf_counter() - self.launch_time
             log.info("first heart drawn %.2f s after launch", self.first_heart_s)
+
+    def _path_progress(self, text: str) -> None:
+        self.path_label.setText(text)
 
     def _rendered(self, ms: float) -> None:
         self.render_label.setText(f"render {ms:.0f} ms")
@@ -391,7 +410,10 @@ class MainWindow(QMainWindow):
     # lifetime -------------------------------------------------------------------------------
     def settled(self) -> bool:
         """True when the newest request of every lane has come back and nothing is running."""
-        return self.worker.idle and all(self.router.settled(lane) for lane in LANES)
+        # the morph path cache builds in the background and may take seconds: not waited for
+        busy = self.worker.busy_lanes().difference(BACKGROUND_LANES)
+        foreground = (lane for lane in LANES if lane not in BACKGROUND_LANES)
+        return not busy and all(self.router.settled(lane) for lane in foreground)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         """Stop timers and the worker, then release the VTK render window."""

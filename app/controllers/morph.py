@@ -11,7 +11,7 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, QTimer
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cardio_explorer.app.controllers.morph_path import PATH_FIELDS, MorphPath
 from cardio_explorer.app.controllers.widgets import NoticeLabel, show_playing
 from cardio_explorer.app.display import Display
 from cardio_explorer.app.engines import Engines
@@ -35,8 +36,8 @@ from cardio_explorer.app.state import AppState
 from cardio_explorer.app.workers import CoalescingWorker, JobDone, ResultRouter, next_request_id
 
 SPEEDS = {"0.5x": 0.5, "1x": 1.0, "2x": 2.0}
-PLAY_TICK_MS = 50
-ALPHA_PER_TICK = 0.02  # at 1x: the whole morph in 2.5 s
+PLAY_TICK_MS = 40  # 25 frames/s, drawn from the cached morph path
+ALPHA_PER_TICK = 0.05  # at 1x one cached step per frame: the whole morph in 0.8 s
 MORPH_FIELDS = frozenset(
     {
         "subject_id",
@@ -55,6 +56,8 @@ LATENT_FIELDS = CURVE_FIELDS | {"phase", "embedding"}
 
 class MorphPanel(QWidget):
     """Controls of the NOR -> pathology morph, bound to the app state."""
+
+    playing_changed = Signal(bool)
 
     def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -124,6 +127,7 @@ class MorphPanel(QWidget):
         layout.addStretch(1)
 
         self._timer = QTimer(self)
+        self._timer.setTimerType(Qt.TimerType.PreciseTimer)
         self._timer.setInterval(PLAY_TICK_MS)
         self._timer.timeout.connect(self._tick)
         self._direction = 1.0
@@ -256,6 +260,7 @@ class MorphPanel(QWidget):
         else:
             self._timer.stop()
             self.state.end_merge()
+        self.playing_changed.emit(bool(playing))
 
     @property
     def playing(self) -> bool:
@@ -295,7 +300,11 @@ class MorphController(QObject):
         self.engines = engines
         self.last_result: JobDone | None = None  # the morph step on screen
         self.on_shown = None  # callable(output) set by the window (status bar, first heart)
+        self.path = MorphPath(state, display, worker, router, parent=self)
         router.route("morph", self._morph_done, partial=self._morph_done)
+        # the exact alpha once playback or a drag ends (the cache holds 21 of them)
+        panel.playing_changed.connect(self._settle_alpha)
+        panel.alpha.sliderReleased.connect(self._settle_alpha)
         router.route("curve", self._curve_done)
         router.route("latent", self._latent_done)
         state.subscribe(self._on_state)
@@ -353,6 +362,11 @@ class MorphController(QObject):
             self.display.update_alpha(value)
         if not self.available:
             return
+        if name in PATH_FIELDS:
+            self.path.rebuild(self.engines)
+        moving = self.panel.playing or self.panel.alpha.isSliderDown()
+        if name == "alpha" and moving and self.path.show(value):
+            return  # playing or scrubbing: the cached path, no decode
         if name in MORPH_FIELDS:
             self.request_morph()
         if name in CURVE_FIELDS:
@@ -366,6 +380,11 @@ class MorphController(QObject):
             self.request_morph()
             self.request_curve()
             self.request_latent()
+            self.path.rebuild(self.engines)
+
+    def _settle_alpha(self, playing: bool = False) -> None:
+        if self.available and not playing and not self.panel.playing:
+            self.request_morph()
 
     def request_morph(self) -> MorphRequest:
         """Submit the morph step of the current controls."""
@@ -412,6 +431,11 @@ class MorphController(QObject):
 
     # results --------------------------------------------------------------------------------
     def _morph_done(self, result: JobDone) -> None:
+        request, shown = result.request, self.display.morph_id
+        if not self.worker.is_current(request) and shown is not None and request.request_id < shown:
+            return  # an overtaken decode, older than what is on screen
+        if self.panel.playing and request.alpha != self.state.alpha:
+            return  # asked for before Play: the cached path is drawing now
         output = result.value
         self.last_result = result
         self.display.show_morph(output, result.request.request_id)
