@@ -88,6 +88,7 @@ class Display:
     def set_latent(self, output: LatentOutput) -> None:
         """New cohort embedding and morph path for the latent view."""
         self.latent = output
+        self.views.latent.set_status("")
         if self.scene != "sequence":
             self._draw_latent()
 

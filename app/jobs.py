@@ -231,8 +231,9 @@ def fit_pca(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean, axes
 
 
-def run_latent(request: LatentRequest, is_current: IsCurrent) -> LatentOutput:
-    """Reference subjects (their own group) and seeded samples of each pathology group."""
+def run_latent(request: LatentRequest, is_current: IsCurrent) -> Iterator[str]:
+    """Reference subjects (their own group) and seeded samples of each pathology group; t-SNE
+    lays them out once per checkpoint and cohort (:mod:`cardio_explorer.app.latent_cache`)."""
     morph = require(request.engines, "label_vae")
     atlas = morph.atlas
     codes, groups, ids = [], [], []
@@ -265,10 +266,12 @@ def run_latent(request: LatentRequest, is_current: IsCurrent) -> LatentOutput:
     )
     cohort = np.stack(codes)
     if request.method == "tsne":
-        from cardio_explorer.engine.cheart.trajectories import embed_codes
+        from cardio_explorer.app.latent_cache import tsne_points
 
-        both = embed_codes(np.concatenate([cohort, path]), "tsne", seed=0).astype(np.float64)
-        points, path_2d = both[: len(cohort)], both[len(cohort) :]
+        sha = request.engines.slot("label_vae").sha256
+        points, path_2d = yield from tsne_points(
+            sha, request.phase, cohort, tuple(groups), tuple(ids), path
+        )
         names = ("t-SNE 1", "t-SNE 2")
     else:
         mean, axes = fit_pca(cohort)

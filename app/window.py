@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cardio_explorer.app.controllers.aids import install_aids
 from cardio_explorer.app.controllers.conditions import ConditionsPanel, SequenceController
 from cardio_explorer.app.controllers.export import ExportController
 from cardio_explorer.app.controllers.heart import HeartController
@@ -81,7 +82,7 @@ class MainWindow(QMainWindow):
             slice=SliceView(),
             long_axis=LongAxisView(),
             latent=LatentView(),
-            alpha_curve=PhenotypeAlphaView(y_label="phenotype"),
+            alpha_curve=PhenotypeAlphaView(),
             volume_curve=VolumeCurveView(),
             sweep=SweepView(),
             readouts=ReadoutBox(),
@@ -108,6 +109,7 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self._build_status_bar()
         self._build_shortcuts()
+        self.aids = install_aids(self)
         self.views.latent.subject_clicked.connect(self._latent_clicked)
         self.views.volume_curve.frame_selected.connect(self._frame_selected)
         self.views.heart.rendered.connect(self._rendered)
@@ -377,6 +379,8 @@ class MainWindow(QMainWindow):
 
     def _job_progress(self, request: Any, message: str) -> None:
         self.status(message, 3000)
+        if getattr(request, "lane", None) == "latent":
+            self.views.latent.set_status(message)  # cleared when the layout arrives
 
     # sessions -------------------------------------------------------------------------------
     def apply_session(self, session: Session) -> list[str]:
