@@ -19,6 +19,7 @@ from cardio_explorer.app.jobs import (
     run_morph,
     run_series,
 )
+from cardio_explorer.app.movie_jobs import MovieRequest, run_movie
 from cardio_explorer.app.path_jobs import PathRequest, run_path
 from cardio_explorer.app.sequence_jobs import (
     SequenceRequest,
@@ -32,7 +33,7 @@ from cardio_explorer.app.sequence_jobs import (
 # "path" (the cached morph path) builds in the background, after everything a user asked for;
 # waiting for it is not being busy.
 LANES = ("morph", "models", "sequence", "latent", "curve", "export", "sweep", "cohort", "heart")
-LANES += ("path",)
+LANES += ("movie", "path")
 BACKGROUND_LANES = ("path",)
 JOBS = {
     MorphRequest: run_morph,
@@ -45,6 +46,7 @@ JOBS = {
     CohortRequest: run_cohort,
     PathRequest: run_path,
     HeartRequest: run_heart,
+    MovieRequest: run_movie,
 }
 
 

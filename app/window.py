@@ -30,6 +30,7 @@ from cardio_explorer.app.controllers.export import ExportController
 from cardio_explorer.app.controllers.heart import HeartController
 from cardio_explorer.app.controllers.help import HelpController
 from cardio_explorer.app.controllers.morph import MorphController, MorphPanel
+from cardio_explorer.app.controllers.movie import MovieController
 from cardio_explorer.app.controllers.playback import PlaybackBar
 from cardio_explorer.app.controllers.readouts import ReadoutBox
 from cardio_explorer.app.controllers.view3d import SurfaceControls
@@ -104,6 +105,7 @@ class MainWindow(QMainWindow):
         self.exports = ExportController(self)
         self.hearts = HeartController(self)
         self.help = HelpController(self)
+        self.movies = MovieController(self)
         self.router.route("models", self._models_loaded)
         self._build_layout()
         self._build_menus()
@@ -174,6 +176,7 @@ class MainWindow(QMainWindow):
         file_menu = self.menuBar().addMenu("&File")
         self.exports.build_menu(file_menu)
         self.hearts.build_menu(file_menu)
+        self.movies.build_menu(file_menu)
         edit = self.menuBar().addMenu("&Edit")
         self.undo_action = QAction("Undo control change", self)
         self.undo_action.setShortcut(QKeySequence("Ctrl+Z"))
