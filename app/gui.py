@@ -61,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--device", default=None, help="auto, cpu or cuda (default: Edit > Preferences, else auto)"
     )
-    parser.add_argument("--size", default="1400x900", help="window size WxH (screenshots)")
+    parser.add_argument("--size", help="window size WxH (default: 1400x900 or the screen)")
     parser.add_argument(
         "--timeout", type=float, default=SCREENSHOT_TIMEOUT_S, help="screenshot wait (s)"
     )
@@ -114,7 +114,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     from cardio_explorer.engine.device import choose_device
 
     try:
-        size = _window_size(args.size)
+        size = None if args.size is None else _window_size(args.size)
         _check_heart_paths(args.heart)
         prefs = load_preferences()
         device = choose_device(args.device or preferred_device(prefs))
@@ -130,7 +130,8 @@ def run(argv: Sequence[str] | None = None) -> int:
         for note in apply_preferences(prefs):
             log.info("preferences: %s", note)
         window = MainWindow(_first_engines(paths, device, args.session), launch_time=launch)
-        window.resize(*size)
+        if size is not None:
+            window.resize(*size)
         if args.session is not None:
             window.exports.open_session(args.session)
         window.show()

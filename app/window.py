@@ -14,6 +14,7 @@ from typing import Any
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
+    QApplication,
     QLabel,
     QMainWindow,
     QMessageBox,
@@ -56,6 +57,7 @@ from cardio_explorer.viewer.slice_view import LongAxisView, SliceView
 log = logging.getLogger(__name__)
 
 MORPH_TAB, CONDITIONS_TAB = 0, 1
+DEFAULT_SIZE = (1400, 900)
 
 
 class MainWindow(QMainWindow):
@@ -116,7 +118,7 @@ class MainWindow(QMainWindow):
         self.views.volume_curve.frame_selected.connect(self._frame_selected)
         self.views.heart.rendered.connect(self._rendered)
         self.state.subscribe(self._on_state)
-        self.resize(1400, 900)
+        self.fit_to_screen()
         self.set_engines(engines)
 
     # layout ---------------------------------------------------------------------------------
@@ -126,15 +128,16 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.conditions_panel, "Conditions (CHeart)")
         self.tabs.addTab(self.surface_controls, "3D view")
         self.tabs.currentChanged.connect(self._tab_changed)
-        left = QWidget()
-        left_layout = QVBoxLayout(left)
-        left_layout.setContentsMargins(0, 0, 0, 0)
-        left_layout.addWidget(self.tabs, 1)
-        left_layout.addWidget(self.views.readouts)
+        # the controls scroll when the screen is short; the read-outs below them never do
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
-        scroll.setWidget(left)
-        scroll.setMinimumWidth(380)
+        scroll.setWidget(self.tabs)
+        left = QWidget()
+        left.setMinimumWidth(380)
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        left_layout.addWidget(scroll, 1)
+        left_layout.addWidget(self.views.readouts)
 
         centre = QWidget()
         centre_layout = QVBoxLayout(centre)
@@ -147,7 +150,7 @@ class MainWindow(QMainWindow):
         slices.addWidget(self.views.long_axis)
 
         top = QSplitter(Qt.Orientation.Horizontal)
-        top.addWidget(scroll)
+        top.addWidget(left)
         top.addWidget(centre)
         top.addWidget(slices)
         top.setStretchFactor(1, 3)
@@ -171,6 +174,14 @@ class MainWindow(QMainWindow):
         main.setSizes([560, 300])
         self.setCentralWidget(main)
         self._sync_playback_bar()
+
+    def fit_to_screen(self, width: int = DEFAULT_SIZE[0], height: int = DEFAULT_SIZE[1]) -> None:
+        """Resize to ``width`` x ``height``, or to the screen's free area where that is smaller."""
+        screen = self.screen() or QApplication.primaryScreen()
+        if screen is not None:
+            free = screen.availableGeometry()
+            width, height = min(width, free.width()), min(height, free.height())
+        self.resize(width, height)
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")

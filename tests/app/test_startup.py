@@ -26,7 +26,8 @@ def test_missing_xcb_libraries_are_named_with_their_packages(tmp_path):
             plugin=tmp_path / "none.so",
         )
     message = str(caught.value)
-    assert "libxcb-icccm.so.4" in message and "libxcb-keysyms.so.1" in message
+    assert "libxcb-icccm.so.4" in message
+    assert "libxcb-keysyms.so.1" in message
     assert "apt-get install libxcb-icccm4 libxcb-keysyms1" in message
     assert "libxcb-cursor" not in message  # Qt's own message blames this one wrongly
 
