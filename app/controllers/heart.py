@@ -191,6 +191,7 @@ class HeartController(QObject):
         self.own_image.set_volumes(prepared.labels[frame], image)
         if not self._image_tab_shown:
             plots.addTab(self.own_image, OWN_IMAGE_TAB)
+            plots.setCurrentWidget(self.own_image)  # the first time: show what was opened
             self._image_tab_shown = True
 
     # drag and drop --------------------------------------------------------------------------

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, replace
+from typing import TypeVar
 
 import numpy as np
 import torch
+from nibabel import orientations
 
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.pathology.atlas import (
@@ -20,12 +22,14 @@ from cardio_explorer.engine.pathology.atlas import (
     LatentAtlas,
     ReferenceSubject,
     StackGeometry,
+    encode_stack,
     encode_subject,
 )
 from cardio_explorer.engine.preprocess import preprocess_subject
 from cardio_explorer.engine.subject import Subject
-from cardio_explorer.engine.volume import LabelVolume
+from cardio_explorer.engine.volume import LabelVolume, Volume
 
+V = TypeVar("V", bound=Volume)
 USER_GROUP = "yours"  # the group a user's heart shows under (subject list, latent view)
 
 
@@ -69,6 +73,9 @@ def encode_user_heart(
     ed = prepared.labels.get(prepared.ed_frame)
     if ed is None or not np.any(ed.data):
         raise CardioInputError(subject.subject_id, "the ED frame holds no heart (all background)")
+    prepared, pose_note = best_inplane_pose(model, prepared, device)
+    if pose_note:
+        notes.append(pose_note)
     reference, _ = encode_subject(model, prepared, device, atlas.n_slices)
     sid = unique_id(subject.subject_id, frozenset(atlas.references))
     reference = replace(reference, subject_id=sid, group=USER_GROUP)
@@ -77,6 +84,69 @@ def encode_user_heart(
         reference = with_estimated_es(reference, atlas)
         notes.append("ES estimated from the atlas's mean NOR ED -> ES shift")
     return UserHeart(reference, replace(prepared, subject_id=sid), subject, tuple(notes), estimated)
+
+
+# The 8 in-plane poses of a (x, y, z) array: x and y swapped or not, each flipped or not.
+POSES = tuple(
+    np.array([[a, fa], [b, fb], [2, 1]])
+    for a, b in ((0, 1), (1, 0))
+    for fa in (1, -1)
+    for fb in (1, -1)
+)
+
+
+def posed(volume: V, ornt: np.ndarray) -> V:
+    """``volume`` with its array turned in-plane by ``ornt``; the affine follows, so every voxel
+    keeps its world position (the heart itself does not move)."""
+    if np.array_equal(ornt, POSES[0]):
+        return volume
+    xyz = volume.data.transpose(tuple(range(volume.data.ndim))[::-1])
+    moved = orientations.apply_orientation(xyz, ornt)
+    data = np.ascontiguousarray(moved.transpose(tuple(range(moved.ndim))[::-1]))
+    affine = volume.affine @ orientations.inv_ornt_aff(ornt, xyz.shape[:3])
+    return replace(volume, data=data, affine=affine)
+
+
+def reconstruction_dice(model: torch.nn.Module, labels: LabelVolume, device) -> float:
+    """Mean Dice of LV, MYO and RV between a stack and its decoded posterior means."""
+    from cardio_explorer.engine.pathology.morph import decode_codes
+
+    decoded = decode_codes(model, encode_stack(model, labels, device), device)
+    scores = []
+    for value in (1, 2, 3):
+        a, b = decoded == value, labels.data == value
+        total = int(a.sum() + b.sum())
+        if total:
+            scores.append(2.0 * float(np.logical_and(a, b).sum()) / total)
+    return float(np.mean(scores)) if scores else 0.0
+
+
+def best_inplane_pose(
+    model: torch.nn.Module, prepared: Subject, device: torch.device | str = "cpu"
+) -> tuple[Subject, str]:
+    """The subject in the in-plane pose the label VAE reconstructs best, and a note.
+
+    The bundled models learned ACDC's array convention (its files carry no real orientation),
+    while a scanner's file is put in a canonical patient frame: the same heart can then lie
+    rotated or mirrored in the array. Each of the 8 poses of the ED stack is encoded and
+    decoded; the best Dice wins (the affine moves with the array, so world positions stay).
+    """
+    ed = prepared.labels[prepared.ed_frame]
+    scores = [reconstruction_dice(model, posed(ed, ornt), device) for ornt in POSES]
+    best = int(np.argmax(scores))
+    if best == 0 or scores[best] <= scores[0] + 0.02:
+        return prepared, ""
+    ornt = POSES[best]
+    turned = replace(
+        prepared,
+        labels={t: posed(v, ornt) for t, v in prepared.labels.items()},
+        images={t: posed(v, ornt) for t, v in prepared.images.items()},
+    )
+    note = (
+        f"turned in-plane to the models' array convention (reconstruction Dice "
+        f"{scores[0]:.2f} as read, {scores[best]:.2f} turned; world positions unchanged)"
+    )
+    return turned, note
 
 
 def with_estimated_es(reference: ReferenceSubject, atlas: LatentAtlas) -> ReferenceSubject:

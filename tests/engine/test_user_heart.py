@@ -144,7 +144,7 @@ def test_an_ed_only_heart_gets_es_codes_and_its_morph_goes_back_to_its_own_grid(
 
 def test_a_real_heart_morphed_to_dcm_gains_lv_volume(realdata_dir):
     from cardio_explorer.engine.pathology.morph import PathologyMorph
-    from cardio_explorer.engine.pathology.user import encode_user_heart, join_atlas
+    from cardio_explorer.engine.pathology.user import encode_user_heart, join_atlas, to_own_grid
     from cardio_explorer.resources import bundled_checkpoint
 
     path = bundled_checkpoint("label_vae")
@@ -155,8 +155,34 @@ def test_a_real_heart_morphed_to_dcm_gains_lv_volume(realdata_dir):
         morph.model, morph.atlas, read_heart(realdata_dir / "H1N8S6_sa_ED_gt.nii.gz"), morph.device
     )
     assert not heart.es_estimated and heart.raw.images  # the pair and its images were found
+    # the scanner's frame differs from ACDC's array convention: the stack was turned in-plane
+    assert any("turned in-plane" in note for note in heart.notes)
     morph = PathologyMorph(morph.model, join_atlas(morph.atlas, heart.reference), morph.device)
     start, end = morph.phenotypes(heart.reference.subject_id, "DCM", [0.0, 1.0])
-    assert 60.0 < start.lvedv_ml < 130.0  # the real heart's 95.5 mL, as the VAE sees it
+    assert 80.0 < start.lvedv_ml < 110.0  # the real heart's 95.5 mL, as the VAE sees it
+    assert 80.0 < start.rvedv_ml < 120.0  # and its 101.4 mL RV
     assert end.lvedv_ml > 1.5 * start.lvedv_ml
     assert end.lvef < start.lvef
+    # alpha 0 put back on the file's own grid overlaps the real labels
+    step = morph.morph(heart.reference.subject_id, "DCM", "ED", 0.0)
+    own = to_own_grid(morph.at_native_slices(step), heart.raw.labels[0]).data
+    real = heart.raw.labels[0].data
+    for value in (1, 2, 3):
+        dice = 2 * np.sum((own == value) & (real == value)) / (
+            np.sum(own == value) + np.sum(real == value)
+        )
+        assert dice > 0.7, (value, dice)
+
+
+def test_a_posed_volume_keeps_every_voxel_where_it_was():
+    from cardio_explorer.engine.pathology.user import POSES, posed
+
+    volume = _labels(5.0)
+    index = np.argwhere(volume.data == 3)
+    world = volume.index_to_world(index)
+    for ornt in POSES:
+        turned = posed(volume, ornt)
+        assert turned.data.shape[0] == volume.data.shape[0]
+        moved = turned.index_to_world(np.argwhere(turned.data == 3))
+        np.testing.assert_allclose(np.sort(moved, axis=0), np.sort(world, axis=0), atol=1e-6)
+    assert len({posed(volume, o).data.tobytes() for o in POSES}) == 8
