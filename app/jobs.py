@@ -23,7 +23,7 @@ from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.metrics.phenotypes import Phenotypes, measure_phenotypes
 from cardio_explorer.engine.subject import Subject
 from cardio_explorer.engine.volume import ImageVolume, LabelVolume
-from cardio_explorer.viewer.surfaces import Surfaces, extract_surfaces
+from cardio_explorer.viewer.surfaces import Mesh, Surfaces, extract_meshes, surfaces_from_meshes
 
 IsCurrent = Callable[[Any], bool]
 CURVE_ALPHAS = tuple(float(a) for a in np.linspace(0.0, 1.0, 6))
@@ -86,7 +86,7 @@ class MorphOutput:
 
     labels: LabelVolume  # the shown phase
     latent_path: np.ndarray  # (n_slices, nz) codes of the shown phase
-    surfaces: Surfaces
+    meshes: dict[int, Mesh]  # numpy: made on the worker, turned into VTK on the GUI thread
     image: ImageVolume | None
     image_labels: LabelVolume | None  # labels on the image's grid (None: same as labels)
     inference_ms: float
@@ -94,6 +94,15 @@ class MorphOutput:
     ed: LabelVolume | None = None
     es: LabelVolume | None = None
     phenotypes: Phenotypes | None = None
+    # the vtkPolyData once built; the complete result made by dataclasses.replace shares it
+    _built: dict[str, Surfaces] = field(default_factory=dict, repr=False)
+
+    @property
+    def surfaces(self) -> Surfaces:
+        """vtkPolyData per structure, built once on first use (on the GUI thread)."""
+        if "surfaces" not in self._built:
+            self._built["surfaces"] = surfaces_from_meshes(self.meshes)
+        return self._built["surfaces"]
 
     @property
     def complete(self) -> bool:
@@ -119,7 +128,7 @@ def run_morph(request: MorphRequest, is_current: IsCurrent) -> Iterator[Partial]
     shown = morph.morph(*args, request.phase, *sample)
     inference_ms = (time.perf_counter() - start) * 1000.0
     start = time.perf_counter()
-    surfaces = extract_surfaces(shown.labels, request.smoothing)
+    meshes = extract_meshes(shown.labels, request.smoothing)
     surface_ms = (time.perf_counter() - start) * 1000.0
     image = image_labels = None
     if request.show_image and request.engines.spade is not None and is_current(request):
@@ -129,7 +138,7 @@ def run_morph(request: MorphRequest, is_current: IsCurrent) -> Iterator[Partial]
     first = MorphOutput(
         shown.labels,
         np.asarray(shown.latent_path),
-        surfaces,
+        meshes,
         image,
         image_labels,
         inference_ms,

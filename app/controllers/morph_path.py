@@ -17,11 +17,8 @@ from cardio_explorer.app.jobs import MorphOutput
 from cardio_explorer.app.path_jobs import PathFrame, PathRequest
 from cardio_explorer.app.state import AppState
 from cardio_explorer.app.workers import CoalescingWorker, JobDone, ResultRouter, next_request_id
-from cardio_explorer.viewer.surfaces import Surfaces, surfaces_from_meshes
 
-PATH_FIELDS = frozenset(
-    {"subject_id", "target_group", "phase", "correlated", "seed", "smoothing"}
-)
+PATH_FIELDS = frozenset({"subject_id", "target_group", "phase", "correlated", "seed", "smoothing"})
 
 
 class MorphPath(QObject):
@@ -43,7 +40,7 @@ class MorphPath(QObject):
         self.frames: dict[int, PathFrame] = {}
         self.complete = False
         self.drawn_alphas: list[float] = []  # alphas drawn from the cache (tests, bench)
-        self._surfaces: dict[int, Surfaces] = {}
+        self._outputs: dict[int, MorphOutput] = {}
         router.route("path", self._done, partial=self._arrived)
 
     # building -------------------------------------------------------------------------------
@@ -61,7 +58,7 @@ class MorphPath(QObject):
             s.smoothing,
         )
         self.frames.clear()
-        self._surfaces.clear()
+        self._outputs.clear()
         self.complete = False
         self.worker.submit(self.request)
         self._say()
@@ -110,13 +107,13 @@ class MorphPath(QObject):
 
     def output(self, index: int) -> MorphOutput:
         """A cached frame as a complete morph step (its vtkPolyData built once, here)."""
+        if index in self._outputs:
+            return self._outputs[index]
         frame = self.frames[index]
-        if index not in self._surfaces:
-            self._surfaces[index] = surfaces_from_meshes(frame.meshes)
-        return MorphOutput(
+        self._outputs[index] = MorphOutput(
             frame.labels,
             frame.latent_path,
-            self._surfaces[index],
+            frame.meshes,
             None,
             None,
             frame.inference_ms,
@@ -125,6 +122,7 @@ class MorphPath(QObject):
             es=frame.es,
             phenotypes=frame.phenotypes,
         )
+        return self._outputs[index]
 
     def show(self, alpha: float) -> bool:
         """Draw the cached frame nearest alpha; False when nothing is cached."""
