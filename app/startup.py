@@ -41,6 +41,7 @@ XCB_LIBRARIES: dict[str, str] = {
     "libfontconfig.so.1": "libfontconfig1",
     "libglib-2.0.so.0": "libglib2.0-0",
     "libdbus-1.so.3": "libdbus-1-3",
+    "libXcursor.so.1": "libxcursor1",  # VTK's X render window loads it at run time
 }
 # platforms that need no display server of their own
 HEADLESS_PLATFORMS = ("offscreen", "minimal", "minimalegl", "vnc", "linuxfb", "eglfs")
