@@ -18,11 +18,15 @@ SCALE_STEPS_MM = (5.0, 10.0, 20.0, 50.0, 100.0)
 _LETTER_COLOUR = (255, 235, 150)
 
 
-def direction_letter(direction: np.ndarray) -> str:
-    """The patient direction a world vector points to most: R, L, A, P, S or I."""
+def direction_letter(direction: np.ndarray, second: float = 0.5) -> str:
+    """The patient directions a world vector points to: R, L, A, P, S or I, the strongest
+    first; an oblique one gets a second letter (e.g. 'AS') where that component is at least
+    ``second`` of the strongest."""
     d = np.asarray(direction, dtype=np.float64)[:3]
-    axis = int(np.argmax(np.abs(d)))
-    return _POSITIVE[axis] if d[axis] >= 0 else _NEGATIVE[axis]
+    size = np.abs(d)
+    order = [int(i) for i in np.argsort(-size, kind="stable")[:2]]
+    kept = [i for i in order if size[i] >= second * size[order[0]]]
+    return "".join(_POSITIVE[i] if d[i] >= 0 else _NEGATIVE[i] for i in kept)
 
 
 def scale_length_mm(width_mm: float) -> float:
