@@ -127,7 +127,8 @@ def run(argv: Sequence[str] | None = None) -> int:
     previous = _quiet_offscreen_notes() if offscreen else None
     try:
         paths = {"label_vae": args.label_vae, "cheart": args.cheart, "spade": args.spade}
-        for note in apply_preferences(prefs):
+        # --precision on the command line (main's window option) wins over the preference
+        for note in apply_preferences(prefs, cli_precision=getattr(args, "precision", None)):
             log.info("preferences: %s", note)
         window = MainWindow(_first_engines(paths, device, args.session), launch_time=launch)
         if size is not None:

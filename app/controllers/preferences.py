@@ -66,13 +66,16 @@ def save_preferences(prefs: Preferences) -> None:
     store.sync()
 
 
-def apply_preferences(prefs: Preferences) -> list[str]:
-    """Apply threads and precision now; returns what could not be applied, said plainly."""
+def apply_preferences(prefs: Preferences, cli_precision: str | None = None) -> list[str]:
+    """Apply threads and precision now (a ``--precision`` other than auto given on the command
+    line wins); returns what could not be applied, said plainly."""
     notes = []
     if prefs.threads > 0:
         torch.set_num_threads(prefs.threads)
     set_precision = getattr(device_module, "set_precision", None)
-    if set_precision is not None:
+    if cli_precision not in (None, "auto"):
+        pass  # set from the command line already
+    elif set_precision is not None:
         set_precision(prefs.precision)
     elif prefs.precision != "auto":
         notes.append("this build has no precision setting yet: bf16 on CUDA, fp32 on CPU")
