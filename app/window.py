@@ -221,9 +221,15 @@ class MainWindow(QMainWindow):
         self.inference_label = QLabel("inference – ms")
         self.render_label = QLabel("render – ms")
         self.path_label = QLabel()  # how much of the morph path is cached for playback
-        labels = (self.path_label, self.inference_label, self.render_label, self.device_label)
-        for label in labels:
+        widest = {
+            self.path_label: "caching morph path 21/21",
+            self.inference_label: "inference 8888 ms · surfaces 888 ms",
+            self.render_label: "render 8888 ms",
+        }
+        for label, text in widest.items():
+            label.setFixedWidth(label.fontMetrics().horizontalAdvance(text) + 8)  # no jitter
             bar.addPermanentWidget(label)
+        bar.addPermanentWidget(self.device_label)
 
     def _build_shortcuts(self) -> None:
         for keys, slot in (("Space", self.toggle_play), ("R", self.views.heart.reset_camera)):

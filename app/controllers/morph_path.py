@@ -80,9 +80,9 @@ class MorphPath(QObject):
         if self.on_progress is not None and self.request is not None:
             total = len(self.request.alphas)
             text = (
-                f"morph path cached ({total} alphas): plays at 25 frames/s"
+                f"morph path cached ({total})"
                 if self.complete
-                else f"caching the morph path: {len(self.frames)}/{total} alphas"
+                else f"caching morph path {len(self.frames)}/{total}"
             )
             self.on_progress(text)
 
