@@ -14,15 +14,9 @@ from typing import Any
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
-    QApplication,
     QLabel,
     QMainWindow,
     QMessageBox,
-    QScrollArea,
-    QSplitter,
-    QTabWidget,
-    QVBoxLayout,
-    QWidget,
 )
 
 from cardio_explorer.app.controllers.aids import install_aids
@@ -37,6 +31,7 @@ from cardio_explorer.app.controllers.readouts import ReadoutBox
 from cardio_explorer.app.controllers.view3d import SurfaceControls
 from cardio_explorer.app.display import Display, Views
 from cardio_explorer.app.engines import KINDS, Engines, ModelsRequest, load_slot
+from cardio_explorer.app.layout import DEFAULT_SIZE, build_central, fit_to_screen
 from cardio_explorer.app.runner import BACKGROUND_LANES, LANES, run_request
 from cardio_explorer.app.session import Session, checkpoint_mismatches
 from cardio_explorer.app.state import AppState
@@ -57,7 +52,6 @@ from cardio_explorer.viewer.slice_view import LongAxisView, SliceView
 log = logging.getLogger(__name__)
 
 MORPH_TAB, CONDITIONS_TAB = 0, 1
-DEFAULT_SIZE = (1400, 900)
 
 
 class MainWindow(QMainWindow):
@@ -123,65 +117,14 @@ class MainWindow(QMainWindow):
 
     # layout ---------------------------------------------------------------------------------
     def _build_layout(self) -> None:
-        self.tabs = QTabWidget()
-        self.tabs.addTab(self.morph_panel, "Pathology morph (label VAE)")
-        self.tabs.addTab(self.conditions_panel, "Conditions (CHeart)")
-        self.tabs.addTab(self.surface_controls, "3D view")
+        self.tabs, self.plots, main = build_central(self)
         self.tabs.currentChanged.connect(self._tab_changed)
-        # the controls scroll when the screen is short; the read-outs below them never do
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(self.tabs)
-        left = QWidget()
-        left.setMinimumWidth(380)
-        left_layout = QVBoxLayout(left)
-        left_layout.setContentsMargins(0, 0, 0, 0)
-        left_layout.addWidget(scroll, 1)
-        left_layout.addWidget(self.views.readouts)
-
-        centre = QWidget()
-        centre_layout = QVBoxLayout(centre)
-        centre_layout.setContentsMargins(0, 0, 0, 0)
-        centre_layout.addWidget(self.views.heart, 1)
-        centre_layout.addWidget(self.playback)
-
-        slices = QSplitter(Qt.Orientation.Vertical)
-        slices.addWidget(self.views.slice)
-        slices.addWidget(self.views.long_axis)
-
-        top = QSplitter(Qt.Orientation.Horizontal)
-        top.addWidget(left)
-        top.addWidget(centre)
-        top.addWidget(slices)
-        top.setStretchFactor(1, 3)
-        top.setStretchFactor(2, 2)
-        top.setSizes([390, 600, 410])
-
-        self.plots = QTabWidget()
-        self.plots.addTab(self.views.alpha_curve, "Phenotype vs alpha")
-        self.plots.addTab(self.views.volume_curve, "Volume curve")
-        self.plots.addTab(self.views.sweep, "Condition sweep")
-        bottom = QSplitter(Qt.Orientation.Horizontal)
-        bottom.addWidget(self.views.latent)
-        bottom.addWidget(self.plots)
-        bottom.setSizes([700, 700])
-
-        main = QSplitter(Qt.Orientation.Vertical)
-        main.addWidget(top)
-        main.addWidget(bottom)
-        main.setStretchFactor(0, 3)
-        main.setStretchFactor(1, 2)
-        main.setSizes([560, 300])
         self.setCentralWidget(main)
         self._sync_playback_bar()
 
     def fit_to_screen(self, width: int = DEFAULT_SIZE[0], height: int = DEFAULT_SIZE[1]) -> None:
         """Resize to ``width`` x ``height``, or to the screen's free area where that is smaller."""
-        screen = self.screen() or QApplication.primaryScreen()
-        if screen is not None:
-            free = screen.availableGeometry()
-            width, height = min(width, free.width()), min(height, free.height())
-        self.resize(width, height)
+        fit_to_screen(self, width, height)
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
