@@ -144,3 +144,26 @@ def test_a_real_heart_opened_in_the_window_gains_lvedv_when_morphed_to_dcm(qtbot
     assert 60.0 < healthy < 130.0
     assert dilated > 1.5 * healthy
     assert window.hearts.own_image.displayed_image() is not None  # M&Ms images lie beside
+
+
+def test_a_heart_on_the_command_line_is_opened_before_the_screenshot(tmp_path, monkeypatch):
+    from app_harness import tiny_checkpoints
+
+    from cardio_explorer.app import gui
+
+    ed, _ = _write_pair(tmp_path)
+    seen = []
+    close = gui.close_now
+
+    def remember(app, window):
+        seen.append((window.state.subject_id, list(window.errors)))
+        close(app, window)
+
+    monkeypatch.setattr(gui, "close_now", remember)
+    paths = tiny_checkpoints()
+    argv = [str(ed), "--screenshot", str(tmp_path / "shot.png"), "--device", "cpu"]
+    argv += ["--label-vae", str(paths["label_vae"]), "--cheart", str(tmp_path / "none")]
+    argv += ["--spade", str(tmp_path / "none")]
+    assert gui.run(argv) == 0
+    assert seen == [("mine", [])]
+    assert (tmp_path / "shot.png").is_file()
