@@ -167,3 +167,15 @@ def test_a_heart_on_the_command_line_is_opened_before_the_screenshot(tmp_path, m
     assert gui.run(argv) == 0
     assert seen == [("mine", [])]
     assert (tmp_path / "shot.png").is_file()
+
+
+def test_an_opened_heart_can_be_completed_by_cheart(qtbot, tmp_path):
+    window = open_window(qtbot, kinds=("label_vae", "cheart"))
+    ed, _ = _write_pair(tmp_path)
+    window.hearts.open([ed])
+    settle(qtbot, window)
+    assert window.state.subject_id == "mine"
+    window.conditions_panel.complete.click()  # a cycle from the ED frame of your heart's morph
+    settle(qtbot, window)
+    assert not window.errors
+    assert window.display.scene == "sequence" and window.display.sample.labels.n_frames > 1
