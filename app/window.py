@@ -365,6 +365,7 @@ class MainWindow(QMainWindow):
             self.set_engines(engines)
         notes.extend(checkpoint_mismatches(session, self.engines))
         self.state.restore(session.controls)
+        self.hearts.restore(session.extra.get("hearts"), session.controls.get("subject_id"))
         if session.camera:
             self.display.remember_camera(session.scene or "morph", session.camera)
         if session.scene == "sequence" and self.engines.cheart is not None:

@@ -314,6 +314,7 @@ class ExportController(QObject):
             camera=window.views.heart.camera(),
             scene=window.display.scene,
             cohort=str(self.cohort_folder) if self.cohort_folder else None,
+            extra={"hearts": window.hearts.session_entries()},
         )
 
     def save_session(self, path: str | Path | None = None) -> Path | None:

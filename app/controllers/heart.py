@@ -44,6 +44,9 @@ class HeartController(QObject):
         super().__init__(window)
         self.window = window
         self.hearts: dict[str, UserHeart] = {}
+        self.opened_from: dict[str, tuple[Path, ...]] = {}  # heart id -> the paths it came from
+        self._queue: list[tuple[Path, ...]] = []  # hearts of a session, opened one by one
+        self._select: str | None = None  # the subject a session shows once its hearts are in
         self.last_request: HeartRequest | None = None
         self.recent_menu: QMenu | None = None
         # a hidden child until a heart with an image arrives (a parentless widget would be a
@@ -145,9 +148,16 @@ class HeartController(QObject):
             return
         morph = output.morph
         self.hearts[heart.reference.subject_id] = heart
+        self.opened_from[heart.reference.subject_id] = output.paths
         slot = ModelSlot("label_vae", morph, old.path, old.sha256)
         self.window.set_engines(self.window.engines.with_slot(slot))
-        self.window.state.set("subject_id", heart.reference.subject_id)
+        if self._queue:  # a session's next heart: it needs the engines that hold this one
+            self.open_guarded(self._queue.pop(0))
+        elif self._select is not None and self._select in morph.atlas.references:
+            self.window.state.set("subject_id", self._select, undoable=False)
+            self._select = None
+        else:
+            self.window.state.set("subject_id", heart.reference.subject_id)
         add_recent(output.paths)
         self.refresh_recent()
         notes = "; ".join(heart.notes)
@@ -166,6 +176,25 @@ class HeartController(QObject):
         frame = raw.ed_frame if self.window.state.phase == "ED" else raw.es_frame
         like = raw.labels.get(frame if frame is not None else raw.ed_frame)
         return to_own_grid(labels, like) if like is not None else None
+
+    # sessions -------------------------------------------------------------------------------
+    def session_entries(self) -> list[list[str]]:
+        """The paths of every heart opened (for a session file)."""
+        return [[str(p) for p in paths] for paths in self.opened_from.values()]
+
+    def restore(self, entries: Sequence[Sequence[str]] | None, subject_id: str | None) -> None:
+        """Open a session's hearts one after the other, then show ``subject_id``."""
+        wanted = [tuple(Path(p) for p in entry) for entry in entries or []]
+        missing = [p for entry in wanted for p in entry if not p.exists()]
+        if missing:
+            self.window.report_error(
+                "Cannot open heart", f"{missing[0]}: not found (a heart of the session)"
+            )
+        wanted = [entry for entry in wanted if all(p.exists() for p in entry)]
+        if not wanted:
+            return
+        self._queue, self._select = wanted[1:], subject_id
+        self.open_guarded(wanted[0])
 
     # own image ------------------------------------------------------------------------------
     def current_heart(self) -> UserHeart | None:

@@ -179,3 +179,19 @@ def test_an_opened_heart_can_be_completed_by_cheart(qtbot, tmp_path):
     settle(qtbot, window)
     assert not window.errors
     assert window.display.scene == "sequence" and window.display.sample.labels.n_frames > 1
+
+
+def test_a_session_reopens_its_hearts_and_shows_the_one_it_showed(qtbot, window, tmp_path):
+    ed, _ = _write_pair(tmp_path)
+    window.hearts.open([ed])
+    settle(qtbot, window)
+    window.state.update({"alpha": 0.7, "subject_id": "mine"})
+    settle(qtbot, window)
+    saved = window.exports.save_session(tmp_path / "s.json")
+    other = open_window(qtbot, kinds=("label_vae",))
+    assert "mine" not in other.engines.morph.atlas.references
+    other.exports.open_session(saved)
+    settle(qtbot, other)
+    assert not other.errors
+    assert other.state.subject_id == "mine" and other.state.alpha == 0.7
+    assert other.display.morph.labels.name.startswith("mine -> ")
