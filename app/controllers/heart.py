@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QEvent, QObject, QSettings
+from PySide6.QtCore import QEvent, QObject, QSettings, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QMenu, QWidget
 
@@ -58,6 +58,7 @@ class HeartController(QObject):
         )
         self._image_tab_shown = False
         window.router.route("heart", self._heart_done)
+        window.worker.failed.connect(self._heart_failed)
         window.setAcceptDrops(True)
         window.installEventFilter(self)
         window.state.subscribe(self._on_state)
@@ -116,8 +117,9 @@ class HeartController(QObject):
         name = QFileDialog.getExistingDirectory(self.window, "Open heart folder")
         return self.open([Path(name)]) if name else None
 
-    def open(self, paths: Sequence[str | Path]) -> HeartRequest:
-        """Read, preprocess and encode a heart on the worker; it joins the subject list."""
+    def open(self, paths: Sequence[str | Path]) -> HeartRequest | None:
+        """Read, preprocess and encode a heart on the worker; it joins the subject list.
+        While another heart is being encoded this one waits (None), so neither is lost."""
         paths = tuple(Path(p) for p in paths)
         if not paths:
             raise CardioInputError("heart", "no file or folder given")
@@ -126,6 +128,10 @@ class HeartController(QObject):
                 raise CardioInputError(path, "not found")
         if self.window.engines.morph is None:
             raise CardioInputError("heart", "the label VAE model is needed to encode a heart")
+        if self.busy:
+            self._queue.append(paths)
+            self.window.status(f"{paths[0].name} will be read after the heart being encoded")
+            return None
         request = HeartRequest(next_request_id(), self.window.engines, paths)
         self.last_request = request
         self.window.worker.submit(request)
@@ -139,6 +145,16 @@ class HeartController(QObject):
         except CardioInputError as error:
             self.window.report_error("Cannot open heart", str(error))
             return None
+
+    @property
+    def busy(self) -> bool:
+        """True while a heart is being read and encoded."""
+        return self.last_request is not None and not self.window.router.settled("heart")
+
+    def _heart_failed(self, failure) -> None:
+        # the error dialog comes from the window; the hearts still waiting go on
+        if getattr(failure.request, "lane", None) == "heart" and self._queue:
+            QTimer.singleShot(0, lambda: self.open_guarded(self._queue.pop(0)))
 
     def _heart_done(self, result: JobDone) -> None:
         output: HeartOutput = result.value

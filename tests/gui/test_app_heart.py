@@ -195,3 +195,18 @@ def test_a_session_reopens_its_hearts_and_shows_the_one_it_showed(qtbot, window,
     assert not other.errors
     assert other.state.subject_id == "mine" and other.state.alpha == 0.7
     assert other.display.morph.labels.name.startswith("mine -> ")
+
+
+def test_hearts_opened_back_to_back_both_join(qtbot, window, tmp_path):
+    first, second = tmp_path / "a", tmp_path / "b"
+    first.mkdir()
+    second.mkdir()
+    ed_a, _ = _write_pair(first, images=False)
+    ed_b, _ = _write_pair(second, images=False)
+    assert window.hearts.open([ed_a]) is not None
+    assert window.hearts.open([ed_b]) is None  # waits for the first
+    settle(qtbot, window)
+    qtbot.waitUntil(lambda: "mine (2)" in window.engines.morph.atlas.references, timeout=30_000)
+    settle(qtbot, window)
+    assert {"mine", "mine (2)"} <= set(window.engines.morph.atlas.references)
+    assert window.state.subject_id == "mine (2)"
