@@ -1,10 +1,10 @@
-"""A user's own heart: read from a file, a pair or a folder; encoded; morphed; put back on its grid."""
+"""A user's own heart: read from a file, pair or folder; encoded; morphed; put back on its grid."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-import SimpleITK as sitk
+import SimpleITK
 from tiny_models import heart_stack
 
 from cardio_explorer.engine.errors import CardioInputError
@@ -50,7 +50,8 @@ def test_a_lone_3d_file_is_ed_only_and_acdc_values_are_recognised(tmp_path):
     write_label_volume(LabelVolume.from_array(acdc, SPACING), tmp_path / "heart.nii.gz")
     assert lv_is_label_three(LabelVolume.from_array(acdc, SPACING))
     subject = read_heart(tmp_path / "heart.nii.gz")
-    assert subject.es_frame is None and list(subject.labels) == [0]
+    assert subject.es_frame is None
+    assert list(subject.labels) == [0]
     np.testing.assert_array_equal(subject.labels[0].data, heart_stack(6, 5.0))
 
 
@@ -66,7 +67,8 @@ def test_an_acdc_subject_folder_is_read_whole(tmp_path):
 
     root = write_tiny_cohort(tmp_path / "cohort")
     subject = read_heart(root / "p1")
-    assert subject.subject_id == "p1" and subject.group == "NOR"
+    assert subject.subject_id == "p1"
+    assert subject.group == "NOR"
     assert subject.es_frame is not None
 
 
@@ -121,7 +123,8 @@ def test_an_ed_only_heart_gets_es_codes_and_its_morph_goes_back_to_its_own_grid(
     affine[:3, 3] = (-20.0, 30.0, 15.0)
     path = write_label_volume(LabelVolume(own.data, affine), tmp_path / "mine.nii.gz")
     heart = encode_user_heart(model, atlas, read_heart(path))
-    assert heart.es_estimated and set(heart.reference.codes) == {"ED", "ES"}
+    assert heart.es_estimated
+    assert set(heart.reference.codes) == {"ED", "ES"}
     nor = atlas.group_stats("NOR", "ES").mean - atlas.group_stats("NOR", "ED").mean
     np.testing.assert_allclose(
         heart.reference.codes["ES"] - heart.reference.codes["ED"], nor, atol=1e-9
@@ -131,8 +134,8 @@ def test_an_ed_only_heart_gets_es_codes_and_its_morph_goes_back_to_its_own_grid(
     step = morph.morph(heart.reference.subject_id, "DCM", "ES", 0.5)
     back = to_own_grid(step.labels, heart.raw.labels[0])
     written = write_label_volume(back, tmp_path / "back.nii.gz")
-    read = sitk.ReadImage(str(written))
-    original = sitk.ReadImage(str(path))
+    read = SimpleITK.ReadImage(str(written))
+    original = SimpleITK.ReadImage(str(path))
     assert read.GetSize() == original.GetSize()
     np.testing.assert_allclose(read.GetOrigin(), original.GetOrigin(), atol=1e-4)
     np.testing.assert_allclose(read.GetSpacing(), original.GetSpacing(), atol=1e-4)
@@ -154,7 +157,8 @@ def test_a_real_heart_morphed_to_dcm_gains_lv_volume(realdata_dir):
     heart = encode_user_heart(
         morph.model, morph.atlas, read_heart(realdata_dir / "H1N8S6_sa_ED_gt.nii.gz"), morph.device
     )
-    assert not heart.es_estimated and heart.raw.images  # the pair and its images were found
+    assert not heart.es_estimated
+    assert heart.raw.images
     # the scanner's frame differs from ACDC's array convention: the stack was turned in-plane
     assert any("turned in-plane" in note for note in heart.notes)
     morph = PathologyMorph(morph.model, join_atlas(morph.atlas, heart.reference), morph.device)
@@ -168,8 +172,10 @@ def test_a_real_heart_morphed_to_dcm_gains_lv_volume(realdata_dir):
     own = to_own_grid(morph.at_native_slices(step), heart.raw.labels[0]).data
     real = heart.raw.labels[0].data
     for value in (1, 2, 3):
-        dice = 2 * np.sum((own == value) & (real == value)) / (
-            np.sum(own == value) + np.sum(real == value)
+        dice = (
+            2
+            * np.sum((own == value) & (real == value))
+            / (np.sum(own == value) + np.sum(real == value))
         )
         assert dice > 0.7, (value, dice)
 

@@ -15,11 +15,15 @@ pytestmark = pytest.mark.gui
 
 
 def test_direction_letters_follow_ras():
-    assert direction_letter([1, 0.2, 0]) == "R" and direction_letter([-1, 0.2, 0]) == "L"
-    assert direction_letter([0.1, 0.9, -0.3]) == "A" and direction_letter([0, -1, 0]) == "P"
-    assert direction_letter([0.3, 0.2, 0.8]) == "S" and direction_letter([0, 0, -2]) == "I"
+    assert direction_letter([1, 0.2, 0]) == "R"
+    assert direction_letter([-1, 0.2, 0]) == "L"
+    assert direction_letter([0.1, 0.9, -0.3]) == "A"
+    assert direction_letter([0, -1, 0]) == "P"
+    assert direction_letter([0.3, 0.2, 0.8]) == "S"
+    assert direction_letter([0, 0, -2]) == "I"
     assert direction_letter([0.0, -0.7, 0.6]) == "PS"  # oblique: two letters
-    assert scale_length_mm(160.0) == 20.0 and scale_length_mm(30.0) == 5.0
+    assert scale_length_mm(160.0) == 20.0
+    assert scale_length_mm(30.0) == 5.0
 
 
 def _volume():

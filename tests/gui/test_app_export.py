@@ -176,7 +176,8 @@ def test_export_surfaces_asks_before_replacing(window, tmp_path, monkeypatch):
 
     monkeypatch.setattr(QMessageBox, "question", answer(QMessageBox.StandardButton.No))
     assert window.exports.export_surfaces(tmp_path, "stl") is None
-    assert len(asked) == 1 and "3 of these files exist" in asked[0]
+    assert len(asked) == 1
+    assert "3 of these files exist" in asked[0]
     assert [p.stat().st_mtime_ns for p in first] == stamps  # nothing replaced
     monkeypatch.setattr(QMessageBox, "question", answer(QMessageBox.StandardButton.Yes))
     assert window.exports.export_surfaces(tmp_path, "stl") == first

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import SimpleITK as sitk
+import SimpleITK
 from app_harness import open_window, settle
 from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl
 from PySide6.QtGui import QDropEvent
@@ -22,7 +22,7 @@ def _own_settings(tmp_path):
     """Recent files go to a settings file of the test, not the user's."""
     QSettings.setDefaultFormat(QSettings.Format.IniFormat)
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "cfg"))
-    yield
+    return
 
 
 @pytest.fixture
@@ -55,7 +55,8 @@ def test_an_opened_heart_joins_the_subjects_morphs_and_exports_on_its_own_grid(
     assert window.morph_panel.subject.count() == before + 1
     assert "mine (yours)" in window.morph_panel.subject.currentText()
     shown = window.display.morph
-    assert shown is not None and shown.labels.name.startswith("mine -> ")
+    assert shown is not None
+    assert shown.labels.name.startswith("mine -> ")
     first = dict(window.views.readouts.values)
     window.state.set("alpha", 1.0)
     settle(qtbot, window)
@@ -66,7 +67,7 @@ def test_an_opened_heart_joins_the_subjects_morphs_and_exports_on_its_own_grid(
     assert window.hearts.own_image.displayed_image() is not None
     # exported labels land on the file's own grid
     written = window.exports.export_labels(tmp_path / "out.nii.gz")
-    read, original = sitk.ReadImage(str(written)), sitk.ReadImage(str(ed))
+    read, original = SimpleITK.ReadImage(str(written)), SimpleITK.ReadImage(str(ed))
     assert read.GetSize() == original.GetSize()
     np.testing.assert_allclose(read.GetOrigin(), original.GetOrigin(), atol=1e-4)
     np.testing.assert_allclose(read.GetSpacing(), original.GetSpacing(), atol=1e-4)
@@ -81,8 +82,10 @@ def test_a_corrupt_file_gives_one_dialog_and_the_app_stays_up(qtbot, window, tmp
     subject = window.state.subject_id
     window.hearts.open([bad])
     settle(qtbot, window)
-    assert len(window.errors) == 1 and "broken.nii.gz" in window.errors[0]
-    assert window.error_boxes and window.error_boxes[-1].windowTitle() == "Cannot open heart"
+    assert len(window.errors) == 1
+    assert "broken.nii.gz" in window.errors[0]
+    assert window.error_boxes
+    assert window.error_boxes[-1].windowTitle() == "Cannot open heart"
     assert window.state.subject_id == subject
     window.state.set("alpha", 0.9)  # still morphs
     settle(qtbot, window)
@@ -134,7 +137,8 @@ def test_a_real_heart_opened_in_the_window_gains_lvedv_when_morphed_to_dcm(qtbot
     settle(qtbot, window, 120_000)
     window.hearts.open([realdata_dir / "H1N8S6_sa_ED_gt.nii.gz"])
     settle(qtbot, window, 120_000)
-    assert window.state.subject_id == "H1N8S6" and not window.errors
+    assert window.state.subject_id == "H1N8S6"
+    assert not window.errors
     window.state.update({"target_group": "DCM", "alpha": 0.0})
     settle(qtbot, window, 120_000)
     healthy = window.views.readouts.values["lvedv_ml"]
@@ -178,7 +182,8 @@ def test_an_opened_heart_can_be_completed_by_cheart(qtbot, tmp_path):
     window.conditions_panel.complete.click()  # a cycle from the ED frame of your heart's morph
     settle(qtbot, window)
     assert not window.errors
-    assert window.display.scene == "sequence" and window.display.sample.labels.n_frames > 1
+    assert window.display.scene == "sequence"
+    assert window.display.sample.labels.n_frames > 1
 
 
 def test_a_session_reopens_its_hearts_and_shows_the_one_it_showed(qtbot, window, tmp_path):
@@ -193,7 +198,8 @@ def test_a_session_reopens_its_hearts_and_shows_the_one_it_showed(qtbot, window,
     other.exports.open_session(saved)
     settle(qtbot, other)
     assert not other.errors
-    assert other.state.subject_id == "mine" and other.state.alpha == 0.7
+    assert other.state.subject_id == "mine"
+    assert other.state.alpha == 0.7
     assert other.display.morph.labels.name.startswith("mine -> ")
 
 

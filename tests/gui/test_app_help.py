@@ -18,7 +18,7 @@ pytestmark = pytest.mark.gui
 def _own_settings(tmp_path):
     QSettings.setDefaultFormat(QSettings.Format.IniFormat)
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "cfg"))
-    yield
+    return
 
 
 @pytest.fixture
@@ -50,16 +50,20 @@ def test_the_shortcuts_dialog_lists_menu_and_window_keys(window):
     text = window.help.dialogs["shortcuts"].text.toPlainText()
     for keys in ("Space", "R", "Ctrl+Z", "Ctrl+Shift+O", "Ctrl+S"):
         assert keys in text
-    assert "Open heart" in text and "Rotate" in text
+    assert "Open heart" in text
+    assert "Rotate" in text
 
 
 def test_about_names_version_device_and_each_checkpoint_hash(window):
     next(a for a in _menu(window, "Help").actions() if a.text().startswith("About")).trigger()
     text = window.help.dialogs["about"].text.toPlainText()
-    assert "0.1.0" in text and "CPU" in text and "Precision" in text
+    assert "0.1.0" in text
+    assert "CPU" in text
+    assert "Precision" in text
     for kind in ("label_vae", "cheart", "spade"):
         slot = window.engines.slot(kind)
-        assert slot.sha256 and slot.sha256 == file_sha256(slot.path)
+        assert slot.sha256
+        assert slot.sha256 == file_sha256(slot.path)
         assert slot.sha256 in text
     assert "latent atlas: NOR 2, DCM 1, HCM 1" in text
 
@@ -71,7 +75,8 @@ def test_training_summary_of_a_bundled_header():
     if not path.is_file():
         pytest.skip("no bundled label VAE")
     summary = training_summary(read_checkpoint_header(path))
-    assert "200 subjects (180 for training)" in summary and "NOR" in summary
+    assert "200 subjects (180 for training)" in summary
+    assert "NOR" in summary
 
 
 def test_preferences_save_and_apply_threads(qtbot, window):

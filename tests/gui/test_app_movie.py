@@ -22,7 +22,8 @@ def test_the_morph_movie_has_one_changing_frame_per_alpha(qtbot, window, tmp_pat
     settle(qtbot, window)
     assert not window.errors
     frames = iio.imread(tmp_path / "morph.gif", index=None)
-    assert frames.shape[0] == 5 and window.movies.frames_written == 5
+    assert frames.shape[0] == 5
+    assert window.movies.frames_written == 5
     assert frames.shape[1:3] == window.views.heart.grab_pixels().shape[:2]
     differences = [np.abs(frames[i].astype(int) - frames[0]).mean() for i in range(1, 5)]
     assert max(differences) > 0.5  # the heart changes along the morph
