@@ -178,8 +178,14 @@ class ExportController(QObject):
             path = self._ask_save("Export image", NIFTI_FILTER, "image.nii.gz")
             if path is None:
                 return None
-        written = write_image_volume(image, _with_nifti_suffix(Path(path)))
-        self.window.status(f"wrote {written}")
+        own = (
+            self.window.hearts.own_frame_labels(image)
+            if self.window.display.scene == "morph"
+            else None
+        )
+        written = write_image_volume(own or image, _with_nifti_suffix(Path(path)))
+        where = " on your heart's own grid" if own is not None else ""
+        self.window.status(f"wrote {written}{where}")
         return written
 
     def export_sequence(self, path: str | Path | None = None) -> Path | None:

@@ -19,8 +19,7 @@ from cardio_explorer.app.engines import ModelSlot
 from cardio_explorer.app.heart_jobs import HeartOutput, HeartRequest
 from cardio_explorer.app.workers import JobDone, next_request_id
 from cardio_explorer.engine.errors import CardioInputError
-from cardio_explorer.engine.pathology.user import UserHeart, to_own_grid
-from cardio_explorer.engine.volume import LabelVolume
+from cardio_explorer.engine.pathology.user import UserHeart, V, to_own_grid
 from cardio_explorer.viewer.slice_view import SliceView
 
 if TYPE_CHECKING:
@@ -182,9 +181,10 @@ class HeartController(QObject):
         )
         self._show_own_image(heart.reference.subject_id)
 
-    def own_frame_labels(self, labels: LabelVolume) -> LabelVolume | None:
-        """A user heart's morph step on the grid and affine of the user's own file (the shown
-        phase's frame; ED's when ES was estimated); None for an atlas subject."""
+    def own_frame_labels(self, labels: V) -> V | None:
+        """A user heart's morph step (labels, or its SPADE image) on the grid and affine of the
+        user's own file (the shown phase's frame; ED's when ES was estimated); None for an atlas
+        subject."""
         heart = self.current_heart()
         if heart is None:
             return None

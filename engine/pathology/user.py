@@ -169,21 +169,32 @@ def join_atlas(atlas: LatentAtlas, reference: ReferenceSubject) -> LatentAtlas:
     return atlas.with_references([*atlas.references.values(), reference])
 
 
-def to_own_grid(labels: LabelVolume, like: LabelVolume) -> LabelVolume:
-    """``labels`` resampled (nearest neighbour, through world mm) onto ``like``'s voxel grid.
+def to_own_grid(volume: V, like: LabelVolume) -> V:
+    """``volume`` resampled onto ``like``'s voxel grid through world mm: labels by nearest
+    neighbour, images linearly (0 outside).
 
-    A morph of a user heart lies on the preprocessed grid (canonical orientation, 1.25 mm
-    in-plane, cropped); this puts it back on the grid and affine of the user's own file.
+    A morph of a user heart lies on the preprocessed grid (canonical orientation, 1.5 mm
+    in-plane, cropped, turned to the models' pose); this puts it back on the grid and affine of
+    the user's own file.
     """
+    from scipy.ndimage import map_coordinates
+
     nz, ny, nx = like.spatial_shape
     z, y, x = np.meshgrid(np.arange(nz), np.arange(ny), np.arange(nx), indexing="ij")
     index = np.stack([x.ravel(), y.ravel(), z.ravel(), np.ones(x.size)])
-    source = np.linalg.inv(labels.affine) @ (like.affine @ index)
-    sx, sy, sz = (np.rint(source[i]).astype(np.int64) for i in range(3))
-    dz, dy, dx = labels.spatial_shape
-    inside = (sx >= 0) & (sx < dx) & (sy >= 0) & (sy < dy) & (sz >= 0) & (sz < dz)
-    out = np.zeros(x.size, dtype=np.uint8)
-    out[inside] = labels.data[sz[inside], sy[inside], sx[inside]]
-    return LabelVolume(
-        data=out.reshape(nz, ny, nx), affine=like.affine.copy(), name=f"{labels.name} (own grid)"
+    sx, sy, sz = (np.linalg.inv(volume.affine) @ (like.affine @ index))[:3]
+    if isinstance(volume, LabelVolume):
+        sx, sy, sz = (np.rint(v).astype(np.int64) for v in (sx, sy, sz))
+        dz, dy, dx = volume.spatial_shape
+        inside = (sx >= 0) & (sx < dx) & (sy >= 0) & (sy < dy) & (sz >= 0) & (sz < dz)
+        out = np.zeros(x.size, dtype=volume.data.dtype)
+        out[inside] = volume.data[sz[inside], sy[inside], sx[inside]]
+    else:
+        out = map_coordinates(volume.data, np.stack([sz, sy, sx]), order=1, cval=0.0)
+        out = out.astype(volume.data.dtype)
+    return replace(
+        volume,
+        data=out.reshape(nz, ny, nx),
+        affine=like.affine.copy(),
+        name=f"{volume.name} (own grid)",
     )

@@ -192,3 +192,20 @@ def test_a_posed_volume_keeps_every_voxel_where_it_was():
         moved = turned.index_to_world(np.argwhere(turned.data == 3))
         np.testing.assert_allclose(np.sort(moved, axis=0), np.sort(world, axis=0), atol=1e-6)
     assert len({posed(volume, o).data.tobytes() for o in POSES}) == 8
+
+
+def test_an_image_goes_back_to_the_own_grid_linearly():
+    from cardio_explorer.engine.pathology.user import to_own_grid
+
+    fine = _labels(5.0)
+    ramp = np.broadcast_to(np.arange(32, dtype=np.float32), (6, 32, 32)).copy()
+    image = ImageVolume(ramp, fine.affine)
+    # a grid twice as fine in-plane, over the same field of view
+    affine = fine.affine.copy()
+    affine[:3, :2] /= 2.0
+    affine[:3, 3] -= 0.25 * fine.affine[:3, 0] + 0.25 * fine.affine[:3, 1]
+    like = LabelVolume(np.zeros((6, 64, 64), np.uint8), affine)
+    back = to_own_grid(image, like)
+    assert isinstance(back, ImageVolume)
+    np.testing.assert_allclose(back.affine, like.affine)
+    np.testing.assert_allclose(back.data[2, 10, 21:41:2], ramp[2, 5, 10:20] + 0.25, atol=1e-5)

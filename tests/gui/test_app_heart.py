@@ -216,3 +216,17 @@ def test_hearts_opened_back_to_back_both_join(qtbot, window, tmp_path):
     settle(qtbot, window)
     assert {"mine", "mine (2)"} <= set(window.engines.morph.atlas.references)
     assert window.state.subject_id == "mine (2)"
+
+
+def test_the_spade_image_of_your_heart_is_exported_on_its_own_grid(qtbot, tmp_path):
+    window = open_window(qtbot, kinds=("label_vae", "spade"))
+    ed, _ = _write_pair(tmp_path)
+    window.hearts.open([ed])
+    settle(qtbot, window)
+    window.state.set("show_image", True)
+    settle(qtbot, window)
+    written = window.exports.export_image(tmp_path / "image.nii.gz")
+    read, original = SimpleITK.ReadImage(str(written)), SimpleITK.ReadImage(str(ed))
+    assert read.GetSize() == original.GetSize()
+    np.testing.assert_allclose(read.GetDirection(), original.GetDirection(), atol=1e-5)
+    assert np.ptp(SimpleITK.GetArrayFromImage(read)) > 0  # SPADE's image, not an empty grid
