@@ -7,8 +7,10 @@ import threading
 
 import numpy as np
 import pytest
+import torch
 from app_harness import open_window, settle, tiny_checkpoints, wait_for
 
+from cardio_explorer.app.engines import load_engines
 from cardio_explorer.app.jobs import MorphRequest
 from cardio_explorer.app.path_jobs import coarse_to_fine, path_alphas
 from cardio_explorer.app.runner import run_request
@@ -124,3 +126,21 @@ def test_an_overtaken_decode_is_still_drawn(qtbot):
     assert slow_id in window.display.drawn_ids  # drawn, not dropped
     assert window.display.drawn_ids.index(slow_id) < len(window.display.drawn_ids) - 1
     assert window.morph.last_result.request.alpha == 0.8  # the newest wins in the end
+
+
+def test_another_checkpoint_drops_and_rebuilds_the_path(qtbot):
+    window = open_window(qtbot)
+    path = window.morph.path
+    wait_for(qtbot, lambda: path.complete)
+    first = path.request
+    engines = load_engines(
+        {"label_vae": tiny_checkpoints()["label_vae"]}, torch.device("cpu"), kinds=("label_vae",)
+    )
+    engines = window.engines.with_slot(engines.slot("label_vae"))
+    window.set_engines(engines)
+    assert path.request is not first
+    assert path.request.engines is engines
+    assert len(path.frames) < 21
+    assert window.path_label.text().startswith("caching morph path")
+    wait_for(qtbot, lambda: path.complete)
+    assert window.path_label.text() == "morph path cached (21)"
