@@ -95,9 +95,10 @@ def run(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(list(argv or []))
     if args.screenshot is not None and not os.environ.get("DISPLAY"):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from cardio_explorer.app.startup import check_display
+    from cardio_explorer.app.startup import check_display, prefer_xcb
     from cardio_explorer.engine.errors import CardioInputError
 
+    prefer_xcb()
     try:
         check_display()  # Qt would abort with a core dump instead of saying what is missing
     except CardioInputError as error:

@@ -107,6 +107,19 @@ def _display_opens(name: str) -> bool:
     return True
 
 
+def prefer_xcb(environ: dict[str, str] | None = None) -> bool:
+    """On a Wayland desktop with XWayland, run Qt on xcb (sets QT_QPA_PLATFORM); True if set.
+
+    VTK's render window needs an X window id; Qt's wayland platform, which Qt picks on a
+    Wayland session, has none, and the 3D view would stay black or crash.
+    """
+    env = os.environ if environ is None else environ
+    if env.get("QT_QPA_PLATFORM") or not env.get("DISPLAY") or not env.get("WAYLAND_DISPLAY"):
+        return False
+    env["QT_QPA_PLATFORM"] = "xcb"
+    return True
+
+
 def check_display(
     environ: Mapping[str, str] | None = None,
     loads: Callable[[str], bool] = _loads,

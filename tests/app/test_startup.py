@@ -8,7 +8,12 @@ import sys
 
 import pytest
 
-from cardio_explorer.app.startup import XCB_LIBRARIES, check_display, missing_xcb_libraries
+from cardio_explorer.app.startup import (
+    XCB_LIBRARIES,
+    check_display,
+    missing_xcb_libraries,
+    prefer_xcb,
+)
 from cardio_explorer.engine.errors import CardioInputError
 
 
@@ -36,9 +41,7 @@ def test_no_display_is_one_clear_message(tmp_path):
     with pytest.raises(CardioInputError, match="DISPLAY is not set"):
         check_display({}, loads=_all_load, display_opens=lambda _d: True, plugin=tmp_path)
     with pytest.raises(CardioInputError, match="XWayland"):
-        check_display(
-            {"WAYLAND_DISPLAY": "wayland-0"}, loads=_all_load, plugin=tmp_path
-        )
+        check_display({"WAYLAND_DISPLAY": "wayland-0"}, loads=_all_load, plugin=tmp_path)
 
 
 def test_unreachable_display_is_named(tmp_path):
@@ -77,3 +80,15 @@ def test_window_without_display_exits_2_with_the_message():
     assert done.returncode == 2, done.stderr
     assert "DISPLAY is not set" in done.stderr
     assert "core dumped" not in done.stderr.lower()
+
+
+def test_a_wayland_desktop_with_xwayland_runs_qt_on_xcb():
+    env = {"DISPLAY": ":0", "WAYLAND_DISPLAY": "wayland-0"}
+    assert prefer_xcb(env)
+    assert env["QT_QPA_PLATFORM"] == "xcb"  # VTK needs an X window id
+    chosen = {"DISPLAY": ":0", "WAYLAND_DISPLAY": "w", "QT_QPA_PLATFORM": "offscreen"}
+    assert not prefer_xcb(chosen)
+    assert chosen["QT_QPA_PLATFORM"] == "offscreen"  # the user's choice stands
+    plain_x = {"DISPLAY": ":0"}
+    assert not prefer_xcb(plain_x)
+    assert "QT_QPA_PLATFORM" not in plain_x
