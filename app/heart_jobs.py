@@ -1,4 +1,5 @@
-"""Open a user's heart on the worker thread: read, preprocess, encode, join the morph's atlas."""
+"""Open a user's heart on the worker thread: read, preprocess, encode (the GUI thread then joins
+it to the morph's atlas as the atlas is by then)."""
 
 from __future__ import annotations
 
@@ -24,9 +25,8 @@ class HeartRequest:
 
 @dataclass(frozen=True, eq=False)
 class HeartOutput:
-    """A morph engine whose atlas also holds the heart, and the encoded heart."""
+    """The encoded heart and the paths it was read from."""
 
-    morph: Any  # PathologyMorph
     heart: UserHeart
     paths: tuple[Path, ...]
 
@@ -34,13 +34,10 @@ class HeartOutput:
 def run_heart(request: HeartRequest, is_current: IsCurrent) -> Iterator[str]:
     """Read (one step), then preprocess and encode (another), so other lanes run between."""
     from cardio_explorer.engine.io.heart import read_heart
-    from cardio_explorer.engine.pathology.morph import PathologyMorph
-    from cardio_explorer.engine.pathology.user import encode_user_heart, join_atlas
+    from cardio_explorer.engine.pathology.user import encode_user_heart
 
     morph = require(request.engines, "label_vae")
     subject = read_heart(request.paths)
     yield f"read {subject.subject_id}; encoding…"
     heart = encode_user_heart(morph.model, morph.atlas, subject, morph.device)
-    atlas = join_atlas(morph.atlas, heart.reference)
-    new_morph = PathologyMorph(morph.model, atlas, morph.device, optimise=False)
-    return HeartOutput(new_morph, heart, tuple(request.paths))
+    return HeartOutput(heart, tuple(request.paths))

@@ -19,7 +19,8 @@ from cardio_explorer.app.engines import ModelSlot
 from cardio_explorer.app.heart_jobs import HeartOutput, HeartRequest
 from cardio_explorer.app.workers import JobDone, next_request_id
 from cardio_explorer.engine.errors import CardioInputError
-from cardio_explorer.engine.pathology.user import UserHeart, V, to_own_grid
+from cardio_explorer.engine.pathology.morph import PathologyMorph
+from cardio_explorer.engine.pathology.user import UserHeart, V, join_atlas, to_own_grid
 from cardio_explorer.viewer.slice_view import SliceView
 
 if TYPE_CHECKING:
@@ -159,9 +160,21 @@ class HeartController(QObject):
         output: HeartOutput = result.value
         heart = output.heart
         old = self.window.engines.slot("label_vae")
-        if old.model is None:
+        if old.model is None or old.sha256 != result.request.engines.slot("label_vae").sha256:
+            self.window.report_error(
+                "Cannot open heart",
+                f"{output.paths[0]}: the label VAE changed while the heart was encoded; "
+                "open it again",
+            )
             return
-        morph = output.morph
+        # join the atlas as it is now (a cohort may have been opened meanwhile)
+        current = old.model
+        morph = PathologyMorph(
+            current.model,
+            join_atlas(current.atlas, heart.reference),
+            current.device,
+            optimise=False,
+        )
         self.hearts[heart.reference.subject_id] = heart
         self.opened_from[heart.reference.subject_id] = output.paths
         slot = ModelSlot("label_vae", morph, old.path, old.sha256)
