@@ -7,6 +7,7 @@ and slider scrubbing draw the nearest cached alpha: a mapper swap and a render, 
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 
 from PySide6.QtCore import QObject
@@ -39,7 +40,8 @@ class MorphPath(QObject):
         self.request: PathRequest | None = None
         self.frames: dict[int, PathFrame] = {}
         self.complete = False
-        self.drawn_alphas: list[float] = []  # alphas drawn from the cache (tests, bench)
+        # the last alphas drawn from the cache (tests); bounded: playback may run for hours
+        self.drawn_alphas: deque[float] = deque(maxlen=1000)
         self._outputs: dict[int, MorphOutput] = {}
         router.route("path", self._done, partial=self._arrived)
 
