@@ -10,6 +10,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from cardio_explorer.app.commands._precision import add_precision_argument
+
 log = logging.getLogger(__name__)
 
 SCREENSHOT_TIMEOUT_S = 120.0
@@ -61,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--device", default=None, help="auto, cpu or cuda (default: Edit > Preferences, else auto)"
     )
+    add_precision_argument(parser)
     parser.add_argument("--size", help="window size WxH (default: 1400x900 or the screen)")
     parser.add_argument(
         "--timeout", type=float, default=SCREENSHOT_TIMEOUT_S, help="screenshot wait (s)"
@@ -112,13 +115,14 @@ def run(argv: Sequence[str] | None = None) -> int:
         preferred_device,
     )
     from cardio_explorer.app.window import MainWindow
-    from cardio_explorer.engine.device import choose_device
+    from cardio_explorer.engine.device import choose_device, set_precision
 
     try:
         size = None if args.size is None else _window_size(args.size)
         _check_heart_paths(args.heart)
         prefs = load_preferences()
         device = choose_device(args.device or preferred_device(prefs))
+        set_precision(args.precision)
     except CardioInputError as error:
         print(f"cardio-explorer: error: {error}", file=sys.stderr)
         return 2

@@ -20,7 +20,7 @@ from cardio_explorer.app.commands._reports import (
     use_threads,
     write_report,
 )
-from cardio_explorer.engine.device import choose_device, describe
+from cardio_explorer.engine.device import choose_device, current_precision, describe
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.io.cohort import read_cohort
 from cardio_explorer.engine.models.label_vae import load_label_vae
@@ -82,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
         },
         "data": str(args.data),
         "device": describe(device),
+        "precision": current_precision(device),
         "elapsed_s": round(time.perf_counter() - start, 1),
         **report,
     }
@@ -102,7 +103,8 @@ def render_markdown(report: dict[str, Any]) -> str:
     """A short human-readable report of :func:`run`'s JSON."""
     summary = (
         f"Checkpoint `{report['checkpoint']['path']}` ({report['checkpoint']['config']}, "
-        f"nz {report['checkpoint']['nz']}), data `{report['data']}`, {report['device']}, "
+        f"nz {report['checkpoint']['nz']}), data `{report['data']}`, "
+        f"{report['device']}, {report['precision']}, "
         f"{report['settings']['seeds']} seeds, {report['settings']['alpha_steps']} alpha steps, "
         f"sources: {report['settings']['morph_sources']}; {report['elapsed_s']} s."
     )

@@ -19,7 +19,7 @@ from cardio_explorer.app.commands._reports import (
     write_report,
 )
 from cardio_explorer.engine.data.slices import split_subjects
-from cardio_explorer.engine.device import choose_device, describe
+from cardio_explorer.engine.device import choose_device, current_precision, describe
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.io.cohort import read_cohort
 from cardio_explorer.engine.models.checkpoint import load_checkpoint
@@ -139,6 +139,7 @@ def run(args: argparse.Namespace) -> int:
         },
         "data": str(args.data),
         "device": describe(device),
+        "precision": current_precision(device),
         "test_subjects": [s.subject_id for s in test_subjects],
         **result.to_json(),
         "elapsed_s": round(time.perf_counter() - start, 1),
@@ -158,7 +159,8 @@ def render_markdown(report: dict[str, Any]) -> str:
     fid, real = report["label_fidelity_dice"], report["real_image_dice"]
     summary = (
         f"Checkpoint `{report['checkpoint']['path']}`, data `{report['data']}`, "
-        f"{report['device']}; segmenter trained on {c['segmenter_subjects']} subjects "
+        f"{report['device']}, {report['precision']}; "
+        f"segmenter trained on {c['segmenter_subjects']} subjects "
         f"({c['segmenter_slices']} slices, {report['segmenter']['steps']} steps), tested on "
         f"{c['test_volumes']} volumes of {c['test_subjects']} held-out subjects; style "
         f"{report['settings']['style']}; {report['elapsed_s']} s."

@@ -29,12 +29,11 @@ from cardio_explorer import __version__
 from cardio_explorer.app.controllers.preferences import (
     PreferencesDialog,
     apply_preferences,
-    current_precision,
     save_preferences,
 )
 from cardio_explorer.app.controllers.tooltips import apply_tooltips
 from cardio_explorer.app.engines import KIND_TITLES, KINDS
-from cardio_explorer.engine.device import describe
+from cardio_explorer.engine.device import current_precision, describe, precision_policy
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.models.checkpoint import read_checkpoint_header
 
@@ -119,7 +118,8 @@ class HelpController(QObject):
             prefs = dialog.chosen()
             save_preferences(prefs)
             notes = apply_preferences(prefs)
-            self.window.device_label.setText(describe(self.window.engines.device))
+            device = self.window.engines.device
+            self.window.device_label.setText(f"{describe(device)}, {current_precision(device)}")
             self.window.status("; ".join(["preferences saved", *notes]))
 
         dialog.accepted.connect(accepted)
@@ -178,7 +178,7 @@ def about_html(window: MainWindow) -> str:
     rows = [
         ("Version", __version__),
         ("Device", describe(engines.device)),
-        ("Precision", current_precision(engines.device)),
+        ("Precision", f"{current_precision(engines.device)} (policy {precision_policy()})"),
         (
             "Runtime",
             f"Python {platform.python_version()}, torch {torch.__version__}, "

@@ -21,10 +21,9 @@ from PySide6.QtWidgets import (
 )
 
 from cardio_explorer.app.controllers.heart import settings
-from cardio_explorer.engine import device as device_module
+from cardio_explorer.engine.device import PRECISIONS, describe, set_precision
 
 DEVICES = ("auto", "cpu", "cuda")
-PRECISIONS: tuple[str, ...] = getattr(device_module, "PRECISIONS", ("auto", "fp32", "bf16"))
 
 
 @dataclass(frozen=True)
@@ -68,26 +67,12 @@ def save_preferences(prefs: Preferences) -> None:
 
 def apply_preferences(prefs: Preferences, cli_precision: str | None = None) -> list[str]:
     """Apply threads and precision now (a ``--precision`` other than auto given on the command
-    line wins); returns what could not be applied, said plainly."""
-    notes = []
+    line wins); returns notes on what could not be applied (none so far)."""
     if prefs.threads > 0:
         torch.set_num_threads(prefs.threads)
-    set_precision = getattr(device_module, "set_precision", None)
-    if cli_precision not in (None, "auto"):
-        pass  # set from the command line already
-    elif set_precision is not None:
+    if cli_precision in (None, "auto"):
         set_precision(prefs.precision)
-    elif prefs.precision != "auto":
-        notes.append("this build has no precision setting yet: bf16 on CUDA, fp32 on CPU")
-    return notes
-
-
-def current_precision(device: torch.device) -> str:
-    """The precision decoders run at on ``device`` now."""
-    current = getattr(device_module, "current_precision", None)
-    if current is not None:
-        return str(current(device))
-    return "bf16 autocast" if device.type == "cuda" else "fp32"
+    return []
 
 
 class PreferencesDialog(QDialog):
@@ -118,7 +103,7 @@ class PreferencesDialog(QDialog):
         self.threads.setSpecialValueText("default")
         self.threads.setValue(prefs.threads)
         self.threads.setToolTip("CPU threads for the networks (0: torch's default); at once.")
-        note = QLabel(f"Running on: {device_module.describe(running_device)}")
+        note = QLabel(f"Running on: {describe(running_device)}")
         note.setWordWrap(True)
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel

@@ -9,6 +9,7 @@ from PySide6.QtCore import QSettings
 
 from cardio_explorer.app.controllers.help import controls_without_tooltip, training_summary
 from cardio_explorer.app.controllers.preferences import Preferences, load_preferences
+from cardio_explorer.engine.device import precision_policy, set_precision
 from cardio_explorer.engine.models.checkpoint import file_sha256, read_checkpoint_header
 
 pytestmark = pytest.mark.gui
@@ -89,5 +90,8 @@ def test_preferences_save_and_apply_threads(qtbot, window):
         dialog.accept()
         assert load_preferences() == Preferences("cpu", "fp32", 1)
         assert torch.get_num_threads() == 1
+        assert precision_policy() == "fp32"
+        assert window.device_label.text().endswith("fp32")
     finally:
         torch.set_num_threads(threads)
+        set_precision("auto")
