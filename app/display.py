@@ -6,6 +6,7 @@ the 3D view, the slice views, the plots and the latent view always show the same
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,7 +49,8 @@ class Display:
         self.sequence: SequenceOutput | None = None
         self.sequence_id: int | None = None
         self.latent: LatentOutput | None = None
-        self.drawn_ids: list[int] = []  # request ids drawn, in order (tests check staleness)
+        # request ids drawn, in order (tests check staleness); bounded: playback draws 25/s
+        self.drawn_ids: deque[int] = deque(maxlen=10_000)
         self.frames_shown = 0
         self._clip = False
         # each scene keeps its own camera: a morph and a generated heart lie in other places
