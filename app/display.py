@@ -6,6 +6,7 @@ the 3D view, the slice views, the plots and the latent view always show the same
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,7 +49,8 @@ class Display:
         self.sequence: SequenceOutput | None = None
         self.sequence_id: int | None = None
         self.latent: LatentOutput | None = None
-        self.drawn_ids: list[int] = []  # request ids drawn, in order (tests check staleness)
+        # request ids drawn, in order (tests check staleness); bounded: playback draws 25/s
+        self.drawn_ids: deque[int] = deque(maxlen=10_000)
         self.frames_shown = 0
         self._clip = False
         # each scene keeps its own camera: a morph and a generated heart lie in other places
@@ -58,8 +60,9 @@ class Display:
         views.long_axis.slice_clicked.connect(views.slice.set_slice)
 
     # morph ----------------------------------------------------------------------------------
-    def show_morph(self, output: MorphOutput, request_id: int) -> None:
-        """Draw one morph step on every view (read-outs once they are in)."""
+    def show_morph(self, output: MorphOutput, request_id: int, context: bool = True) -> None:
+        """Draw one morph step on every view (read-outs once they are in); ``context=False``
+        (playback) keeps the latent cohort and moves only its current point."""
         if output.complete and self.morph_id == request_id and self.scene == "morph":
             self.morph = output  # the same step's read-outs: nothing else to redraw
             self._show_morph_readouts(output)
@@ -71,7 +74,10 @@ class Display:
         self._draw(output.surfaces, output.image_labels or output.labels, output.image)
         self._show_morph_readouts(output)
         self.views.alpha_curve.set_alpha(self.state.alpha)
-        self._draw_latent()
+        if context:
+            self._draw_latent()
+        elif self.latent is not None:
+            self.views.latent.set_current(self.latent.point_at(self.state.alpha))
 
     def _show_morph_readouts(self, output: MorphOutput) -> None:
         # a first (partial) result has no read-outs yet: grey the old ones out, never pass
@@ -84,6 +90,7 @@ class Display:
     def set_latent(self, output: LatentOutput) -> None:
         """New cohort embedding and morph path for the latent view."""
         self.latent = output
+        self.views.latent.set_status("")
         if self.scene != "sequence":
             self._draw_latent()
 

@@ -49,14 +49,22 @@ def build_parser() -> argparse.ArgumentParser:
         prog="cardio-explorer",
         description="Open the desktop app on the bundled models (or the given checkpoints).",
     )
+    parser.add_argument(
+        "heart",
+        nargs="*",
+        type=Path,
+        help="your own heart to open: a label NIfTI, an ED/ES pair or a subject folder",
+    )
     parser.add_argument("--screenshot", type=Path, help="render, write this PNG and exit")
     parser.add_argument("--session", type=Path, help="restore a saved session JSON")
     parser.add_argument("--label-vae", type=Path, help="label VAE checkpoint (pathology morph)")
     parser.add_argument("--cheart", type=Path, help="CHeart checkpoint (3D+t from conditions)")
     parser.add_argument("--spade", type=Path, help="SPADE checkpoint (labels -> images)")
-    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    parser.add_argument(
+        "--device", default=None, help="auto, cpu or cuda (default: Edit > Preferences, else auto)"
+    )
     add_precision_argument(parser)
-    parser.add_argument("--size", default="1400x900", help="window size WxH (screenshots)")
+    parser.add_argument("--size", help="window size WxH (default: 1400x900 or the screen)")
     parser.add_argument(
         "--timeout", type=float, default=SCREENSHOT_TIMEOUT_S, help="screenshot wait (s)"
     )
@@ -75,21 +83,45 @@ def _window_size(text: str) -> tuple[int, int]:
     return width, height
 
 
+def _check_heart_paths(paths: Sequence[Path]) -> None:
+    """A heart path that does not exist is a typo (or a sub-command that is not one)."""
+    from cardio_explorer.engine.errors import CardioInputError
+
+    for path in paths:
+        if not Path(path).exists():
+            raise CardioInputError(path, "not found (a heart file or folder; sub-commands: --help)")
+
+
 def run(argv: Sequence[str] | None = None) -> int:
     """Open the window; with --screenshot, write the first rendered view and exit 0."""
     launch = time.perf_counter() - process_age_s()
     args = build_parser().parse_args(list(argv or []))
     if args.screenshot is not None and not os.environ.get("DISPLAY"):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from PySide6.QtWidgets import QApplication
-
-    from cardio_explorer.app.window import MainWindow
-    from cardio_explorer.engine.device import choose_device, set_precision
+    from cardio_explorer.app.startup import check_display, prefer_xcb
     from cardio_explorer.engine.errors import CardioInputError
 
+    prefer_xcb()
     try:
-        size = _window_size(args.size)
-        device = choose_device(args.device)
+        check_display()  # Qt would abort with a core dump instead of saying what is missing
+    except CardioInputError as error:
+        print(f"cardio-explorer: error: {error}", file=sys.stderr)
+        return 2
+    from PySide6.QtWidgets import QApplication
+
+    from cardio_explorer.app.controllers.preferences import (
+        apply_preferences,
+        load_preferences,
+        preferred_device,
+    )
+    from cardio_explorer.app.window import MainWindow
+    from cardio_explorer.engine.device import choose_device, set_precision
+
+    try:
+        size = None if args.size is None else _window_size(args.size)
+        _check_heart_paths(args.heart)
+        prefs = load_preferences()
+        device = choose_device(args.device or preferred_device(prefs))
         set_precision(args.precision)
     except CardioInputError as error:
         print(f"cardio-explorer: error: {error}", file=sys.stderr)
@@ -100,12 +132,18 @@ def run(argv: Sequence[str] | None = None) -> int:
     previous = _quiet_offscreen_notes() if offscreen else None
     try:
         paths = {"label_vae": args.label_vae, "cheart": args.cheart, "spade": args.spade}
+        # --precision on the command line (main's window option) wins over the preference
+        for note in apply_preferences(prefs, cli_precision=getattr(args, "precision", None)):
+            log.info("preferences: %s", note)
         window = MainWindow(_first_engines(paths, device, args.session), launch_time=launch)
-        window.resize(*size)
+        if size is not None:
+            window.resize(*size)
         if args.session is not None:
             window.exports.open_session(args.session)
         window.show()
         window.load_pending_models(paths)
+        if args.heart:
+            window.hearts.open_guarded(args.heart)
         if args.screenshot is None:
             code = int(app.exec())
             close_now(app, window)

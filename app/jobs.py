@@ -18,12 +18,12 @@ from typing import Any, ClassVar
 import numpy as np
 
 from cardio_explorer.app.engines import Engines
-from cardio_explorer.app.workers import Partial, SupersededError
+from cardio_explorer.app.workers import Partial
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.metrics.phenotypes import Phenotypes, measure_phenotypes
 from cardio_explorer.engine.subject import Subject
 from cardio_explorer.engine.volume import ImageVolume, LabelVolume
-from cardio_explorer.viewer.surfaces import Surfaces, extract_surfaces
+from cardio_explorer.viewer.surfaces import Mesh, Surfaces, extract_meshes, surfaces_from_meshes
 
 IsCurrent = Callable[[Any], bool]
 CURVE_ALPHAS = tuple(float(a) for a in np.linspace(0.0, 1.0, 6))
@@ -76,6 +76,7 @@ class MorphRequest:
     show_image: bool = False
     smoothing: int = 10
     lane: ClassVar[str] = "morph"
+    show_stale: ClassVar[bool] = True  # a decode overtaken by a newer one is still drawn
 
 
 @dataclass(frozen=True, eq=False)
@@ -85,7 +86,7 @@ class MorphOutput:
 
     labels: LabelVolume  # the shown phase
     latent_path: np.ndarray  # (n_slices, nz) codes of the shown phase
-    surfaces: Surfaces
+    meshes: dict[int, Mesh]  # numpy: made on the worker, turned into VTK on the GUI thread
     image: ImageVolume | None
     image_labels: LabelVolume | None  # labels on the image's grid (None: same as labels)
     inference_ms: float
@@ -93,6 +94,15 @@ class MorphOutput:
     ed: LabelVolume | None = None
     es: LabelVolume | None = None
     phenotypes: Phenotypes | None = None
+    # the vtkPolyData once built; the complete result made by dataclasses.replace shares it
+    _built: dict[str, Surfaces] = field(default_factory=dict, repr=False)
+
+    @property
+    def surfaces(self) -> Surfaces:
+        """vtkPolyData per structure, built once on first use (on the GUI thread)."""
+        if "surfaces" not in self._built:
+            self._built["surfaces"] = surfaces_from_meshes(self.meshes)
+        return self._built["surfaces"]
 
     @property
     def complete(self) -> bool:
@@ -108,7 +118,8 @@ def readout_phenotypes(ed: LabelVolume, es: LabelVolume) -> Phenotypes:
 
 def run_morph(request: MorphRequest, is_current: IsCurrent) -> Iterator[Partial]:
     """Shown phase + surfaces (+ SPADE image) first, as a Partial; then the other phase and
-    the read-outs. During a drag a newer request replaces the job after its first stage."""
+    the read-outs. During a drag a newer request replaces the job after its first stage,
+    whose Partial is still drawn (without the slow image), so a drag shows steps."""
     morph = require(request.engines, "label_vae")
     other_phase = "ES" if request.phase == "ED" else "ED"
     args = (request.subject_id, request.target_group)
@@ -116,20 +127,18 @@ def run_morph(request: MorphRequest, is_current: IsCurrent) -> Iterator[Partial]
     start = time.perf_counter()
     shown = morph.morph(*args, request.phase, *sample)
     inference_ms = (time.perf_counter() - start) * 1000.0
-    if not is_current(request):
-        raise SupersededError
     start = time.perf_counter()
-    surfaces = extract_surfaces(shown.labels, request.smoothing)
+    meshes = extract_meshes(shown.labels, request.smoothing)
     surface_ms = (time.perf_counter() - start) * 1000.0
     image = image_labels = None
-    if request.show_image and request.engines.spade is not None:
+    if request.show_image and request.engines.spade is not None and is_current(request):
         image = images_for(request.engines, shown.labels, request.seed)
         grid_labels = spade_grid(request.engines, shown.labels)
         image_labels = None if grid_labels is shown.labels else grid_labels
     first = MorphOutput(
         shown.labels,
         np.asarray(shown.latent_path),
-        surfaces,
+        meshes,
         image,
         image_labels,
         inference_ms,
@@ -231,8 +240,9 @@ def fit_pca(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean, axes
 
 
-def run_latent(request: LatentRequest, is_current: IsCurrent) -> LatentOutput:
-    """Reference subjects (their own group) and seeded samples of each pathology group."""
+def run_latent(request: LatentRequest, is_current: IsCurrent) -> Iterator[str]:
+    """Reference subjects (their own group) and seeded samples of each pathology group; t-SNE
+    lays them out once per checkpoint and cohort (:mod:`cardio_explorer.app.latent_cache`)."""
     morph = require(request.engines, "label_vae")
     atlas = morph.atlas
     codes, groups, ids = [], [], []
@@ -265,10 +275,12 @@ def run_latent(request: LatentRequest, is_current: IsCurrent) -> LatentOutput:
     )
     cohort = np.stack(codes)
     if request.method == "tsne":
-        from cardio_explorer.engine.cheart.trajectories import embed_codes
+        from cardio_explorer.app.latent_cache import tsne_points
 
-        both = embed_codes(np.concatenate([cohort, path]), "tsne", seed=0).astype(np.float64)
-        points, path_2d = both[: len(cohort)], both[len(cohort) :]
+        sha = request.engines.slot("label_vae").sha256
+        points, path_2d = yield from tsne_points(
+            sha, request.phase, cohort, tuple(groups), tuple(ids), path
+        )
         names = ("t-SNE 1", "t-SNE 2")
     else:
         mean, axes = fit_pca(cohort)

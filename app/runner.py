@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from cardio_explorer.app.engines import ModelsRequest, run_models
+from cardio_explorer.app.heart_jobs import HeartRequest, run_heart
 from cardio_explorer.app.jobs import (
     CohortRequest,
     CurveRequest,
@@ -18,6 +19,8 @@ from cardio_explorer.app.jobs import (
     run_morph,
     run_series,
 )
+from cardio_explorer.app.movie_jobs import MovieRequest, run_movie
+from cardio_explorer.app.path_jobs import PathRequest, run_path
 from cardio_explorer.app.sequence_jobs import (
     SequenceRequest,
     SweepRequest,
@@ -27,7 +30,11 @@ from cardio_explorer.app.sequence_jobs import (
 
 # Highest priority first: what a slider waits for comes before what a plot waits for.
 # "models" loads the models not needed for the first heart, right after it is drawn.
-LANES = ("morph", "models", "sequence", "latent", "curve", "export", "sweep", "cohort")
+# "path" (the cached morph path) builds in the background, after everything a user asked for;
+# waiting for it is not being busy.
+LANES = ("morph", "models", "sequence", "latent", "curve", "export", "sweep", "cohort", "heart")
+LANES += ("movie", "path")
+BACKGROUND_LANES = ("path",)
 JOBS = {
     MorphRequest: run_morph,
     ModelsRequest: run_models,
@@ -37,6 +44,9 @@ JOBS = {
     SeriesRequest: run_series,
     SweepRequest: run_sweep,
     CohortRequest: run_cohort,
+    PathRequest: run_path,
+    HeartRequest: run_heart,
+    MovieRequest: run_movie,
 }
 
 

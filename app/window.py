@@ -17,22 +17,22 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QMessageBox,
-    QScrollArea,
-    QSplitter,
-    QTabWidget,
-    QVBoxLayout,
-    QWidget,
 )
 
+from cardio_explorer.app.controllers.aids import install_aids
 from cardio_explorer.app.controllers.conditions import ConditionsPanel, SequenceController
 from cardio_explorer.app.controllers.export import ExportController
+from cardio_explorer.app.controllers.heart import HeartController
+from cardio_explorer.app.controllers.help import HelpController
 from cardio_explorer.app.controllers.morph import MorphController, MorphPanel
+from cardio_explorer.app.controllers.movie import MovieController
 from cardio_explorer.app.controllers.playback import PlaybackBar
 from cardio_explorer.app.controllers.readouts import ReadoutBox
 from cardio_explorer.app.controllers.view3d import SurfaceControls
 from cardio_explorer.app.display import Display, Views
 from cardio_explorer.app.engines import KINDS, Engines, ModelsRequest, load_slot
-from cardio_explorer.app.runner import LANES, run_request
+from cardio_explorer.app.layout import DEFAULT_SIZE, build_central, fit_to_screen
+from cardio_explorer.app.runner import BACKGROUND_LANES, LANES, run_request
 from cardio_explorer.app.session import Session, checkpoint_mismatches
 from cardio_explorer.app.state import AppState
 from cardio_explorer.app.workers import (
@@ -79,7 +79,7 @@ class MainWindow(QMainWindow):
             slice=SliceView(),
             long_axis=LongAxisView(),
             latent=LatentView(),
-            alpha_curve=PhenotypeAlphaView(y_label="phenotype"),
+            alpha_curve=PhenotypeAlphaView(),
             volume_curve=VolumeCurveView(),
             sweep=SweepView(),
             readouts=ReadoutBox(),
@@ -96,74 +96,41 @@ class MainWindow(QMainWindow):
             self.state, self.conditions_panel, self.display, self.worker, self.router, engines, self
         )
         self.morph.on_shown = self._morph_shown
+        self.morph.path.on_progress = self._path_progress
         self.sequences.on_sequence = self._sequence_shown
         self.exports = ExportController(self)
+        self.hearts = HeartController(self)
+        self.help = HelpController(self)
+        self.movies = MovieController(self)
         self.router.route("models", self._models_loaded)
         self._build_layout()
         self._build_menus()
         self._build_status_bar()
         self._build_shortcuts()
+        self.aids = install_aids(self)
         self.views.latent.subject_clicked.connect(self._latent_clicked)
         self.views.volume_curve.frame_selected.connect(self._frame_selected)
         self.views.heart.rendered.connect(self._rendered)
         self.state.subscribe(self._on_state)
-        self.resize(1400, 900)
+        self.fit_to_screen()
         self.set_engines(engines)
 
     # layout ---------------------------------------------------------------------------------
     def _build_layout(self) -> None:
-        self.tabs = QTabWidget()
-        self.tabs.addTab(self.morph_panel, "Pathology morph")
-        self.tabs.addTab(self.conditions_panel, "Clinical conditions")
-        self.tabs.addTab(self.surface_controls, "3D view")
+        self.tabs, self.plots, main = build_central(self)
         self.tabs.currentChanged.connect(self._tab_changed)
-        left = QWidget()
-        left_layout = QVBoxLayout(left)
-        left_layout.setContentsMargins(0, 0, 0, 0)
-        left_layout.addWidget(self.tabs, 1)
-        left_layout.addWidget(self.views.readouts)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(left)
-        scroll.setMinimumWidth(380)
-
-        centre = QWidget()
-        centre_layout = QVBoxLayout(centre)
-        centre_layout.setContentsMargins(0, 0, 0, 0)
-        centre_layout.addWidget(self.views.heart, 1)
-        centre_layout.addWidget(self.playback)
-
-        slices = QSplitter(Qt.Orientation.Vertical)
-        slices.addWidget(self.views.slice)
-        slices.addWidget(self.views.long_axis)
-
-        top = QSplitter(Qt.Orientation.Horizontal)
-        top.addWidget(scroll)
-        top.addWidget(centre)
-        top.addWidget(slices)
-        top.setStretchFactor(1, 3)
-        top.setStretchFactor(2, 2)
-        top.setSizes([390, 600, 410])
-
-        self.plots = QTabWidget()
-        self.plots.addTab(self.views.alpha_curve, "Phenotype vs alpha")
-        self.plots.addTab(self.views.volume_curve, "Volume curve")
-        self.plots.addTab(self.views.sweep, "Condition sweep")
-        bottom = QSplitter(Qt.Orientation.Horizontal)
-        bottom.addWidget(self.views.latent)
-        bottom.addWidget(self.plots)
-        bottom.setSizes([700, 700])
-
-        main = QSplitter(Qt.Orientation.Vertical)
-        main.addWidget(top)
-        main.addWidget(bottom)
-        main.setStretchFactor(0, 3)
-        main.setStretchFactor(1, 2)
-        main.setSizes([560, 300])
         self.setCentralWidget(main)
+        self._sync_playback_bar()
+
+    def fit_to_screen(self, width: int = DEFAULT_SIZE[0], height: int = DEFAULT_SIZE[1]) -> None:
+        """Resize to ``width`` x ``height``, or to the screen's free area where that is smaller."""
+        fit_to_screen(self, width, height)
 
     def _build_menus(self) -> None:
-        self.exports.build_menu(self.menuBar().addMenu("&File"))
+        file_menu = self.menuBar().addMenu("&File")
+        self.exports.build_menu(file_menu)
+        self.hearts.build_menu(file_menu)
+        self.movies.build_menu(file_menu)
         edit = self.menuBar().addMenu("&Edit")
         self.undo_action = QAction("Undo control change", self)
         self.undo_action.setShortcut(QKeySequence("Ctrl+Z"))
@@ -186,17 +153,26 @@ class MainWindow(QMainWindow):
             group.addAction(action)
             view.addAction(action)
             self.embedding_actions[key] = action
-        reset = QAction("Reset 3D view", self)
+        reset = QAction("Reset 3D view\tR", self)  # R itself is a window shortcut
         reset.triggered.connect(self.views.heart.reset_camera)
         view.addAction(reset)
+        self.help.build_menus(self.menuBar(), edit)
 
     def _build_status_bar(self) -> None:
         bar = self.statusBar()
         self.device_label = QLabel()
         self.inference_label = QLabel("inference – ms")
         self.render_label = QLabel("render – ms")
-        for label in (self.inference_label, self.render_label, self.device_label):
+        self.path_label = QLabel()  # how much of the morph path is cached for playback
+        widest = {
+            self.path_label: "caching morph path 21/21",
+            self.inference_label: "inference 8888 ms · surfaces 888 ms",
+            self.render_label: "render 8888 ms",
+        }
+        for label, text in widest.items():
+            label.setFixedWidth(label.fontMetrics().horizontalAdvance(text) + 8)  # no jitter
             bar.addPermanentWidget(label)
+        bar.addPermanentWidget(self.device_label)
 
     def _build_shortcuts(self) -> None:
         for keys, slot in (("Space", self.toggle_play), ("R", self.views.heart.reset_camera)):
@@ -255,6 +231,17 @@ class MainWindow(QMainWindow):
         if index in (MORPH_TAB, CONDITIONS_TAB):
             self.display.activate("sequence" if index == CONDITIONS_TAB else "morph")
             self._sync_plot_tab()
+        self._sync_playback_bar()
+
+    def _sync_playback_bar(self) -> None:
+        """The heartbeat bar drives CHeart's sequence: shown on its tab (one Play per tab)."""
+        index = self.tabs.currentIndex()
+        sequence = index == CONDITIONS_TAB or (
+            index != MORPH_TAB and self.display.scene == "sequence"
+        )
+        if not sequence:
+            self.playback.set_playing(False)
+        self.playback.setVisible(sequence)
 
     def _sync_plot_tab(self) -> None:
         """The curve of the scene on screen: volume-time for a sequence, phenotype vs alpha."""
@@ -286,6 +273,7 @@ class MainWindow(QMainWindow):
             self.tabs.blockSignals(True)
             self.tabs.setCurrentIndex(CONDITIONS_TAB)
             self.tabs.blockSignals(False)
+        self._sync_playback_bar()
         self._sync_plot_tab()
         self._first_heart()
 
@@ -294,6 +282,9 @@ class MainWindow(QMainWindow):
             self.views.heart.render()
             self.first_heart_s = time.perf_counter() - self.launch_time
             log.info("first heart drawn %.2f s after launch", self.first_heart_s)
+
+    def _path_progress(self, text: str) -> None:
+        self.path_label.setText(text)
 
     def _rendered(self, ms: float) -> None:
         self.render_label.setText(f"render {ms:.0f} ms")
@@ -342,7 +333,8 @@ class MainWindow(QMainWindow):
 
     def _job_failed(self, failure: JobFailed) -> None:
         if isinstance(failure.error, CardioInputError):
-            self.report_error("Cannot compute that", str(failure.error))
+            title = getattr(failure.request, "error_title", "Cannot compute that")
+            self.report_error(title, str(failure.error))
         else:
             log.error("worker job failed:\n%s", failure.trace)
             self.report_error(
@@ -351,6 +343,8 @@ class MainWindow(QMainWindow):
 
     def _job_progress(self, request: Any, message: str) -> None:
         self.status(message, 3000)
+        if getattr(request, "lane", None) == "latent":
+            self.views.latent.set_status(message)  # cleared when the layout arrives
 
     # sessions -------------------------------------------------------------------------------
     def apply_session(self, session: Session) -> list[str]:
@@ -372,6 +366,7 @@ class MainWindow(QMainWindow):
             self.set_engines(engines)
         notes.extend(checkpoint_mismatches(session, self.engines))
         self.state.restore(session.controls)
+        self.hearts.restore(session.extra.get("hearts"), session.controls.get("subject_id"))
         if session.camera:
             self.display.remember_camera(session.scene or "morph", session.camera)
         if session.scene == "sequence" and self.engines.cheart is not None:
@@ -384,7 +379,10 @@ class MainWindow(QMainWindow):
     # lifetime -------------------------------------------------------------------------------
     def settled(self) -> bool:
         """True when the newest request of every lane has come back and nothing is running."""
-        return self.worker.idle and all(self.router.settled(lane) for lane in LANES)
+        # the morph path cache builds in the background and may take seconds: not waited for
+        busy = self.worker.busy_lanes().difference(BACKGROUND_LANES)
+        foreground = (lane for lane in LANES if lane not in BACKGROUND_LANES)
+        return not busy and all(self.router.settled(lane) for lane in foreground)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         """Stop timers and the worker, then release the VTK render window."""

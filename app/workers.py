@@ -120,6 +120,14 @@ class CoalescingWorker(QObject):
         with self._cond:
             return not self._pending and not self._active and self._running is None
 
+    def busy_lanes(self) -> set[str]:
+        """Lanes with a request pending, running or being stepped."""
+        with self._cond:
+            busy = set(self._pending) | set(self._active)
+            if self._running is not None:
+                busy.add(self._running.lane)
+            return busy
+
     def stop(self, timeout: float = 10.0) -> None:
         """Drop pending work, let the running step finish, and end the thread."""
         with self._cond:
@@ -206,6 +214,11 @@ class CoalescingWorker(QObject):
                 if self._active.get(lane, (None,))[0] is request:
                     self._active.pop(lane)
             job.close()
+            if isinstance(message, Partial) and getattr(request, "show_stale", False):
+                # finished but overtaken: shown anyway, or a stream of requests faster than
+                # the job would never show anything (the receiver drops what is older)
+                elapsed = (time.perf_counter() - start) * 1000
+                self.partial.emit(JobDone(request, message.value, elapsed))
             return
         if isinstance(message, Partial):
             self.partial.emit(JobDone(request, message.value, (time.perf_counter() - start) * 1000))
@@ -276,7 +289,8 @@ class ResultRouter(QObject):
     def _on_partial(self, result: JobDone) -> None:
         request = result.request
         handler = self._partial_handlers.get(request.lane)
-        if handler is not None and self._worker.is_current(request):
+        stale_ok = getattr(request, "show_stale", False)
+        if handler is not None and (stale_ok or self._worker.is_current(request)):
             handler(result)
 
     @Slot(object)

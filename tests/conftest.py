@@ -14,6 +14,15 @@ if not os.environ.get("DISPLAY"):
 REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata" / "mnms-sample"
 
 
+@pytest.fixture(autouse=True)
+def _xcb_only(request):
+    """Tests marked ``xcb`` (focus, keys, window sizes) run on a real X server only."""
+    if request.node.get_closest_marker("xcb") is None:
+        return
+    if not os.environ.get("DISPLAY") or os.environ.get("QT_QPA_PLATFORM", "xcb") != "xcb":
+        pytest.skip("needs a real X server: QT_QPA_PLATFORM=xcb xvfb-run -a pytest -m xcb")
+
+
 @pytest.fixture
 def rng() -> np.random.Generator:
     """A seeded random generator."""

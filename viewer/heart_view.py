@@ -20,6 +20,27 @@ from cardio_explorer.viewer.render_window import VtkCanvas
 from cardio_explorer.viewer.surfaces import STRUCTURES
 
 DEFAULT_OPACITY = {1: 1.0, 2: 0.45, 3: 1.0}  # a see-through myocardium shows the LV inside
+REFRAME_SIZE_RATIO = 1.3  # content this much larger or smaller than the framed one: re-frame
+REFRAME_SHIFT = 0.25  # or its centre moved by this fraction of the framed size
+
+
+def _extent(surfaces: Mapping[int, vtkPolyData]) -> tuple[np.ndarray, float] | None:
+    """Centre and diagonal (mm) of all non-empty surfaces; None when all are empty."""
+    bounds = [np.asarray(p.GetBounds()) for p in surfaces.values() if p.GetNumberOfPoints()]
+    if not bounds:
+        return None
+    lo = np.min([b[0::2] for b in bounds], axis=0)
+    hi = np.max([b[1::2] for b in bounds], axis=0)
+    return (lo + hi) / 2, float(np.linalg.norm(hi - lo))
+
+
+def extent_changed(old: tuple[np.ndarray, float], new: tuple[np.ndarray, float]) -> bool:
+    """True when new content lies elsewhere or is of another size than what was framed."""
+    if old[1] <= 0:
+        return True
+    ratio = new[1] / old[1]
+    shift = float(np.linalg.norm(new[0] - old[0])) / old[1]
+    return not (1 / REFRAME_SIZE_RATIO < ratio < REFRAME_SIZE_RATIO) or shift > REFRAME_SHIFT
 
 
 @dataclass(frozen=True)
@@ -65,6 +86,7 @@ class HeartView(VtkCanvas):
         self._clip = vtkPlane()
         self._clip_enabled = False
         self._has_shown = False
+        self._framed: tuple[np.ndarray, float] | None = None  # extent the camera was fit to
         colours = {e.value: e.rgb for e in label_table.entries}
         # structures share their interfaces (LV/MYO, MYO/RV): push the myocardium a little back
         # in depth so the blood pools win there instead of speckling (z-fighting)
@@ -105,9 +127,17 @@ class HeartView(VtkCanvas):
         for value, mapper in self._mappers.items():
             poly = surfaces.get(value)
             mapper.SetInputData(poly if poly is not None else vtkPolyData())
+        extent = _extent(surfaces)
         if reset_camera or not self._has_shown:
-            self._has_shown = any(p.GetNumberOfPoints() for p in surfaces.values())
+            self._has_shown = extent is not None
             self._frame_default_view()
+            self._framed = extent
+        elif extent is not None and self._framed is None:
+            self._framed = extent  # a restored camera: keep it, compare later content to this
+        elif extent is not None and extent_changed(self._framed, extent):
+            # other content (a completed heart, another subject): fit it, same view direction
+            self.renderer.ResetCamera()
+            self._framed = extent
         self.renderer.ResetCameraClippingRange()
         self.request_render()
 
@@ -201,6 +231,7 @@ class HeartView(VtkCanvas):
     def reset_camera(self) -> None:
         """Back to the default three-quarter view, framing everything shown."""
         self._frame_default_view()
+        self._framed = _extent({k: m.GetInput() for k, m in self._mappers.items()})
         self.request_render()
 
     def camera(self) -> dict[str, Any]:
@@ -222,4 +253,5 @@ class HeartView(VtkCanvas):
         cam.SetViewAngle(float(state.get("view_angle", 30.0)))
         self.renderer.ResetCameraClippingRange()
         self._has_shown = True  # a restored camera must survive the next show_surfaces
+        self._framed = None
         self.request_render()

@@ -35,12 +35,19 @@ class LatentView(QWidget):
 
     def __init__(self, parent: QWidget | None = None, point_size: float = 8.0) -> None:
         super().__init__(parent)
-        self._plot = pg.PlotWidget(background=(20, 22, 26))
+        # the legend has its own column beside the plot, so it never covers a point
+        self._graphics = pg.GraphicsLayoutWidget()
+        self._graphics.setBackground((20, 22, 26))
+        self._plot = self._graphics.addPlot(row=0, col=0)
         self._plot.setMenuEnabled(False)
         self._plot.showGrid(x=True, y=True, alpha=0.15)
         self._plot.setLabel("bottom", "embedding 1")
         self._plot.setLabel("left", "embedding 2")
-        self._legend = self._plot.addLegend(offset=(8, 8), brush=(20, 22, 26, 200))
+        self._legend = pg.LegendItem(brush=(20, 22, 26, 200), labelTextSize="8pt")
+        self._graphics.addItem(self._legend, row=0, col=1)
+        self._graphics.ci.layout.setColumnStretchFactor(0, 5)
+        self._title = ""
+        self._status = ""
         self._point_size = point_size
         self._groups: dict[str, pg.ScatterPlotItem] = {}
         self._points = np.zeros((0, 2))
@@ -60,12 +67,36 @@ class LatentView(QWidget):
         self._plot.addItem(self._current)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self._plot)
+        layout.addWidget(self._graphics)
 
     @property
     def plot_item(self) -> pg.PlotItem:
         """The pyqtgraph plot (for axis labels and tests)."""
-        return self._plot.getPlotItem()
+        return self._plot
+
+    @property
+    def legend(self) -> pg.LegendItem:
+        """The group legend beside the plot."""
+        return self._legend
+
+    def set_title(self, title: str) -> None:
+        """The pane's title (above the plot)."""
+        self._title = title
+        self._show_title()
+
+    def set_status(self, text: str) -> None:
+        """A note after the title, e.g. while a layout is being computed ('' clears it)."""
+        self._status = text
+        self._show_title()
+
+    @property
+    def status(self) -> str:
+        """The note shown after the title."""
+        return self._status
+
+    def _show_title(self) -> None:
+        text = " · ".join(t for t in (self._title, self._status) if t)
+        self._plot.setTitle(text or None, color="#e0e0e0", size="9pt")
 
     def set_axis_labels(self, x: str, y: str) -> None:
         """Axis titles, e.g. 't-SNE 1' / 't-SNE 2' or 'PC 1' / 'PC 2'."""
@@ -108,6 +139,7 @@ class LatentView(QWidget):
             )
             item.sigClicked.connect(self._on_points_clicked)
             self._plot.addItem(item)
+            self._legend.addItem(item, group)
             self._groups[group] = item
         self._plot.autoRange()
 

@@ -148,25 +148,62 @@ class VolumeCurveView(_PlotPanel):
             self.frame_selected.emit(frame)
 
 
-class PhenotypeAlphaView(_PlotPanel):
-    """Phenotypes along a morph (alpha 0-1 on x) with a line at the current alpha."""
+class PhenotypeAlphaView(QWidget):
+    """Phenotypes along a morph (alpha 0-100 % on x) with a line at the current alpha.
 
-    def __init__(self, parent: QWidget | None = None, y_label: str = "value") -> None:
-        super().__init__(parent, "alpha (%)", y_label)
+    Phenotypes come in mL, % and g, so one axis cannot hold them: each curve is drawn as a
+    percentage of its value at alpha 0, and its legend entry (beside the plot, never over the
+    data) names the unit and the values at both ends, e.g. ``LVEDV (mL): 85 -> 213``.
+    """
+
+    def __init__(self, parent: QWidget | None = None, y_label: str | None = None) -> None:
+        super().__init__(parent)
+        self._graphics = pg.GraphicsLayoutWidget()
+        self._graphics.setBackground(_BACKGROUND)
+        self._plot = self._graphics.addPlot(row=0, col=0)
+        self._plot.setMenuEnabled(False)
+        self._plot.showGrid(x=True, y=True, alpha=0.15)
+        self._plot.setLabel("bottom", "alpha (%)")
+        self._plot.setLabel("left", y_label or "% of the value at alpha 0")
+        self._legend = pg.LegendItem(brush=(20, 22, 26, 200), labelTextSize="8pt")
+        self._graphics.addItem(self._legend, row=0, col=1)
+        self._graphics.ci.layout.setColumnStretchFactor(0, 3)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self._graphics)
         self._items: list = []
+        self._names: list[str] = []
         self._alpha = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen((255, 220, 0), width=2))
         self._alpha.setVisible(False)
         self._plot.addItem(self._alpha)
 
+    @property
+    def plot_item(self) -> pg.PlotItem:
+        """The pyqtgraph plot (for labels and tests)."""
+        return self._plot
+
+    @property
+    def legend(self) -> pg.LegendItem:
+        """The legend beside the plot."""
+        return self._legend
+
     def set_curves(self, alphas: np.ndarray, curves: Mapping[str, np.ndarray]) -> None:
-        """Draw named curves (K,) over alphas (K,) in 0-1 (shown as percent)."""
+        """Draw named curves (K,) over alphas (K,) in 0-1 (shown as percent), normalised."""
         alphas = np.asarray(alphas, dtype=np.float64).ravel()
-        self._clear_curves(self._items)
+        for item in self._items:
+            self._legend.removeItem(item)
+            self._plot.removeItem(item)
+        self._items.clear()
+        self._names = []
         for i, (name, values) in enumerate(curves.items()):
             values = _curve(values, len(alphas), name)
+            start = values[0]
+            scale = 100.0 / start if np.isfinite(start) and abs(start) > 1e-9 else np.nan
             rgb = _CYCLE[i % len(_CYCLE)]
-            item = self._plot.plot(100 * alphas, values, pen=pg.mkPen(rgb, width=2), name=name)
+            item = self._plot.plot(100 * alphas, values * scale, pen=pg.mkPen(rgb, width=2))
+            self._legend.addItem(item, f"{name}: {start:.0f} → {values[-1]:.0f}")
             self._items.append(item)
+            self._names.append(name)
 
     def set_alpha(self, alpha: float | None) -> None:
         """Move the current-alpha line (alpha in 0-1; None hides it)."""
@@ -178,7 +215,11 @@ class PhenotypeAlphaView(_PlotPanel):
 
     def curve_names(self) -> tuple[str, ...]:
         """Names of the drawn curves."""
-        return tuple(item.name() for item in self._items)
+        return tuple(self._names)
+
+    def legend_texts(self) -> tuple[str, ...]:
+        """The legend's entries (name, unit and the values at alpha 0 and 1)."""
+        return tuple(label.text for _, label in self._legend.items)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import numpy as np
 import shiboken6
 import vtkmodules.vtkRenderingOpenGL2  # noqa: F401  (registers the OpenGL render classes)
 from PySide6.QtCore import QTimer, Signal
-from PySide6.QtGui import QCloseEvent, QShowEvent
+from PySide6.QtGui import QCloseEvent, QKeyEvent, QShowEvent
 from PySide6.QtWidgets import QApplication, QVBoxLayout, QWidget
 from vtkmodules.qt.QVTKRenderWindowInteractor import QVTKRenderWindowInteractor
 from vtkmodules.util.numpy_support import vtk_to_numpy
@@ -65,6 +65,28 @@ def make_render_window() -> vtkRenderWindow | None:
     return window
 
 
+class AppKeysInteractor(QVTKRenderWindowInteractor):
+    """Mouse to VTK (rotate, zoom, pan); every key to Qt: VTK's key bindings ('p' pick box,
+    'w'/'s' wireframe, 'e'/'q' exit, '3' stereo...) never run, the app's shortcuts do."""
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        """Not handled here: Qt passes it on to the parents (and the window's shortcuts)."""
+        event.ignore()
+
+    def keyReleaseEvent(self, event: QKeyEvent) -> None:
+        """Not handled here (see keyPressEvent)."""
+        event.ignore()
+
+
+def mouse_only_style() -> vtkInteractorStyleTrackballCamera:
+    """Trackball camera (left rotate, right / wheel zoom, middle / shift-left pan) whose key
+    handlers are replaced by no-op observers, so no key reaches VTK's defaults."""
+    style = vtkInteractorStyleTrackballCamera()
+    for event in ("CharEvent", "KeyPressEvent", "KeyReleaseEvent"):
+        style.AddObserver(event, lambda _obj, _event: None)
+    return style
+
+
 def finalize_all_canvases() -> None:
     """Release the render windows of all live canvases (called when the application quits)."""
     for canvas in list(_LIVE_CANVASES):
@@ -91,9 +113,9 @@ class VtkCanvas(QWidget):
         window = make_render_window()
         self._offscreen = window is not None
         if window is None:
-            self._interactor = QVTKRenderWindowInteractor(self)
+            self._interactor = AppKeysInteractor(self)
         else:
-            self._interactor = QVTKRenderWindowInteractor(self, rw=window)
+            self._interactor = AppKeysInteractor(self, rw=window)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self._interactor)
@@ -102,7 +124,7 @@ class VtkCanvas(QWidget):
         self.renderer = vtkRenderer()
         self.renderer.SetBackground(*background)
         self._window.AddRenderer(self.renderer)
-        self._interactor.SetInteractorStyle(vtkInteractorStyleTrackballCamera())
+        self._interactor.SetInteractorStyle(mouse_only_style())
         self._initialized = False
         self._finalized = False
         self._render_pending = False

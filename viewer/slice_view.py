@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.labels import LABEL_TABLE, Label, LabelTable
 from cardio_explorer.engine.volume import ImageVolume, LabelVolume
+from cardio_explorer.viewer.anatomy import PlaneAids
 
 LongAxisPlane = Literal["xz", "yz"]
 
@@ -64,6 +65,7 @@ class _LabelImageView(QWidget):
         self._shown_labels: np.ndarray | None = None
         self._shown_image: np.ndarray | None = None
         self._rect = QRectF()
+        self.aids = PlaneAids(self.view_box, self._graphics)
 
     # data -----------------------------------------------------------------------------------
     def _store(self, labels: LabelVolume | None, image: ImageVolume | None) -> None:
@@ -213,15 +215,22 @@ class SliceView(_LabelImageView):
         volume = self._labels if self._labels is not None else self._image
         if volume is None:
             self._draw_plane(None, None, 0.0, 0.0)
+            self.aids.update(0.0, 0.0, np.zeros(3), np.zeros(3))
             self._caption.setText("no data")
             return
         nz, ny, nx = volume.spatial_shape
-        _, sy, sx = volume.spacing_zyx
+        sz, sy, sx = volume.spacing_zyx
         k = self._index
         labels = None if self._labels is None else self._labels.data[k]
         image = None if self._image is None else self._image.data[k]
         self._draw_plane(labels, image, nx * sx, ny * sy)
-        self._caption.setText(f"slice {k + 1}/{nz}")
+        self.aids.update(nx * sx, ny * sy, volume.affine[:3, 0], volume.affine[:3, 1])
+        # where the slice lies, in mm below the first (basal) slice; its number in the tooltip
+        self._caption.setText(f"base +{k * sz:.1f} mm")
+        self._caption.setToolTip(
+            f"{k * sz:.1f} mm below the first (basal) slice: slice {k + 1} of {nz}, "
+            f"{sz:.1f} mm apart"
+        )
 
 
 def lv_centre_index(labels: LabelVolume) -> tuple[int, int, int]:
@@ -332,6 +341,7 @@ class LongAxisView(_LabelImageView):
         volume = self._labels if self._labels is not None else self._image
         if volume is None:
             self._draw_plane(None, None, 0.0, 0.0)
+            self.aids.update(0.0, 0.0, np.zeros(3), np.zeros(3))
             self._place_marker()
             return
         nz, ny, nx = volume.spatial_shape
@@ -346,4 +356,6 @@ class LongAxisView(_LabelImageView):
         image = None if self._image is None else np.ascontiguousarray(cut(self._image.data))
         width = nx * sx if self._plane == "xz" else ny * sy
         self._draw_plane(labels, image, width, nz * sz)
+        across = volume.affine[:3, 0] if self._plane == "xz" else volume.affine[:3, 1]
+        self.aids.update(width, nz * sz, across, volume.affine[:3, 2])
         self._place_marker()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -57,7 +57,9 @@ def _vertex_normals(points: np.ndarray, triangles: np.ndarray) -> np.ndarray:
     return (normals / np.maximum(length, 1e-12)).astype(np.float32)
 
 
-def _polydata(points: np.ndarray, triangles: np.ndarray) -> vtkPolyData:
+def _polydata(
+    points: np.ndarray, triangles: np.ndarray, normals: np.ndarray | None = None
+) -> vtkPolyData:
     """vtkPolyData of float32 points (N, 3) and triangles (M, 3) with vertex normals."""
     poly = vtkPolyData()
     vtk_points = vtkPoints()
@@ -71,10 +73,26 @@ def _polydata(points: np.ndarray, triangles: np.ndarray) -> vtkPolyData:
     )
     poly.SetPolys(cells)
     if len(triangles):
-        normals = numpy_to_vtk(_vertex_normals(points, triangles), deep=1)
-        normals.SetName("Normals")
-        poly.GetPointData().SetNormals(normals)
+        if normals is None:
+            normals = _vertex_normals(points, triangles)
+        vtk_normals = numpy_to_vtk(np.ascontiguousarray(normals, dtype=np.float32), deep=1)
+        vtk_normals.SetName("Normals")
+        poly.GetPointData().SetNormals(vtk_normals)
     return poly
+
+
+@dataclass(frozen=True, eq=False)
+class Mesh:
+    """A triangle surface as plain arrays: safe to build on a worker thread and hand over."""
+
+    points: np.ndarray  # (N, 3) float32, world mm
+    triangles: np.ndarray  # (M, 3) int32: half the memory of VTK's int64 ids (paths cache many)
+    normals: np.ndarray  # (N, 3) float32
+
+
+def surfaces_from_meshes(meshes: Mapping[int, Mesh]) -> Surfaces:
+    """vtkPolyData per structure from numpy meshes (GUI thread: VTK objects stay there)."""
+    return {k: _polydata(m.points, m.triangles, m.normals) for k, m in meshes.items()}
 
 
 def extract_surfaces(
@@ -83,6 +101,18 @@ def extract_surfaces(
     structures: Sequence[int] = STRUCTURES,
 ) -> Surfaces:
     """Closed triangle surface of each structure of a 3D label volume, in world mm (RAS+).
+
+    See :func:`extract_meshes`; this one returns vtkPolyData.
+    """
+    return surfaces_from_meshes(extract_meshes(labels, smoothing_iterations, structures))
+
+
+def extract_meshes(
+    labels: LabelVolume,
+    smoothing_iterations: int = DEFAULT_SMOOTHING,
+    structures: Sequence[int] = STRUCTURES,
+) -> dict[int, Mesh]:
+    """Closed triangle mesh of each structure of a 3D label volume, in world mm (RAS+).
 
     One SurfaceNets pass shares the interfaces between structures (LV/MYO, MYO/RV), so
     neighbouring surfaces fit without gaps. Normals point out of each structure whatever the
@@ -107,10 +137,10 @@ def extract_surfaces(
     nets.Update()
     net = nets.GetOutput()
 
-    surfaces: Surfaces = {}
+    meshes: dict[int, Mesh] = {}
     if net.GetNumberOfCells() == 0:
-        empty_points, no_triangles = np.zeros((0, 3), np.float32), np.zeros((0, 3), np.int64)
-        return {int(s): _polydata(empty_points, no_triangles) for s in structures}
+        empty = np.zeros((0, 3), np.float32)
+        return {int(s): Mesh(empty, np.zeros((0, 3), np.int32), empty) for s in structures}
     index_points = vtk_to_numpy(net.GetPoints().GetData()).astype(np.float64)
     world = index_points @ labels.affine[:3, :3].T + labels.affine[:3, 3]
     triangles = vtk_to_numpy(net.GetPolys().GetConnectivityArray()).reshape(-1, 3)
@@ -126,8 +156,9 @@ def extract_surfaces(
         used = np.zeros(len(world), dtype=bool)
         used[tris] = True
         new_index = np.cumsum(used) - 1
-        surfaces[int(structure)] = _polydata(world[used].astype(np.float32), new_index[tris])
-    return surfaces
+        points, tris = world[used].astype(np.float32), new_index[tris].astype(np.int32)
+        meshes[int(structure)] = Mesh(points, tris, _vertex_normals(points, tris))
+    return meshes
 
 
 def _writer(fmt: str):
@@ -177,12 +208,17 @@ def export_surfaces(
     return written
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class SurfaceSet:
-    """Surfaces of every frame of a 3D+t label sequence, extracted once for cheap playback."""
+    """Surfaces of every frame of a 3D+t label sequence, extracted once for cheap playback.
 
-    frames: tuple[Surfaces, ...]
+    Frames are numpy meshes (any thread); ``set[t]`` builds frame t's vtkPolyData once, so
+    index it on the GUI thread, where VTK objects live.
+    """
+
+    meshes: tuple[dict[int, Mesh], ...]
     frame_duration_ms: float | None = None
+    _built: dict[int, Surfaces] = field(default_factory=dict, repr=False)
 
     @classmethod
     def extract(
@@ -198,7 +234,7 @@ class SurfaceSet:
         """
         frames = []
         for t in range(sequence.n_frames):
-            frames.append(extract_surfaces(sequence.frame(t), smoothing_iterations, structures))
+            frames.append(extract_meshes(sequence.frame(t), smoothing_iterations, structures))
             if on_frame is not None:
                 on_frame(t + 1, sequence.n_frames)
         return cls(tuple(frames), sequence.frame_duration_ms)
@@ -206,13 +242,21 @@ class SurfaceSet:
     @property
     def n_frames(self) -> int:
         """Number of frames."""
-        return len(self.frames)
+        return len(self.meshes)
+
+    @property
+    def frames(self) -> tuple[Surfaces, ...]:
+        """vtkPolyData of every frame (built on first use)."""
+        return tuple(self[t] for t in range(len(self.meshes)))
 
     def __len__(self) -> int:
-        return len(self.frames)
+        return len(self.meshes)
 
     def __getitem__(self, t: int) -> Surfaces:
-        return self.frames[t]
+        t = range(len(self.meshes))[t]  # negative indices, and IndexError past the end
+        if t not in self._built:
+            self._built[t] = surfaces_from_meshes(self.meshes[t])
+        return self._built[t]
 
     def __iter__(self) -> Iterator[Surfaces]:
         return iter(self.frames)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QFileDialog, QInputDialog, QMenu
+from PySide6.QtWidgets import QFileDialog, QInputDialog, QMenu, QMessageBox
 
 from cardio_explorer.app.engines import ModelSlot, checkpoint_kind, load_slot
 from cardio_explorer.app.jobs import CohortOutput, CohortRequest, SeriesRequest
@@ -31,6 +31,7 @@ from cardio_explorer.engine.io.nifti import (
     write_label_table,
     write_label_volume,
 )
+from cardio_explorer.engine.labels import LABEL_TABLE
 from cardio_explorer.viewer.screenshot import save_screenshot
 from cardio_explorer.viewer.surfaces import EXPORT_FORMATS, export_surfaces
 
@@ -68,7 +69,7 @@ class ExportController(QObject):
             ("Export labels (NIfTI)…", self.export_labels, None),
             ("Export image (NIfTI)…", self.export_image, None),
             ("Export sequence (NIfTI)…", self.export_sequence, None),
-            ("Export surfaces (VTP/STL/OBJ)…", self.export_surfaces, None),
+            ("Export all surfaces (VTP/STL/OBJ)…", self.export_surfaces, None),
             ("Export morph path…", self.export_morph_path, None),
             ("", None, None),
             ("Save screenshot…", self.save_screenshot, QKeySequence("Ctrl+S")),
@@ -157,9 +158,15 @@ class ExportController(QObject):
             if path is None:
                 return None
         path = _with_nifti_suffix(Path(path))
-        written = write_label_volume(labels, path)
+        own = (
+            self.window.hearts.own_frame_labels(labels)
+            if self.window.display.scene == "morph"
+            else None
+        )
+        written = write_label_volume(own or labels, path)
         write_label_table(path.with_name(nifti_stem(path) + "_labels.txt"))
-        self.window.status(f"wrote {written}")
+        where = " on your heart's own grid" if own is not None else ""
+        self.window.status(f"wrote {written}{where}")
         return written
 
     def export_image(self, path: str | Path | None = None) -> Path | None:
@@ -171,8 +178,14 @@ class ExportController(QObject):
             path = self._ask_save("Export image", NIFTI_FILTER, "image.nii.gz")
             if path is None:
                 return None
-        written = write_image_volume(image, _with_nifti_suffix(Path(path)))
-        self.window.status(f"wrote {written}")
+        own = (
+            self.window.hearts.own_frame_labels(image)
+            if self.window.display.scene == "morph"
+            else None
+        )
+        written = write_image_volume(own or image, _with_nifti_suffix(Path(path)))
+        where = " on your heart's own grid" if own is not None else ""
+        self.window.status(f"wrote {written}{where}")
         return written
 
     def export_sequence(self, path: str | Path | None = None) -> Path | None:
@@ -192,10 +205,34 @@ class ExportController(QObject):
         self.window.status(f"wrote {written}")
         return written
 
+    def surface_prefix(self) -> str:
+        """What the shown surfaces are, for their file names: subject, group, target, alpha,
+        seed and phase of a morph; conditions, sample and frame of a heartbeat."""
+        state, display = self.window.state, self.window.display
+        if display.scene == "sequence":
+            c = state.conditions
+            who = f"cheart_{c.sex}{c.age:.0f}y{c.height:.0f}cm{c.weight:.0f}kg{c.sbp:.0f}mmHg"
+            return f"{who}_sample{state.sample_index + 1}_frame{state.frame:02d}_"
+        morph = self.window.engines.morph
+        subject = state.subject_id or "subject"
+        group = "NOR"
+        if morph is not None and subject in morph.atlas.references:
+            group = morph.atlas.reference(subject).group or "NOR"
+        alpha = round(100 * state.alpha)
+        safe = "".join(ch if ch.isalnum() or ch in "-." else "-" for ch in subject)
+        return (
+            f"{safe}_{group}_to{state.target_group}_alpha{alpha:03d}"
+            f"_seed{state.seed}_{state.phase}_"
+        )
+
     def export_surfaces(
-        self, folder: str | Path | None = None, fmt: str | None = None
+        self,
+        folder: str | Path | None = None,
+        fmt: str | None = None,
+        overwrite: bool | None = None,
     ) -> list[Path] | None:
-        """The shown surfaces, one file per structure, in the NIfTI's world frame (mm)."""
+        """The shown surfaces, one file per structure, in the NIfTI's world frame (mm), named
+        after what they show; existing files are replaced only when ``overwrite`` (None: ask)."""
         surfaces = self.window.display.current_surfaces()
         if surfaces is None:
             raise CardioInputError("export", "nothing is shown yet")
@@ -209,7 +246,22 @@ class ExportController(QObject):
             )
             if not ok:
                 return None
-        written = export_surfaces(surfaces, folder, fmt)
+        prefix = self.surface_prefix()
+        names = [f"{prefix}{LABEL_TABLE.name(int(v))}.{fmt.lower()}" for v in surfaces]
+        existing = [n for n in names if (Path(folder) / n).exists()]
+        if existing and overwrite is None:
+            answer = QMessageBox.question(
+                self.window,
+                "Replace files?",
+                f"{len(existing)} of these files exist in {folder}:\n"
+                + "\n".join(existing)
+                + "\n\nReplace them?",
+            )
+            overwrite = answer == QMessageBox.StandardButton.Yes
+        if existing and not overwrite:
+            self.window.status("surface export cancelled: nothing was replaced")
+            return None
+        written = export_surfaces(surfaces, folder, fmt, prefix=prefix)
         self.window.status(f"wrote {len(written)} surfaces to {folder}")
         return written
 
@@ -268,6 +320,7 @@ class ExportController(QObject):
             camera=window.views.heart.camera(),
             scene=window.display.scene,
             cohort=str(self.cohort_folder) if self.cohort_folder else None,
+            extra={"hearts": window.hearts.session_entries()},
         )
 
     def save_session(self, path: str | Path | None = None) -> Path | None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QGridLayout, QGroupBox, QLabel, QWidget
+from PySide6.QtWidgets import QGridLayout, QGroupBox, QLabel, QSizePolicy, QWidget
 
 READOUTS = (
     ("lvedv_ml", "LVEDV", "mL"),
@@ -25,13 +25,16 @@ class ReadoutBox(QGroupBox):
         for i, (key, name, _unit) in enumerate(READOUTS):
             value = QLabel("–")
             value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-            value.setMinimumWidth(80)
+            # fixed width, right-aligned: values of another length never shift the layout
+            value.setFixedWidth(value.fontMetrics().horizontalAdvance("-8888.8 mL") + 4)
+            value.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             row, col = divmod(i, 2)
             grid.addWidget(QLabel(name), row, 2 * col)
             grid.addWidget(value, row, 2 * col + 1)
             self._labels[key] = value
         self.values: dict[str, float] = {}
         self.pending = False
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
 
     def set_pending(self, pending: bool) -> None:
         """Grey the values out while the read-outs of a newer step are being computed."""

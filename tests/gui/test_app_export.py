@@ -61,9 +61,10 @@ def test_export_sequence_is_4d_with_time_last_and_the_frame_duration(qtbot, wind
 def test_export_surfaces_in_the_nifti_world_frame(window, tmp_path):
     labels = window.display.current_labels()
     written = window.exports.export_surfaces(tmp_path / "surf", "vtp")
-    assert sorted(p.name for p in written) == ["lv.vtp", "myo.vtp", "rv.vtp"]
+    stem = "p1_NOR_toDCM_alpha050_seed0_ED_"  # subject, group, target, alpha, seed, phase
+    assert sorted(p.name for p in written) == [f"{stem}{s}.vtp" for s in ("lv", "myo", "rv")]
     reader = vtkXMLPolyDataReader()
-    reader.SetFileName(str(tmp_path / "surf" / "myo.vtp"))
+    reader.SetFileName(str(tmp_path / "surf" / f"{stem}myo.vtp"))
     reader.Update()
     poly = reader.GetOutput()
     assert poly.GetNumberOfPoints() > 0
@@ -157,3 +158,29 @@ def test_show_image_synthesises_and_exports_the_image(qtbot, window, tmp_path):
     plain = open_window(qtbot, kinds=("label_vae", "cheart"))
     assert not plain.morph_panel.show_image.isEnabled()
     assert "not found" in plain.morph_panel.show_image.toolTip()
+
+
+def test_export_surfaces_asks_before_replacing(window, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    first = window.exports.export_surfaces(tmp_path, "stl")
+    stamps = [p.stat().st_mtime_ns for p in first]
+    asked = []
+
+    def answer(reply):
+        def question(*args, **kwargs):
+            asked.append(args[2])
+            return reply
+
+        return question
+
+    monkeypatch.setattr(QMessageBox, "question", answer(QMessageBox.StandardButton.No))
+    assert window.exports.export_surfaces(tmp_path, "stl") is None
+    assert len(asked) == 1
+    assert "3 of these files exist" in asked[0]
+    assert [p.stat().st_mtime_ns for p in first] == stamps  # nothing replaced
+    monkeypatch.setattr(QMessageBox, "question", answer(QMessageBox.StandardButton.Yes))
+    assert window.exports.export_surfaces(tmp_path, "stl") == first
+    window.state.set("alpha", 0.8)  # another alpha: other names, nothing to ask
+    assert all("alpha080" in p.name for p in window.exports.export_surfaces(tmp_path, "stl"))
+    assert len(asked) == 2

@@ -61,10 +61,13 @@ def test_500_random_control_changes(qtbot):
             QApplication.processEvents()
             if i == WARMUP:
                 settle(qtbot, window)
+                # the cached morph path (one, of bounded size) is full at both measurements
+                qtbot.waitUntil(lambda: window.morph.path.complete, timeout=60_000)
                 baseline_rss = _rss_mb()
                 baseline_py = tracemalloc.get_traced_memory()[0]
         window.playback.set_playing(False)
         settle(qtbot, window, timeout_ms=60_000)
+        qtbot.waitUntil(lambda: window.morph.path.complete, timeout=60_000)
         growth_rss = _rss_mb() - baseline_rss
         growth_py = (tracemalloc.get_traced_memory()[0] - baseline_py) / 2**20
     finally:

@@ -44,7 +44,7 @@ def test_cohort_is_drawn_by_group_in_the_usual_order(view, cohort):
 def test_clicking_a_cohort_point_emits_its_subject_id(view, qtbot, cohort):
     points, _, ids = cohort
     target = 2  # an HCM subject
-    plot = view._plot
+    plot = view._graphics
     scene_pos = view.plot_item.vb.mapViewToScene(QPointF(*points[target]))
     pos = plot.mapFromScene(scene_pos)
     with qtbot.waitSignal(view.subject_clicked, timeout=2000) as blocker:
@@ -73,3 +73,16 @@ def test_bad_shapes_are_refused(view):
         view.set_cohort(np.zeros((3, 2)), ["NOR"] * 2, ["a", "b", "c"])
     with pytest.raises(CardioInputError, match=r"\(M, 2\)"):
         view.set_path(np.zeros(4))
+
+
+def test_the_legend_sits_beside_the_points_not_over_them(view, qtbot, cohort):
+    view.resize(700, 400)
+    qtbot.wait(10)
+    data_area = view.plot_item.getViewBox().sceneBoundingRect()
+    assert not data_area.intersects(view.legend.sceneBoundingRect())
+    assert [label.text for _, label in view.legend.items] == list(view.groups())
+    view.set_title("Latent space")
+    view.set_status("computing the t-SNE layout")
+    assert view.plot_item.titleLabel.text == "Latent space · computing the t-SNE layout"
+    view.set_status("")
+    assert view.plot_item.titleLabel.text == "Latent space"

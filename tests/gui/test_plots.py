@@ -52,6 +52,16 @@ def test_phenotype_alpha_view(qtbot):
     view.set_curves(alphas, {"LVEF (%)": 60 - 30 * alphas, "LVEDV (mL)": 140 + 80 * alphas})
     assert view.curve_names() == ("LVEF (%)", "LVEDV (mL)")
     np.testing.assert_allclose(view._items[0].getData()[0], 100 * alphas)
+    # mL and % on one axis would hide one of them: each curve is a percentage of its start,
+    # and its legend entry carries the unit and both end values
+    np.testing.assert_allclose(view._items[0].getData()[1], 100 * (60 - 30 * alphas) / 60)
+    np.testing.assert_allclose(view._items[1].getData()[1][-1], 100 * 220 / 140)
+    assert view.legend_texts() == ("LVEF (%): 60 → 30", "LVEDV (mL): 140 → 220")
+    assert view.plot_item.getAxis("left").labelText == "% of the value at alpha 0"
+    view.resize(600, 300)
+    qtbot.wait(10)
+    data_area = view.plot_item.getViewBox().sceneBoundingRect()
+    assert not data_area.intersects(view.legend.sceneBoundingRect())  # the legend is off the data
     view.set_alpha(0.35)
     assert view._alpha.value() == pytest.approx(35.0)
     view.set_curves(alphas, {"LVM (g)": alphas})

@@ -1,0 +1,47 @@
+"""The 3D camera re-frames when content of another extent arrives, and only then."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cardio_explorer.engine.volume import LabelVolume
+from cardio_explorer.viewer.heart_view import HeartView
+from cardio_explorer.viewer.surfaces import extract_surfaces
+
+pytestmark = pytest.mark.gui
+
+
+def _foreground_box(pixels: np.ndarray) -> tuple[int, int, int, int]:
+    mask = np.abs(pixels.astype(int) - pixels[0, 0].astype(int)).sum(axis=2) > 30
+    rows, cols = np.nonzero(mask)
+    return rows.min(), rows.max(), cols.min(), cols.max()
+
+
+def test_camera_reframes_for_other_extents_only(qtbot, heart):
+    view = HeartView()
+    qtbot.addWidget(view)
+    view.resize(320, 240)
+    view.show()
+    qtbot.waitExposed(view)
+    view.show_surfaces(extract_surfaces(heart))
+    framed = view.camera()
+    # a morph step: nearly the same heart, one voxel over; the camera stays put (no jumps)
+    moved = LabelVolume(np.roll(heart.data, 1, axis=2), heart.affine)
+    view.show_surfaces(extract_surfaces(moved))
+    assert view.camera() == framed
+    # a heart twice the size elsewhere (e.g. after Complete): framed anew, same direction
+    big = LabelVolume.from_array(heart.data, (10.0, 3.0, 3.0), (200.0, -50.0, 80.0))
+    view.show_surfaces(extract_surfaces(big))
+    after = view.camera()
+    assert after != framed
+    old_dir = np.subtract(framed["focal_point"], framed["position"])
+    new_dir = np.subtract(after["focal_point"], after["position"])
+    cos = old_dir @ new_dir / np.linalg.norm(old_dir) / np.linalg.norm(new_dir)
+    assert cos == pytest.approx(1.0, abs=1e-6)
+    top, bottom, left, right = _foreground_box(view.grab_pixels())
+    height, width = view.grab_pixels().shape[:2]
+    assert top > 0
+    assert left > 0
+    assert bottom < height - 1
+    assert right < width - 1
