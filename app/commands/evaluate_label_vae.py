@@ -13,6 +13,7 @@ from cardio_explorer.app.commands._checkpoints import label_vae_checkpoint
 from cardio_explorer.app.commands._reports import (
     add_input_arguments,
     add_run_arguments,
+    check_report_out,
     exit_status,
     fmt,
     markdown_head,
@@ -53,6 +54,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate, write report.json and report.md; 0 (or 1 with --strict and a missed target)."""
+    check_report_out(args)
     use_threads(args)
     if args.seeds < 1:
         raise CardioInputError("--seeds", f"must be at least 1, got {args.seeds}")
