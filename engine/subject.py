@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from cardio_explorer.engine.errors import CardioInputError
+from cardio_explorer.engine.io.safe_paths import check_safe_id
 from cardio_explorer.engine.volume import ImageVolume, LabelVolume
 
 GROUPS = ("NOR", "DCM", "HCM", "MINF", "ARV")
@@ -81,6 +82,10 @@ class Subject:
     images: dict[int, ImageVolume] = field(default_factory=dict)
     source: Path | None = None
     info: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # Ids come from file and folder names and CSVs, and name files downstream.
+        check_safe_id(self.subject_id, self.source or "subject id")
 
     @property
     def ed_labels(self) -> LabelVolume:

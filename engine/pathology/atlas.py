@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from cardio_explorer.engine.errors import CardioInputError
+from cardio_explorer.engine.io.safe_paths import check_safe_id
 from cardio_explorer.engine.labels import LABEL_TABLE
 from cardio_explorer.engine.pathology.correlation import kendall_matrix
 from cardio_explorer.engine.subject import GROUPS, Conditions, Subject
@@ -221,7 +222,7 @@ class LatentAtlas:
             for r in data["references"]:
                 phases = r["phases"]
                 references[r["id"]] = ReferenceSubject(
-                    subject_id=r["id"],
+                    subject_id=check_safe_id(r["id"], "reference subject id"),
                     group=r.get("group"),
                     codes={p: _array(v["codes"]) for p, v in phases.items()},
                     geometry={
