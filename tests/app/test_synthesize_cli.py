@@ -124,7 +124,7 @@ def test_existing_output_is_refused_without_overwrite(checkpoint, tmp_path, caps
         (["--groups", "MINF"], "--groups", "not in the latent atlas"),
         (["--alphas", "0,1.5"], "--alphas", "[0, 1]"),
         (["--alphas", "0,half"], "--alphas", "not a number"),
-        (["--steps", "1"], "--steps", "at least 2"),
+        (["--steps", "1"], "--steps", "between 2 and 101"),
         (["--steps", "500"], "--steps", "file tag"),
         (["--shard", "0/2"], "--shard", "1 <= K <= N"),
         (["--shard", "3/2"], "--shard", "1 <= K <= N"),
