@@ -125,7 +125,7 @@ def test_existing_output_is_refused_without_overwrite(checkpoint, tmp_path, caps
         (["--alphas", "0,1.5"], "--alphas", "[0, 1]"),
         (["--alphas", "0,half"], "--alphas", "not a number"),
         (["--steps", "1"], "--steps", "between 2 and 101"),
-        (["--steps", "500"], "--steps", "file tag"),
+        (["--steps", "500"], "--steps", "between 2 and 101"),
         (["--shard", "0/2"], "--shard", "1 <= K <= N"),
         (["--shard", "3/2"], "--shard", "1 <= K <= N"),
         (["--shard", "two"], "--shard", "expected K/N"),
