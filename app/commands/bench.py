@@ -15,6 +15,8 @@ from pathlib import Path
 import torch
 
 from cardio_explorer.engine.device import describe
+from cardio_explorer.engine.errors import CardioInputError
+from cardio_explorer.engine.limits import MAX_REPEATS, check_count
 
 # One module per measured thing: app/commands/bench_<name>.py with
 # ``measure(device: torch.device, repeats: int) -> list[BenchResult]``.
@@ -86,6 +88,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the selected benchmarks and print a table."""
+    check_count("--repeats", args.repeats, 1, MAX_REPEATS)
+    unknown = [name for name in args.only or () if name not in BENCHES]
+    if unknown:
+        raise CardioInputError("--only", f"unknown path {unknown[0]!r}; expected {list(BENCHES)}")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise CardioInputError("--device", "CUDA was asked for but no CUDA GPU is available")
     devices = []
     if args.device in ("all", "cpu"):
         devices.append(torch.device("cpu"))
