@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from cardio_explorer import __version__
 from cardio_explorer.engine.errors import CardioInputError
+from cardio_explorer.engine.processes import Terminated, sigterm_as_interrupt
 
 # Each module in app/commands registers one sub-command: ``register(subparsers)`` adds a parser
 # whose ``func(args) -> int`` runs it. Modules are imported by name so that a broken one names
@@ -75,10 +76,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     args.command_line = shlex.join(["cardio-explorer", *argv])  # for provenance records
     try:
-        return int(args.func(args) or 0)
+        with sigterm_as_interrupt():
+            return int(args.func(args) or 0)
     except CardioInputError as error:
         print(f"cardio-explorer {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except Terminated as stop:
+        print(f"terminated ({stop})", file=sys.stderr)
+        return 128 + stop.signum
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -7,6 +7,7 @@ interrupted or failed run leaves nothing half-written behind.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
@@ -26,6 +27,7 @@ from cardio_explorer.engine.cohort.writer import manifest_row, write_manifest, w
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.io.nifti import write_label_table
 from cardio_explorer.engine.io.staging import staged_folder
+from cardio_explorer.engine.processes import die_with_parent
 
 MANIFEST = "manifest.csv"
 COHORT_JSON = "cohort.json"
@@ -52,7 +54,9 @@ def _run(tasks: list, workers: int) -> Iterator[dict[str, Any]]:
     if workers <= 1 or len(tasks) <= 1:
         yield from map(_one, tasks)
         return
-    pool = ProcessPoolExecutor(max_workers=min(workers, len(tasks)))
+    pool = ProcessPoolExecutor(
+        max_workers=min(workers, len(tasks)), initializer=die_with_parent, initargs=(os.getpid(),)
+    )
     try:
         yield from pool.map(_one, tasks, chunksize=1)
     finally:
