@@ -10,7 +10,13 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from cardio_explorer.engine.errors import CardioInputError
-from cardio_explorer.engine.subject import GROUPS, Conditions
+from cardio_explorer.engine.limits import (
+    CONDITION_BOUNDS,
+    MAX_CSV_FIELD,
+    MAX_SUBJECTS,
+    check_file_size,
+)
+from cardio_explorer.engine.subject import GROUPS, Conditions, check_condition
 from cardio_explorer.engine.volume import Volume
 
 V = TypeVar("V", bound=Volume)
@@ -60,7 +66,9 @@ def is_missing(value: Any) -> bool:
 
 
 def read_table(path: Path) -> list[dict[str, str]]:
-    """Rows of a CSV (comma, semicolon or tab) keyed by :func:`column_key` of the header."""
+    """Rows of a CSV (comma, semicolon or tab) keyed by :func:`column_key` of the header;
+    the file, its rows and its fields are bounded (see engine/limits.py)."""
+    check_file_size(path)
     try:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
@@ -68,15 +76,32 @@ def read_table(path: Path) -> list[dict[str, str]]:
     lines = [line for line in text.splitlines() if line.strip()]
     if not lines:
         raise CardioInputError(path, "empty table")
+    if len(lines) > MAX_SUBJECTS + 1:
+        raise CardioInputError(path, f"{len(lines) - 1:,} rows; at most {MAX_SUBJECTS:,}")
     delimiter = max((",", ";", "\t"), key=lines[0].count)
     reader = csv.reader(lines, delimiter=delimiter)
-    header = [column_key(h) for h in next(reader)]
     rows = []
-    for number, row in enumerate(reader, start=2):
-        if len(row) > len(header):
-            raise CardioInputError(path, f"row {number} has more fields than the header")
-        rows.append(dict(zip(header, [v.strip() for v in row], strict=False)))
+    try:
+        header = [column_key(h) for h in _bounded(path, 1, next(reader))]
+        for number, row in enumerate(reader, start=2):
+            if len(row) > len(header):
+                raise CardioInputError(path, f"row {number} has more fields than the header")
+            row = _bounded(path, number, row)
+            rows.append(dict(zip(header, [v.strip() for v in row], strict=False)))
+    except csv.Error as exc:
+        raise CardioInputError(path, f"not a readable CSV ({exc})") from None
     return rows
+
+
+def _bounded(path: Path, number: int, row: list[str]) -> list[str]:
+    """The row, unless one of its fields is longer than MAX_CSV_FIELD."""
+    for field in row:
+        if len(field) > MAX_CSV_FIELD:
+            raise CardioInputError(
+                path,
+                f"row {number} has a field of {len(field):,} characters; at most {MAX_CSV_FIELD:,}",
+            )
+    return row
 
 
 def pick(row: dict[str, str], *aliases: str) -> str | None:
@@ -89,7 +114,12 @@ def pick(row: dict[str, str], *aliases: str) -> str | None:
 
 
 def number(value: str | None, what: str, where: str | Path) -> float | None:
-    """Float from a table cell, None when missing, one clear error when malformed."""
+    """Float from a table cell, None when missing, one clear error when malformed or not
+    finite (NaN and inf are not 'missing': leave the cell empty for that); conditions are
+    checked against CONDITION_BOUNDS."""
+    text = "" if value is None else str(value).strip().lower().lstrip("+-")
+    if text in ("nan", "inf", "infinity"):
+        raise CardioInputError(where, f"{what} is not a finite number: {value!r}")
     if is_missing(value):
         return None
     try:
@@ -97,7 +127,9 @@ def number(value: str | None, what: str, where: str | Path) -> float | None:
     except ValueError:
         raise CardioInputError(where, f"{what} is not a number: {value!r}") from None
     if not math.isfinite(result):
-        return None
+        raise CardioInputError(where, f"{what} is not a finite number: {value!r}")
+    if what.lower() in CONDITION_BOUNDS:
+        check_condition(what.lower(), result, where)
     return result
 
 
