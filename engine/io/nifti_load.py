@@ -43,6 +43,8 @@ READ_ERRORS = (
     gzip.BadGzipFile,
     ValueError,
     nib.filebasedimages.ImageFileError,
+    nib.spatialimages.HeaderDataError,
+    ArithmeticError,  # e.g. vox_offset inf
 )
 
 
@@ -113,7 +115,7 @@ def check_header(path: Path, prefix: bytes | bytearray) -> int:
         shape = tuple(int(v) for v in header.get_data_shape())
         itemsize = int(header.get_data_dtype().itemsize)
         offset = int(header.get_data_offset())
-    except (*READ_ERRORS, KeyError, TypeError, nib.spatialimages.HeaderDataError) as exc:
+    except (*READ_ERRORS, KeyError, TypeError) as exc:
         raise CardioInputError(path, f"unreadable NIfTI header ({describe_error(exc)})") from None
     if len(shape) < 3:
         raise CardioInputError(path, f"{len(shape)}D file, a 3D volume (x, y, slices) is needed")
@@ -138,7 +140,11 @@ def _check_geometry(path: Path, header: nib.Nifti1Header) -> None:
         raise CardioInputError(path, f"unusable affine ({describe_error(exc)})") from None
     if not np.all(np.isfinite(affine)):
         raise CardioInputError(path, "affine (sform or qform) holds NaN or infinity")
-    space_unit, _ = header.get_xyzt_units()
+    try:
+        space_unit, _ = header.get_xyzt_units()
+    except KeyError:
+        code = int(header["xyzt_units"])
+        raise CardioInputError(path, f"xyzt_units {code} names no unit") from None
     spacing = np.linalg.norm(affine[:3, :3], axis=0) * _SPACE_TO_MM.get(space_unit, 1.0)
     if abs(np.linalg.det(affine[:3, :3])) < 1e-9 or np.any(spacing < SPACING_MM[0]):
         raise CardioInputError(path, "affine is singular (zero spacing?)")
