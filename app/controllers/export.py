@@ -287,11 +287,10 @@ class ExportController(QObject):
             if path is None:
                 return None
         try:
-            session = read_session(path)
+            return self.window.apply_session(read_session(path), path)
         except CardioInputError as error:
             self.window.report_error("Cannot open session", str(error))
             return None
-        return self.window.apply_session(session)
 
     def session_notes(self, session: Session) -> list[str]:
         """Checkpoint differences between a session and what is loaded."""
