@@ -24,7 +24,8 @@ T = TypeVar("T")
 # Which frames a reader loads: ED and ES only, or every frame of the cycle.
 Frames = Literal["ed_es", "all"]
 
-_MISSING = {"", "na", "nan", "n/a", "none", "null", "-", "?"}
+# "nan" is not here: NaN in a table is refused as not finite, an empty cell is missing.
+_MISSING = {"", "na", "n/a", "none", "null", "-", "?"}
 # Pathology codes of other datasets that name one of our groups.
 _GROUP_ALIASES = {"RV": "ARV", "ARVC": "ARV", "ARVD": "ARV", "MI": "MINF", "NORMAL": "NOR"}
 
