@@ -112,4 +112,4 @@ def _write_json(path: Path, config: CohortConfig, command: str | None) -> None:
     if config.geometry != "dense":
         info.pop("dense_shape")
         info.pop("dense_spacing")
-    path.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+    path.write_text(json.dumps(info, indent=2, allow_nan=False) + "\n", encoding="utf-8")

@@ -354,7 +354,10 @@ def write_dataset(
             "device": str(morph.device),
             **(provenance or {}),
         }
-        atomic_write_text(staging / provenance_name(*shard_of), json.dumps(record, indent=2) + "\n")
+        atomic_write_text(
+            staging / provenance_name(*shard_of),
+            json.dumps(record, indent=2, allow_nan=False) + "\n",
+        )
     folder = Path(out).absolute()
     return DatasetResult(
         folder=folder,
