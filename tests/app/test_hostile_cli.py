@@ -62,6 +62,7 @@ def test_synthesize_plans_are_counted_not_built(checkpoint, tmp_path, capsys, ar
         (["--misalignment", "inf"], "--misalignment"),
         (["--misalignment", "nan"], "--misalignment"),
         (["--frames", "100000"], "--frames"),
+        (["--workers", "100000"], "--workers"),
     ],
 )
 def test_cohort_sizes_and_numbers_are_bounded(tmp_path, capsys, args, flag):
