@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
+import re
 import tracemalloc
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,7 +21,7 @@ from cardio_explorer.engine.io.generic import read_conditions_csv
 from cardio_explorer.engine.io.nifti import read_image_volume, read_label_volume
 from cardio_explorer.engine.io.nifti_load import _gunzip
 from cardio_explorer.engine.io.safe_paths import check_safe_id, child_path
-from cardio_explorer.engine.limits import MAX_CSV_FIELD, load_json
+from cardio_explorer.engine.limits import LIMITS, MAX_CSV_FIELD, load_json
 from cardio_explorer.engine.models.checkpoint import save_checkpoint
 from cardio_explorer.engine.models.label_vae import MODEL_PREFIX, build_label_vae, load_label_vae
 from cardio_explorer.engine.pathology.morph import PathologyMorph
@@ -214,3 +216,25 @@ def test_a_good_tiny_checkpoint_still_loads(checkpoint):
     assert np.isfinite(
         morph.morph(morph.atlas.reference_ids[0], "DCM", "ED", 0.5).labels.data
     ).all()
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_readme_limits_table_is_the_one_in_the_code():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for what, bound, where in LIMITS:
+        assert f"| {what} | {bound} | {where} |" in readme, what
+
+
+def test_nothing_unpickles_or_evaluates_code():
+    """No torch.load, pickle, eval/exec, yaml.load or shell=True in the app or the engine."""
+    unsafe = re.compile(r"torch\.load\(|\bpickle\b|(?<![.\w])(eval|exec)\(|yaml\.load\(|shell=True")
+    found = [
+        f"{path.relative_to(ROOT)}:{number}"
+        for folder in ("app", "engine", "viewer")
+        for path in sorted((ROOT / folder).rglob("*.py"))
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
+        if unsafe.search(line)
+    ]
+    assert found == []
