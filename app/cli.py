@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "bench",
     "cohort",
     "synthesize",
+    "labels",
 )
 
 _HELP = ("-h", "--help", "--version")

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from cardio_explorer.app.window import MainWindow
 
 NIFTI_FILTER = "NIfTI (*.nii.gz *.nii)"
+LABEL_TABLE_FILTERS = "ITK-SNAP label description (*.txt);;3D Slicer colour table (*.ctbl)"
 DEFAULT_SERIES_STEPS = 11
 
 
@@ -70,6 +71,7 @@ class ExportController(QObject):
             ("Export sequence (NIfTI)…", self.export_sequence, None),
             ("Export surfaces (VTP/STL/OBJ)…", self.export_surfaces, None),
             ("Export morph path…", self.export_morph_path, None),
+            ("Export label table (ITK-SNAP / 3D Slicer)…", self.export_label_table, None),
             ("", None, None),
             ("Save screenshot…", self.save_screenshot, QKeySequence("Ctrl+S")),
             ("Save session…", self.save_session, None),
@@ -247,6 +249,21 @@ class ExportController(QObject):
     def _series_done(self, result: JobDone) -> None:
         self.last_series = tuple(result.value)
         self.window.status(f"wrote the morph path: {len(self.last_series) - 1} steps")
+
+    def export_label_table(self, path: str | Path | None = None) -> Path | None:
+        """Label names and colours: ITK-SNAP .txt, or a 3D Slicer .ctbl by the suffix."""
+        if path is None:
+            name, chosen = QFileDialog.getSaveFileName(
+                self.window, "Export label table", "labels.txt", LABEL_TABLE_FILTERS
+            )
+            if not name:
+                return None
+            path = Path(name)
+            if chosen == LABEL_TABLE_FILTERS.split(";;")[1] and path.suffix.lower() != ".ctbl":
+                path = path.with_name(path.name + ".ctbl")
+        written = write_label_table(path)
+        self.window.status(f"wrote {written}")
+        return written
 
     def save_screenshot(self, path: str | Path | None = None) -> Path | None:
         """The window with the 3D pixels, as PNG / JPEG / BMP."""
