@@ -16,10 +16,14 @@ from typing import Any
 
 from cardio_explorer.engine.errors import CardioInputError
 
-# Volumes: ACDC's largest 4D file holds 17 M voxels, M&Ms' 22 M; 2**26 (67 M) leaves room.
-MAX_VOLUME_VOXELS = 2**26
-# A NIfTI file (decompressed): 67 M voxels of float64 plus a header.
-MAX_NIFTI_BYTES = 8 * MAX_VOLUME_VOXELS + 2**20
+# A volume read from a file: ACDC's largest 4D file holds 17 M voxels; an M&Ms 4D stack of
+# 512 x 440 x 15 x 30 holds 101 M; 2**27 (134 M) leaves room.
+MAX_VOLUME_VOXELS = 2**27
+# A NIfTI file (decompressed): 134 M voxels of float32 plus a header; a stream that expands past
+# what its header declares (or past this) is refused while decompressing.
+MAX_NIFTI_BYTES = 4 * MAX_VOLUME_VOXELS + 2**20
+# A generated subject (cohort grid x frames): the default dense one holds 21 M voxels.
+MAX_GENERATED_VOXELS = 2**26
 MAX_FRAMES = 128  # time frames of a 3D+t volume or cohort cycle (ACDC: at most 35)
 MAX_GRID_SIDE = 1024  # voxels along one axis of a generated grid
 SPACING_MM = (1e-3, 100.0)  # voxel spacing of a file or a generated grid, mm
@@ -50,8 +54,9 @@ CONDITION_BOUNDS = {
 
 # (what, bound, why): the README's Limits table.
 LIMITS: tuple[tuple[str, str, str], ...] = (
-    ("voxels per volume (all frames)", f"{MAX_VOLUME_VOXELS:,}", "NIfTI header, cohort grid"),
+    ("voxels per volume read (all frames)", f"{MAX_VOLUME_VOXELS:,}", "NIfTI header"),
     ("bytes of a decompressed NIfTI", f"{MAX_NIFTI_BYTES:,}", "checked while streaming"),
+    ("voxels per generated subject", f"{MAX_GENERATED_VOXELS:,}", "cohort --grid x --frames"),
     ("frames", f"{MAX_FRAMES}", "NIfTI dim[4], cohort --frames"),
     ("grid side", f"{MAX_GRID_SIDE}", "cohort --grid"),
     ("voxel spacing, mm", f"{SPACING_MM[0]:g}-{SPACING_MM[1]:g}", "pixdim, affine, --spacing"),

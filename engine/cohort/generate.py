@@ -30,6 +30,7 @@ from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.labels import Label
 from cardio_explorer.engine.limits import (
     MAX_FRAMES,
+    MAX_GENERATED_VOXELS,
     MAX_GRID_SIDE,
     MAX_MISALIGNMENT_MM,
     MAX_PLAN_VOXELS,
@@ -109,7 +110,8 @@ class CohortConfig:
         if len(self.dense_shape) != 3 or len(self.dense_spacing) != 3:
             raise CardioInputError("--grid/--spacing", "need three values each (Z,Y,X)")
         grid = self.dense_shape if self.geometry == "dense" else _LARGEST_SAX
-        check_voxels("--grid" if self.geometry == "dense" else "--frames", (*grid, self.n_frames))
+        flag = "--grid" if self.geometry == "dense" else "--frames"
+        check_voxels(flag, (*grid, self.n_frames), MAX_GENERATED_VOXELS)
         total = self.n * self.n_frames * math.prod(grid)
         if total > MAX_PLAN_VOXELS:
             raise CardioInputError(

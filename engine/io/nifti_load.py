@@ -29,7 +29,7 @@ from cardio_explorer.engine.limits import (
 NIFTI_SUFFIXES = (".nii.gz", ".nii")
 _SPACE_TO_MM = {"mm": 1.0, "meter": 1000.0, "micron": 1e-3}
 _HEADER_BYTES = 540  # NIfTI-2; NIfTI-1 needs 348
-_CHUNK = 1 << 20
+_SLACK = 1 << 16  # trailing bytes tolerated after the voxels a header declares
 _ZLIB_MEANINGS = {
     "incorrect data check": "CRC check failed",
     "incorrect length check": "length check failed",
@@ -167,37 +167,45 @@ def _read_plain(path: Path, handle: BinaryIO) -> bytes:
 def _gunzip(path: Path, handle: BinaryIO, limit: int = MAX_NIFTI_BYTES) -> bytearray:
     """Decompress a (multi-member) gzip stream, checking the NIfTI header as soon as it is in
     and stopping at ``limit`` bytes; truncation and CRC errors are one clear error."""
+    if path.stat().st_size > limit:
+        raise CardioInputError(path, f"file of {path.stat().st_size:,} bytes; at most {limit:,}")
+    data = handle.read()  # compressed, so smaller than what it expands to
+    if data[:2] != b"\x1f\x8b":
+        raise CardioInputError(path, "truncated or corrupt gzip data (Not a gzipped file)")
     out = bytearray()
     checked = False
     decoder = zlib.decompressobj(wbits=31)
-    fed = False
-    if handle.read(2) != b"\x1f\x8b":
-        raise CardioInputError(path, "truncated or corrupt gzip data (Not a gzipped file)")
-    handle.seek(0)
     try:
-        while chunk := handle.read(_CHUNK):
-            while chunk:
-                if decoder.eof:  # the next gzip member, or padding
-                    if not chunk.strip(b"\0"):
-                        break
-                    decoder, fed = zlib.decompressobj(wbits=31), False
-                out += decoder.decompress(chunk, limit + 1 - len(out))
-                fed = True
-                if len(out) > limit:
-                    raise CardioInputError(
-                        path, f"expands to more than {limit:,} bytes; at most that is read"
-                    )
-                if not checked and len(out) >= _HEADER_BYTES:
-                    if nifti_class(out) is not None:
-                        check_header(path, out)
-                    checked = True
-                chunk = decoder.unused_data if decoder.eof else decoder.unconsumed_tail
+        while True:
+            if decoder.eof:  # the next gzip member, or padding
+                data = decoder.unused_data
+                if not data.strip(b"\0"):
+                    break
+                decoder = zlib.decompressobj(wbits=31)
+            # Only the header's bytes until it is checked: a 1 MB bomb could otherwise expand
+            # to a GB in one call.
+            cap = limit if checked else _HEADER_BYTES
+            piece = decoder.decompress(data, cap + 1 - len(out))
+            data = decoder.unconsumed_tail
+            out += piece
+            if not checked and len(out) > _HEADER_BYTES:
+                if nifti_class(out) is not None:  # no more than the header declares
+                    limit = min(limit, check_header(path, out) + _SLACK)
+                checked = True
+            if len(out) > limit:
+                raise CardioInputError(
+                    path,
+                    f"expands to more than {limit:,} bytes, more than its header "
+                    f"declares or the limit of {MAX_NIFTI_BYTES:,}",
+                )
+            if not piece and not data and not decoder.eof:
+                break  # input used up before the stream's end
     except zlib.error as exc:
         text = str(exc)
         for code, meaning in _ZLIB_MEANINGS.items():
             text = meaning if code in text else text
         raise CardioInputError(path, f"truncated or corrupt gzip data ({text})") from None
-    if not fed or not decoder.eof:
+    if not decoder.eof:
         raise CardioInputError(path, "truncated or corrupt gzip data (stream ends early)")
     if not checked and nifti_class(out) is not None:
         check_header(path, out)

@@ -59,10 +59,21 @@ def test_a_header_claiming_a_huge_volume_is_refused_before_reading(tmp_path, dim
     assert _peak_mb(read) < 20
 
 
-def test_a_gzip_that_expands_beyond_the_bound_is_refused_while_streaming(tmp_path):
+def test_a_gzip_that_expands_beyond_its_header_is_refused_while_streaming(tmp_path):
     good = nifti_with_fields(tmp_path / "good.nii", {})
     bomb = tmp_path / "bomb.nii.gz"
-    bomb.write_bytes(gzip.compress(good.read_bytes() + bytes(8 * 2**20)))
+    bomb.write_bytes(gzip.compress(good.read_bytes() + bytes(64 * 2**20)))  # 65 KB on disk
+
+    def read():
+        with pytest.raises(CardioInputError, match=r"bomb\.nii\.gz: expands to more than"):
+            read_label_volume(bomb)
+
+    assert _peak_mb(read) < 8
+
+
+def test_a_gzip_stream_stops_at_the_bound(tmp_path):
+    bomb = tmp_path / "bomb.nii.gz"
+    bomb.write_bytes(gzip.compress(bytes(8 * 2**20)))
     with (
         open(bomb, "rb") as handle,
         pytest.raises(CardioInputError, match=r"bomb\.nii\.gz: expands to more than 1,048,576"),
