@@ -16,6 +16,7 @@ import torch
 
 from cardio_explorer.engine.device import describe
 from cardio_explorer.engine.errors import CardioInputError
+from cardio_explorer.engine.io.atomic import atomic_write_text, check_output_file
 from cardio_explorer.engine.limits import MAX_REPEATS, check_count
 
 # One module per measured thing: app/commands/bench_<name>.py with
@@ -94,6 +95,8 @@ def run(args: argparse.Namespace) -> int:
         raise CardioInputError("--only", f"unknown path {unknown[0]!r}; expected {list(BENCHES)}")
     if args.device == "cuda" and not torch.cuda.is_available():
         raise CardioInputError("--device", "CUDA was asked for but no CUDA GPU is available")
+    if args.out:  # a results file is meant to be rewritten; but a folder or no access is refused
+        check_output_file(args.out, overwrite=True)
     devices = []
     if args.device in ("all", "cpu"):
         devices.append(torch.device("cpu"))
@@ -117,5 +120,5 @@ def run(args: argparse.Namespace) -> int:
             f"{r.p90_ms:>8.2f} {target:>8}{mark}"
         )
     if args.out:
-        args.out.write_text(json.dumps([asdict(r) for r in results], indent=2))
+        atomic_write_text(args.out, json.dumps([asdict(r) for r in results], indent=2))
     return 0

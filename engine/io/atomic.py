@@ -97,7 +97,9 @@ def check_output_file(path: str | Path, overwrite: bool, flag: str = "--out") ->
     if not parent.is_dir():
         raise CardioInputError(flag, f"{parent} is not a folder")
     if not os.access(parent, os.W_OK | os.X_OK):
-        raise CardioInputError(flag, f"cannot write into {parent} (permission denied)")
+        read_only = hasattr(os, "statvfs") and os.statvfs(parent).f_flag & os.ST_RDONLY
+        reason = "read-only file system" if read_only else "permission denied"
+        raise CardioInputError(flag, f"cannot write into {parent} ({reason})")
     return path
 
 

@@ -53,6 +53,11 @@ def staged_folder(out: str | Path, overwrite: bool = False) -> Iterator[Path]:
     try:
         yield staging
         _replace(staging, out)
+    except CardioInputError as error:
+        shutil.rmtree(staging, ignore_errors=True)
+        # name the file the user asked for, not its hidden staging twin
+        thing = error.thing.replace(str(staging), str(out), 1)
+        raise CardioInputError(thing, error.problem) from None
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

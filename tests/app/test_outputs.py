@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import pickle
 import subprocess
 from pathlib import Path
 
@@ -175,3 +176,18 @@ def test_resuming_the_same_run_may_replace_its_own_files(tmp_path, capsys):
     assert _train("label-vae", out, "--resume", str(state)) == 2
     # past the output check: the error is about the cohort, not about --out
     assert "no-such-cohort" in _one_line(capsys.readouterr().err)
+
+
+def test_input_errors_cross_process_boundaries():
+    error = pickle.loads(pickle.dumps(CardioInputError("a.nii.gz", "cannot write")))
+    assert (error.thing, error.problem) == ("a.nii.gz", "cannot write")
+
+
+def test_cohort_on_a_full_disk_is_one_line_and_leaves_nothing(full_dir, capsys):
+    out = full_dir / "c"
+    argv = ["cohort", "--n", "4", "--workers", "2", "--quiet", "--out", str(out)]
+    assert main(argv) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert "No space left on device" in line
+    assert line.startswith(f"cardio-explorer cohort: error: {out}/")  # not the staging name
+    assert list(full_dir.iterdir()) == []
