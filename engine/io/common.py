@@ -89,8 +89,11 @@ def read_table(path: Path) -> list[dict[str, str]]:
                 raise CardioInputError(path, f"row {number} has more fields than the header")
             row = _bounded(path, number, row)
             rows.append(dict(zip(header, [v.strip() for v in row], strict=False)))
-    except csv.Error as exc:
-        raise CardioInputError(path, f"not a readable CSV ({exc})") from None
+    except csv.Error as exc:  # e.g. a field over csv's own limit of 128 KB
+        detail = (
+            f"a field longer than {MAX_CSV_FIELD:,} characters" if "larger" in str(exc) else exc
+        )
+        raise CardioInputError(path, f"not a readable CSV ({detail})") from None
     return rows
 
 
