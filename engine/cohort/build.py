@@ -59,9 +59,15 @@ def _run(tasks: list, workers: int) -> Iterator[dict[str, Any]]:
     )
     try:
         yield from pool.map(_one, tasks, chunksize=1)
+    except BaseException:
+        # Error or interrupt (SIGTERM must end us within seconds): stop the workers mid-subject
+        # rather than wait for them; ProcessPoolExecutor offers no public way to.
+        for process in list((getattr(pool, "_processes", None) or {}).values()):
+            process.terminate()
+        raise
     finally:
-        # On error or interrupt, drop queued subjects and wait for running ones, so that no
-        # worker writes into the staging folder after it is removed.
+        # Drop queued subjects and wait for the workers to end, so that none writes into the
+        # staging folder after it is removed.
         pool.shutdown(wait=True, cancel_futures=True)
 
 
