@@ -77,7 +77,7 @@ def atomic_write_texts(texts: Mapping[Path, str]) -> list[Path]:
 
 def write_error(path: Path, error: OSError) -> CardioInputError:
     """One line for a failed write: the path and the system's reason (disk full, read-only)."""
-    reason = error.strerror or type(error).__name__
+    reason = error.strerror or str(error) or type(error).__name__
     return CardioInputError(path, f"cannot write ({reason}); nothing was written")
 
 
