@@ -8,6 +8,7 @@ before the window changes anything.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -39,6 +40,7 @@ SCENES = ("morph", "sequence")
 TOP_LEVEL = ("format", "version", "checkpoints", "controls", "camera", "scene", "cohort", "extra")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _CAMERA_EXTENT = 1e6  # mm: far beyond any heart scene
+MAX_EXTRA_CHARS = 64 * 1024  # free-form notes a session carries along
 
 
 def _flag(thing: str, value: Any) -> bool:
@@ -161,6 +163,14 @@ def check_camera(value: Any) -> dict[str, Any] | None:
     return out
 
 
+def _extra(value: Any) -> dict[str, Any]:
+    extra = _object("extra", value or {})
+    size = len(json.dumps(extra))
+    if size > MAX_EXTRA_CHARS:
+        raise CardioInputError("extra", f"{size:,} characters of JSON; at most {MAX_EXTRA_CHARS:,}")
+    return extra
+
+
 def check_session_data(path: Path, data: Any) -> dict[str, Any]:
     """The parsed session's fields, all checked; one error naming the file and the field."""
     try:
@@ -178,7 +188,7 @@ def check_session_data(path: Path, data: Any) -> dict[str, Any]:
             "camera": check_camera(data.get("camera")),
             "scene": scene,
             "cohort": None if cohort is None else check_text("cohort", cohort),
-            "extra": _object("extra", data.get("extra") or {}),
+            "extra": _extra(data.get("extra")),
         }
     except CardioInputError as error:
         raise CardioInputError(path, f"{error.thing}: {error.problem}") from None

@@ -95,6 +95,7 @@ BAD = [
     ({"checkpoints": {"spade": {"path": "x", "sha256": "zz"}}}, "sha256: must be 64 hex"),
     ({"checkpoints": {"spade": {"path": 3}}}, "checkpoints.spade.path: must be text"),
     ({"extra": [1]}, "extra: must be a JSON object"),
+    ({"extra": {"note": "n" * 100_000}}, "extra: 100,012 characters of JSON"),
     ({"version": 2}, "session version 2 is not supported"),
     ({"surprise": 1}, "unknown key 'surprise'"),
 ]
