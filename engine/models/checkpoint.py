@@ -45,7 +45,7 @@ class Checkpoint:
             raise CardioInputError(self.path or "checkpoint", error.problem) from None
         except (TypeError, ValueError, AttributeError, KeyError) as error:
             raise CardioInputError(
-                self.path or "checkpoint", f"invalid {self.kind} config ({str(error)[:200]})"
+                self.path or "checkpoint", f"invalid {self.kind} config ({_first_line(error)})"
             ) from None
 
     def check_fits(self, build: Callable[[], torch.nn.Module], prefix: str = "") -> None:
@@ -62,7 +62,7 @@ class Checkpoint:
             raise CardioInputError(
                 where,
                 f"config does not describe a {self.kind} model ({type(error).__name__}: "
-                f"{str(error)[:200]})",
+                f"{_first_line(error)})",
             ) from None
         expected = {prefix + k: tuple(v.shape) for k, v in module.state_dict().items()}
         missing = [k for k in expected if k not in self.tensors]
@@ -183,3 +183,9 @@ def file_sha256(path: str | Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def _first_line(error: BaseException) -> str:
+    """The first line of an error's text, at most 200 characters (messages are one line)."""
+    lines = str(error).strip().splitlines()
+    return lines[0][:200] if lines else type(error).__name__
