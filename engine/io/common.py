@@ -172,12 +172,12 @@ def normalise_sex(value: str | None, where: str | Path) -> str | None:
 def select_ids(root: Path, available: Iterable[str], wanted: Iterable[str] | None) -> list[str]:
     """The wanted ids (or all) in sorted order; ids not in the folder are one clear error."""
     available = set(available)
-    if wanted is None:
-        return sorted(available)
-    wanted = set(wanted)
+    wanted = available if wanted is None else set(wanted)
     missing = sorted(wanted - available)
     if missing:
-        raise CardioInputError(root, f"no subject(s) {', '.join(missing)} in this folder")
+        raise CardioInputError(root, f"no subject(s) {', '.join(missing[:5])} in this folder")
+    if len(wanted) > MAX_SUBJECTS:
+        raise CardioInputError(root, f"{len(wanted):,} subjects; at most {MAX_SUBJECTS:,}")
     return sorted(wanted)
 
 

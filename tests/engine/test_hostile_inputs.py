@@ -249,3 +249,12 @@ def test_nothing_unpickles_or_evaluates_code():
         if unsafe.search(line)
     ]
     assert found == []
+
+
+def test_a_folder_with_too_many_subjects_is_refused(tmp_path, monkeypatch):
+    from cardio_explorer.engine.io import common
+
+    monkeypatch.setattr(common, "MAX_SUBJECTS", 2)
+    assert common.select_ids(tmp_path, ["a", "b"], None) == ["a", "b"]
+    with pytest.raises(CardioInputError, match="3 subjects; at most 2"):
+        common.select_ids(tmp_path, ["a", "b", "c"], None)
