@@ -145,8 +145,9 @@ def _check_geometry(path: Path, header: nib.Nifti1Header) -> None:
     except KeyError:
         code = int(header["xyzt_units"])
         raise CardioInputError(path, f"xyzt_units {code} names no unit") from None
-    spacing = np.linalg.norm(affine[:3, :3], axis=0) * _SPACE_TO_MM.get(space_unit, 1.0)
-    if abs(np.linalg.det(affine[:3, :3])) < 1e-9 or np.any(spacing < SPACING_MM[0]):
+    linear = affine[:3, :3] * _SPACE_TO_MM.get(space_unit, 1.0)  # in mm
+    spacing = np.linalg.norm(linear, axis=0)
+    if abs(np.linalg.det(linear)) < 1e-9 or np.any(spacing < SPACING_MM[0]):
         raise CardioInputError(path, "affine is singular (zero spacing?)")
     if np.any(spacing > SPACING_MM[1]):
         raise CardioInputError(
