@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from cardio_explorer import __version__
 from cardio_explorer.app.commands._precision import precision_from_args
 from cardio_explorer.engine.errors import CardioInputError
+from cardio_explorer.engine.processes import Terminated, sigterm_as_interrupt
 
 # Each module in app/commands registers one sub-command: ``register(subparsers)`` adds a parser
 # whose ``func(args) -> int`` runs it. Modules are imported by name so that a broken one names
@@ -22,6 +23,7 @@ COMMAND_MODULES = (
     "bench",
     "cohort",
     "synthesize",
+    "labels",
 )
 
 _HELP = ("-h", "--help", "--version")
@@ -76,11 +78,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     args.command_line = shlex.join(["cardio-explorer", *argv])  # for provenance records
     try:
-        with precision_from_args(args):
+        with precision_from_args(args), sigterm_as_interrupt():
             return int(args.func(args) or 0)
     except CardioInputError as error:
         print(f"cardio-explorer {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except Terminated as stop:
+        print(f"terminated ({stop})", file=sys.stderr)
+        return 128 + stop.signum
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -139,7 +139,11 @@ def run(argv: Sequence[str] | None = None) -> int:
         if size is not None:
             window.resize(*size)
         if args.session is not None:
-            window.exports.open_session(args.session)
+            opened = window.exports.open_session(args.session)
+            if opened is None and args.screenshot is not None:
+                # headless: the error was logged (one line on stderr); no picture, exit 2
+                close_now(app, window)
+                return 2
         window.show()
         window.load_pending_models(paths)
         if args.heart:

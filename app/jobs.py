@@ -20,6 +20,7 @@ import numpy as np
 from cardio_explorer.app.engines import Engines
 from cardio_explorer.app.workers import Partial
 from cardio_explorer.engine.errors import CardioInputError
+from cardio_explorer.engine.limits import MAX_STEPS
 from cardio_explorer.engine.metrics.phenotypes import Phenotypes, measure_phenotypes
 from cardio_explorer.engine.subject import Subject
 from cardio_explorer.engine.volume import ImageVolume, LabelVolume
@@ -360,11 +361,13 @@ class SeriesRequest:
 def run_series(request: SeriesRequest, is_current: IsCurrent) -> Iterator[str]:
     """Writes <subject>_<target>_<phase>_step<NN>_alpha<AAA>.nii.gz and a label table."""
     from cardio_explorer.engine.io.nifti import write_label_table, write_label_volume
+    from cardio_explorer.engine.io.safe_paths import check_safe_id, child_path
 
-    if request.n_steps < 2:
+    if not 2 <= request.n_steps <= MAX_STEPS:
         raise CardioInputError(
-            "steps", f"the morph path needs at least 2 steps, got {request.n_steps}"
+            "steps", f"the morph path needs 2 to {MAX_STEPS} steps, got {request.n_steps}"
         )
+    check_safe_id(request.subject_id, "subject id")  # it names the files
     morph = require(request.engines, "label_vae")
     folder = Path(request.folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -383,7 +386,7 @@ def run_series(request: SeriesRequest, is_current: IsCurrent) -> Iterator[str]:
             f"{request.subject_id}_{request.target_group}_{request.phase}"
             f"_step{i:02d}_alpha{round(100 * alpha):03d}.nii.gz"
         )
-        written.append(write_label_volume(step.labels, folder / name))
+        written.append(write_label_volume(step.labels, child_path(folder, name)))
         yield f"wrote {i + 1}/{len(alphas)} morph steps"
     written.append(write_label_table(folder / "labels.txt"))
     return tuple(written)

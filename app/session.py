@@ -8,8 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from cardio_explorer.app.engines import KINDS, Engines
+from cardio_explorer.app.session_check import check_session_data
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.io.atomic import atomic_write_text
+from cardio_explorer.engine.limits import check_file_size, load_json
 
 SESSION_FORMAT = "cardio-explorer session"
 SESSION_VERSION = 1
@@ -62,32 +64,27 @@ def write_session(session: Session, path: str | Path) -> Path:
 
 
 def read_session(path: str | Path) -> Session:
-    """Read a session file; one clear error for a missing, malformed or foreign file."""
+    """Read and check a whole session file; one clear error for anything wrong in it.
+
+    Nothing is applied here: a session that comes back is valid throughout.
+    """
     path = Path(path)
     if not path.is_file():
         raise CardioInputError(path, "session file not found")
+    check_file_size(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise CardioInputError(path, f"not a session file (invalid JSON: {error})") from None
+        text = path.read_bytes()
+    except OSError as error:
+        raise CardioInputError(path, f"cannot read ({error.strerror})") from None
+    data = load_json(path, text)
     if not isinstance(data, dict) or data.get("format") != SESSION_FORMAT:
         raise CardioInputError(path, "not a cardio-explorer session file")
     if data.get("version") != SESSION_VERSION:
-        raise CardioInputError(path, f"session version {data.get('version')} is not supported")
-    controls = data.get("controls")
-    if not isinstance(controls, dict):
+        shown = repr(data.get("version"))[:20]
+        raise CardioInputError(path, f"session version {shown} is not supported")
+    if not isinstance(data.get("controls"), dict):
         raise CardioInputError(path, "session holds no controls")
-    checkpoints = data.get("checkpoints") or {}
-    if not isinstance(checkpoints, dict):
-        raise CardioInputError(path, "session checkpoints must be a mapping")
-    return Session(
-        checkpoints={k: dict(v) for k, v in checkpoints.items() if k in KINDS},
-        controls=controls,
-        camera=data.get("camera"),
-        scene=data.get("scene"),
-        cohort=data.get("cohort"),
-        extra=dict(data.get("extra") or {}),
-    )
+    return Session(**check_session_data(path, data))
 
 
 def checkpoint_mismatches(session: Session, engines: Engines) -> list[str]:

@@ -22,6 +22,9 @@ TARGET_GROUPS = ("DCM", "HCM", "ARV", "MINF")
 EMBEDDINGS = ("pca", "tsne")
 SWEEP_CONDITIONS = ("age", "height", "weight", "sbp")
 MAX_SAMPLES = 8
+MAX_SEED = 2**31 - 1  # the seed box's range
+MAX_SMOOTHING = 50
+MAX_UNDO = 200  # undo steps kept; the oldest go first
 DEFAULT_CONDITIONS = Conditions(age=50.0, sex="F", height=165.0, weight=65.0, sbp=120.0)
 
 
@@ -63,16 +66,26 @@ def _optional_str(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
+def _flag(what: str) -> Callable[[Any], bool]:
+    def check(value: Any) -> bool:
+        # bool("no") is True: only real booleans (numpy's too) are accepted
+        if not isinstance(value, bool) and type(value).__name__ != "bool_":
+            raise CardioInputError(what, f"must be true or false, got {value!r}")
+        return bool(value)
+
+    return check
+
+
 # name -> (default, validator). Everything a request or the view depends on lives here.
 FIELDS: dict[str, tuple[Any, Callable[[Any], Any]]] = {
     "subject_id": (None, _optional_str),
     "target_group": ("DCM", _choice(TARGET_GROUPS, "target group")),
     "phase": ("ED", _choice(PHASES, "phase")),
     "alpha": (0.5, _alpha),
-    "correlated": (True, bool),
-    "seed": (0, _non_negative_int("seed")),
-    "show_image": (False, bool),
-    "smoothing": (10, _non_negative_int("smoothing", 50)),
+    "correlated": (True, _flag("correlated")),
+    "seed": (0, _non_negative_int("seed", MAX_SEED)),
+    "show_image": (False, _flag("show_image")),
+    "smoothing": (10, _non_negative_int("smoothing", MAX_SMOOTHING)),
     "embedding": ("pca", _choice(EMBEDDINGS, "embedding")),
     "conditions": (DEFAULT_CONDITIONS, _conditions),
     "n_samples": (1, lambda v: max(1, min(MAX_SAMPLES, int(v)))),
@@ -187,6 +200,7 @@ class AppState:
             return False
         step = self._redo.pop()
         self._undo.append(_Step(step.changes, mergeable=False))
+        del self._undo[:-MAX_UNDO]
         self._apply({n: new for n, (_, new) in step.changes.items()})
         return True
 
@@ -203,6 +217,7 @@ class AppState:
             last.changes = {n: (last.changes[n][0], new) for n, (_, new) in changes.items()}
             return
         self._undo.append(_Step(changes, mergeable=merge))
+        del self._undo[:-MAX_UNDO]
 
     def _apply(self, values: dict[str, Any]) -> None:
         for name, value in values.items():
@@ -222,5 +237,5 @@ class AppState:
         self._check_name(name)
         try:
             return FIELDS[name][1](value)
-        except (TypeError, ValueError) as error:
+        except (TypeError, ValueError, OverflowError) as error:
             raise CardioInputError(name, f"invalid value {value!r} ({error})") from None

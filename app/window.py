@@ -34,6 +34,7 @@ from cardio_explorer.app.engines import KINDS, Engines, ModelsRequest, load_slot
 from cardio_explorer.app.layout import DEFAULT_SIZE, build_central, fit_to_screen
 from cardio_explorer.app.runner import BACKGROUND_LANES, LANES, run_request
 from cardio_explorer.app.session import Session, checkpoint_mismatches
+from cardio_explorer.app.session_check import check_fits
 from cardio_explorer.app.state import AppState
 from cardio_explorer.app.workers import (
     CoalescingWorker,
@@ -347,8 +348,11 @@ class MainWindow(QMainWindow):
             self.views.latent.set_status(message)  # cleared when the layout arrives
 
     # sessions -------------------------------------------------------------------------------
-    def apply_session(self, session: Session) -> list[str]:
-        """Load the session's checkpoints where needed, then its controls, camera and scene."""
+    def apply_session(self, session: Session, source: str | Path = "session") -> list[str]:
+        """Load the session's checkpoints where needed, then its controls, camera and scene.
+
+        A subject, group or frame the models lack raises before anything has changed.
+        """
         notes = []
         engines = self.engines
         for kind in KINDS:
@@ -362,6 +366,8 @@ class MainWindow(QMainWindow):
                 engines = engines.with_slot(load_slot(kind, saved["path"], engines.device))
             except (CardioInputError, KeyError) as error:
                 notes.append(f"{kind}: {error}")
+        # a subject or frame the models lack refuses the session before anything changes
+        check_fits(session.controls, engines, source)
         if engines is not self.engines:
             self.set_engines(engines)
         notes.extend(checkpoint_mismatches(session, self.engines))

@@ -13,6 +13,10 @@ class CardioInputError(ValueError):
         self.problem = problem
         super().__init__(f"{self.thing}: {problem}")
 
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:
+        # pool workers send errors back pickled; the default would call __init__(message)
+        return (type(self), (self.thing, self.problem))
+
 
 class CardioWarning(UserWarning):
     """Something the user should know (e.g. conditions outside the training range)."""

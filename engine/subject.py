@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from cardio_explorer.engine.errors import CardioInputError
+from cardio_explorer.engine.io.safe_paths import check_safe_id
+from cardio_explorer.engine.limits import CONDITION_BOUNDS
 from cardio_explorer.engine.volume import ImageVolume, LabelVolume
 
 GROUPS = ("NOR", "DCM", "HCM", "MINF", "ARV")
@@ -15,6 +17,14 @@ GROUPS = ("NOR", "DCM", "HCM", "MINF", "ARV")
 ACDC_GROUP_NAMES = {"NOR": "NOR", "DCM": "DCM", "HCM": "HCM", "MINF": "MINF", "ARV": "RV"}
 
 SEXES = ("F", "M")
+
+
+def check_condition(name: str, value: float | None, where: str | Path) -> float | None:
+    """``value`` (None passes) when inside CONDITION_BOUNDS, else one error naming ``where``."""
+    low, high = CONDITION_BOUNDS[name]
+    if value is not None and not (math.isfinite(value) and value > 0 and low <= value <= high):
+        raise CardioInputError(where, f"{name} must be between {low:g} and {high:g}, got {value:g}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -40,6 +50,7 @@ class Conditions:
                 raise CardioInputError(
                     f"condition '{name}'", f"must be a positive number, got {value!r}"
                 )
+            check_condition(name, number, f"condition '{name}'")
             object.__setattr__(self, name, number)
         sex = str(self.sex).strip().upper()[:1] if self.sex is not None else ""
         if sex not in SEXES:
@@ -81,6 +92,10 @@ class Subject:
     images: dict[int, ImageVolume] = field(default_factory=dict)
     source: Path | None = None
     info: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # Ids come from file and folder names and CSVs, and name files downstream.
+        check_safe_id(self.subject_id, self.source or "subject id")
 
     @property
     def ed_labels(self) -> LabelVolume:

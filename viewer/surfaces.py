@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 from vtkmodules.util.numpy_support import numpy_to_vtk, numpy_to_vtkIdTypeArray, vtk_to_numpy
-from vtkmodules.vtkCommonCore import vtkPoints, vtkSMPTools
+from vtkmodules.vtkCommonCore import vtkPoints, vtkSMPTools, vtkStringArray
 from vtkmodules.vtkCommonDataModel import vtkCellArray, vtkImageData, vtkPolyData
 from vtkmodules.vtkFiltersCore import vtkSurfaceNets3D
 from vtkmodules.vtkIOGeometry import vtkOBJWriter, vtkSTLWriter
@@ -28,6 +28,12 @@ vtkSMPTools.SetBackend("STDThread")
 
 STRUCTURES: tuple[int, ...] = (int(Label.LV), int(Label.MYO), int(Label.RV))
 EXPORT_FORMATS: tuple[str, ...] = ("vtp", "stl", "obj")
+# 3D Slicer reads a mesh without a coordinate tag as LPS (since 4.11) and finds the tag as
+# "SPACE=LPS" in a VTK/STL header or an OBJ comment, or a "SPACE" string array in a VTP's field
+# data. Files are written in LPS (ITK's and DICOM's physical frame, SimpleITK's too) and tagged.
+SPACES: tuple[str, ...] = ("LPS", "RAS")
+SPACE_TAG = "SPACE"
+_HEADER = "cardio-explorer output. SPACE={space}"
 DEFAULT_SMOOTHING = 10  # more shrinks small structures (LV about 4 % at 10 on 128 x 128 x 32)
 
 Surfaces = dict[int, vtkPolyData]
@@ -161,7 +167,7 @@ def extract_meshes(
     return meshes
 
 
-def _writer(fmt: str):
+def _writer(fmt: str, space: str):
     if fmt == "vtp":
         writer = vtkXMLPolyDataWriter()
         writer.SetDataModeToBinary()
@@ -169,8 +175,36 @@ def _writer(fmt: str):
     if fmt == "stl":
         writer = vtkSTLWriter()
         writer.SetFileTypeToBinary()
+        writer.SetHeader(_HEADER.format(space=space))
         return writer
     return vtkOBJWriter()
+
+
+def in_space(poly: vtkPolyData, space: str) -> vtkPolyData:
+    """A copy of a RAS surface in ``space`` (LPS: x and y negated, a rotation: winding kept),
+    tagged with a ``SPACE`` field-data string the way 3D Slicer tags its own files."""
+    out = vtkPolyData()
+    out.DeepCopy(poly)
+    if space == "LPS" and out.GetNumberOfPoints():
+        flip = np.array([-1.0, -1.0, 1.0], dtype=np.float32)
+        points = vtk_to_numpy(out.GetPoints().GetData())
+        out.GetPoints().SetData(numpy_to_vtk(np.ascontiguousarray(points * flip), deep=1))
+        normals = out.GetPointData().GetNormals()
+        if normals is not None:
+            flipped = numpy_to_vtk(np.ascontiguousarray(vtk_to_numpy(normals) * flip), deep=1)
+            flipped.SetName(normals.GetName())
+            out.GetPointData().SetNormals(flipped)
+    tag = vtkStringArray()
+    tag.SetName(SPACE_TAG)
+    tag.InsertNextValue(space)
+    out.GetFieldData().AddArray(tag)
+    return out
+
+
+def _tag_obj(path: Path, space: str) -> None:
+    """Put the coordinate tag in the OBJ's first comment (VTK's OBJ writer takes none)."""
+    text = path.read_text(encoding="utf-8")
+    path.write_text(f"# {_HEADER.format(space=space)}\n{text}", encoding="utf-8")
 
 
 def export_surfaces(
@@ -179,15 +213,19 @@ def export_surfaces(
     fmt: str = "vtp",
     prefix: str = "",
     label_table: LabelTable = LABEL_TABLE,
+    space: str = "LPS",
 ) -> list[Path]:
     """Write one file per structure (``<prefix>lv.vtp`` ...) into folder, atomically; the paths.
 
-    Coordinates are the surfaces' own: world mm in the NIfTI physical frame when they come from
-    :func:`extract_surfaces`. Each file is written to a temporary name, then renamed.
+    The surfaces are RAS world mm (as from :func:`extract_surfaces`); files hold them in
+    ``space`` (default LPS) and say so (``SPACE=LPS``), so 3D Slicer opens them the right way
+    round. Each file is written to a temporary name, then renamed.
     """
     fmt = fmt.lower().lstrip(".")
     if fmt not in EXPORT_FORMATS:
         raise CardioInputError("format", f"unknown surface format {fmt!r}; use {EXPORT_FORMATS}")
+    if space not in SPACES:
+        raise CardioInputError("space", f"unknown coordinate system {space!r}; use {SPACES}")
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise CardioInputError(str(folder), "is a file, expected a folder for surface export")
@@ -197,11 +235,13 @@ def export_surfaces(
         target = folder / f"{prefix}{label_table.name(int(value))}.{fmt}"
 
         def write(temp: Path, poly: vtkPolyData = poly, target: Path = target) -> None:
-            writer = _writer(fmt)
+            writer = _writer(fmt, space)
             writer.SetFileName(str(temp))
-            writer.SetInputData(poly)
+            writer.SetInputData(in_space(poly, space))
             if writer.Write() != 1:
                 raise CardioInputError(str(target), "VTK could not write the surface")
+            if fmt == "obj":
+                _tag_obj(temp, space)
 
         atomic_write(target, write)
         written.append(target)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from cardio_explorer.app.commands._precision import add_precision_argument
+from cardio_explorer.engine.io.atomic import atomic_write_texts, check_output_file, write_error
 
 
 def add_input_arguments(parser: argparse.ArgumentParser, model: str, data_help: str) -> None:
@@ -25,6 +26,15 @@ def add_input_arguments(parser: argparse.ArgumentParser, model: str, data_help: 
     )
     parser.add_argument("--data", type=Path, required=True, help=data_help)
     parser.add_argument("--out", type=Path, required=True, help="report JSON path")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace an existing report (JSON and .md)"
+    )
+
+
+def check_report_out(args: argparse.Namespace) -> None:
+    """Refuse, before any work, a report that exists (without --overwrite) or cannot be written."""
+    for path in (args.out, args.out.with_suffix(".md")):
+        check_output_file(path, args.overwrite)
 
 
 def add_run_arguments(parser: argparse.ArgumentParser, device_default: str = "auto") -> None:
@@ -52,11 +62,18 @@ def use_threads(args: argparse.Namespace) -> None:
 def write_report(
     out: Path, report: dict[str, Any], render_markdown: Callable[[dict[str, Any]], str]
 ) -> Path:
-    """Write the JSON report to ``out`` and its Markdown beside it; returns the Markdown path."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2, allow_nan=False) + "\n")
+    """Write the JSON report to ``out`` and its Markdown beside it; returns the Markdown path.
+
+    Both or neither: each is written in full to a temporary file before either is renamed.
+    """
     markdown = out.with_suffix(".md")
-    markdown.write_text(render_markdown(report))
+    texts = {out: json.dumps(report, indent=2, allow_nan=False) + "\n"}
+    texts[markdown] = render_markdown(report)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise write_error(out, error) from None
+    atomic_write_texts(texts)
     return markdown
 
 

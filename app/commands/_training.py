@@ -21,7 +21,7 @@ def add_common_training_arguments(
     batch_size_help: str | None = None,
 ) -> None:
     """--epochs, --batch-size, --seed, --device, --precision, --out, --resume, --threads,
-    --no-progress."""
+    --no-progress, --overwrite."""
     parser.add_argument("--epochs", type=int, default=epochs, help="total epochs")
     parser.add_argument("--batch-size", type=int, default=batch_size, help=batch_size_help)
     parser.add_argument("--seed", type=int, default=seed)
@@ -33,6 +33,23 @@ def add_common_training_arguments(
     )
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: all)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace an existing --out and its state file"
+    )
+
+
+def check_training_outputs(args: argparse.Namespace) -> None:
+    """Refuse, before training, an --out that is a folder, exists, or whose state file exists.
+
+    Resuming from OUT's own state file continues that run, so it may replace OUT and the state.
+    """
+    from cardio_explorer.engine.io.atomic import check_output_file
+    from cardio_explorer.engine.training.loop import state_path_for
+
+    state = state_path_for(args.out)
+    same_run = args.resume is not None and Path(args.resume).absolute() == state.absolute()
+    for path in (args.out, state):
+        check_output_file(path, args.overwrite or same_run)
 
 
 def command_line(

@@ -27,13 +27,13 @@ from cardio_explorer.engine.device import (
     precision_scope,
 )
 from cardio_explorer.engine.errors import CardioInputError
-from cardio_explorer.engine.io.atomic import atomic_write_text
+from cardio_explorer.engine.io.atomic import atomic_write_text, check_output_file
+from cardio_explorer.engine.limits import MAX_REPEATS, check_count
 
 # One module per measured thing: app/commands/bench_<name>.py with
 # ``measure(device: torch.device, repeats: int) -> list[BenchResult]``, run once per precision.
 BENCHES: tuple[str, ...] = ("label_vae", "cheart", "spade", "gui_path", "training")
 BENCH_PRECISIONS: tuple[str, ...] = ("fp32", "bf16")
-MAX_REPEATS = 1000
 
 
 @dataclass(frozen=True)
@@ -117,14 +117,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _check(args: argparse.Namespace) -> tuple[list[str], list[torch.device], list[str]]:
     """Benches, devices and precisions to run; one clear error before any work."""
-    if not 1 <= args.repeats <= MAX_REPEATS:
-        raise CardioInputError("--repeats", f"must be 1 to {MAX_REPEATS}, got {args.repeats}")
+    check_count("--repeats", args.repeats, 1, MAX_REPEATS)
     names = list(BENCHES) if args.only is None else list(args.only)
     unknown = [n for n in names if n not in BENCHES]
     if unknown or not names:
-        raise CardioInputError("--only", f"choose from {', '.join(BENCHES)}, got {unknown or []}")
+        got = repr(unknown[0]) if unknown else "nothing"
+        raise CardioInputError("--only", f"unknown path {got}; expected {list(BENCHES)}")
     if args.device == "cuda" and not torch.cuda.is_available():
-        raise CardioInputError("--device", "cuda was asked for but no CUDA GPU is available")
+        raise CardioInputError("--device", "CUDA was asked for but no CUDA GPU is available")
+    if args.json:  # a results file is meant to be rewritten; but a folder or no access is refused
+        check_output_file(args.json, overwrite=True)
     devices = [torch.device("cpu")] if args.device in ("all", "cpu") else []
     if args.device in ("all", "cuda") and torch.cuda.is_available():
         devices.append(torch.device("cuda"))

@@ -10,6 +10,7 @@ from pathlib import Path
 from cardio_explorer.engine.cohort.build import generate_cohort
 from cardio_explorer.engine.cohort.generate import CohortConfig
 from cardio_explorer.engine.errors import CardioInputError
+from cardio_explorer.engine.limits import MAX_WORKERS, available_cpus, check_count
 from cardio_explorer.engine.subject import GROUPS
 
 _ALIASES = {"RV": "ARV"}
@@ -147,6 +148,7 @@ def _command_line(args: argparse.Namespace, config: CohortConfig) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Generate the cohort and print where it went."""
+    check_count("--workers", args.workers, 1, min(MAX_WORKERS, 4 * available_cpus()))
     config = CohortConfig(
         n=args.n,
         seed=args.seed,

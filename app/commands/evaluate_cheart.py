@@ -10,6 +10,7 @@ from typing import Any
 from cardio_explorer.app.commands._reports import (
     add_input_arguments,
     add_run_arguments,
+    check_report_out,
     exit_status,
     fmt,
     markdown_head,
@@ -54,6 +55,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate, write the JSON and Markdown reports; 0 (1 with --strict and a miss)."""
+    check_report_out(args)
     use_threads(args)
     from cardio_explorer.engine.cheart.data import load_sequences
     from cardio_explorer.engine.cheart.evaluation import EvaluationSettings, evaluate_cheart

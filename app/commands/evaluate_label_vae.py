@@ -13,6 +13,7 @@ from cardio_explorer.app.commands._checkpoints import label_vae_checkpoint
 from cardio_explorer.app.commands._reports import (
     add_input_arguments,
     add_run_arguments,
+    check_report_out,
     exit_status,
     fmt,
     markdown_head,
@@ -23,6 +24,7 @@ from cardio_explorer.app.commands._reports import (
 from cardio_explorer.engine.device import choose_device, current_precision, describe
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.io.cohort import read_cohort
+from cardio_explorer.engine.limits import MAX_SEEDS, MAX_STEPS, MAX_SUBJECTS, check_count
 from cardio_explorer.engine.models.label_vae import load_label_vae
 from cardio_explorer.engine.pathology.atlas import LatentAtlas, atlas_from_extra
 from cardio_explorer.engine.pathology.evaluation import (
@@ -53,11 +55,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate, write report.json and report.md; 0 (or 1 with --strict and a missed target)."""
+    check_report_out(args)
     use_threads(args)
-    if args.seeds < 1:
-        raise CardioInputError("--seeds", f"must be at least 1, got {args.seeds}")
-    if args.alpha_steps < 2:
-        raise CardioInputError("--alpha-steps", f"must be at least 2, got {args.alpha_steps}")
+    check_count("--seeds", args.seeds, 1, MAX_SEEDS)
+    check_count("--alpha-steps", args.alpha_steps, 2, MAX_STEPS)
+    if args.limit is not None:  # -1 would silently drop the last subject
+        check_count("--limit", args.limit, 1, MAX_SUBJECTS)
     path = label_vae_checkpoint(args.checkpoint)
     device = choose_device(args.device)
     start = time.perf_counter()

@@ -11,6 +11,7 @@ from cardio_explorer.app.commands._checkpoints import resolve_checkpoint
 from cardio_explorer.app.commands._reports import (
     add_input_arguments,
     add_run_arguments,
+    check_report_out,
     exit_status,
     fmt,
     markdown_head,
@@ -98,6 +99,7 @@ def split_for_evaluation(
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate, write report.json and report.md; 0 (or 1 with --strict and a missed target)."""
+    check_report_out(args)
     use_threads(args)
     path = resolve_checkpoint(
         args.checkpoint, resources.bundled_checkpoint("spade"), "bundled SPADE model", TRAIN_HINT

@@ -11,6 +11,7 @@ from cardio_explorer.app.commands._checkpoints import label_vae_checkpoint
 from cardio_explorer.app.commands._precision import add_precision_argument
 from cardio_explorer.engine.device import choose_device, current_precision, describe
 from cardio_explorer.engine.errors import CardioInputError
+from cardio_explorer.engine.limits import MAX_SEED, MAX_SEEDS, MAX_STEPS, check_count
 from cardio_explorer.engine.models.checkpoint import file_sha256
 from cardio_explorer.engine.pathology.dataset import (
     DEFAULT_ALPHAS,
@@ -36,7 +37,7 @@ def _items(flag: str, text: str) -> list[str]:
 
 def parse_seeds(text: str) -> list[int]:
     """'0-19' (inclusive), '0,3,5' or a mix ('0-4,10') -> seeds, in the order given."""
-    seeds: list[int] = []
+    ranges: list[range] = []
     for item in _items("--seeds", text):
         first, dash, last = item.partition("-")
         try:
@@ -48,15 +49,20 @@ def parse_seeds(text: str) -> list[int]:
             ) from None
         if low < 0 or high < low:
             raise CardioInputError("--seeds", f"{item!r}: need 0 <= first <= last")
-        seeds.extend(range(low, high + 1))
-    return seeds
+        if high > MAX_SEED:
+            raise CardioInputError("--seeds", f"{item!r}: seeds go up to {MAX_SEED}")
+        ranges.append(range(low, high + 1))
+    # Counted before any list is built: '0-1000000000' is refused at once.
+    count = sum(len(r) for r in ranges)
+    if count > MAX_SEEDS:
+        raise CardioInputError("--seeds", f"{count:,} seeds; at most {MAX_SEEDS:,} per run")
+    return [seed for r in ranges for seed in r]
 
 
 def parse_alphas(text: str | None, steps: int | None) -> list[float]:
     """--alphas '0,0.5,1' or --steps N (N evenly spaced values from 0 to 1); the default else."""
     if steps is not None:
-        if steps < 2:
-            raise CardioInputError("--steps", f"must be at least 2, got {steps}")
+        check_count("--steps", steps, 2, MAX_STEPS)
         return [round(float(a), 6) for a in np.linspace(0.0, 1.0, steps)]
     if text is None:
         return list(DEFAULT_ALPHAS)

@@ -8,7 +8,10 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from cardio_explorer.app.commands._training import add_common_training_arguments
+from cardio_explorer.app.commands._training import (
+    add_common_training_arguments,
+    check_training_outputs,
+)
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.models.cheart import CONFIGS, CHeartConfig
 
@@ -108,6 +111,7 @@ def config_from_arg(value: str) -> CHeartConfig:
 
 def run(args: argparse.Namespace) -> int:
     """Train; print one line per epoch and a summary."""
+    check_training_outputs(args)
     from cardio_explorer.engine.cheart.training import (
         EpochRecord,
         TrainOptions,

@@ -6,7 +6,11 @@ import argparse
 import json
 from pathlib import Path
 
-from cardio_explorer.app.commands._training import add_common_training_arguments, command_line
+from cardio_explorer.app.commands._training import (
+    add_common_training_arguments,
+    check_training_outputs,
+    command_line,
+)
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.models.label_vae import PRESETS, LabelVaeConfig
 from cardio_explorer.engine.subject import Subject
@@ -154,6 +158,7 @@ def _print_epoch(record: EpochRecord) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Read the cohort, train, write the model and its resumable state."""
+    check_training_outputs(args)
     from cardio_explorer.engine.io.cohort import read_cohort
 
     config = resolve_config(args.config)

@@ -8,7 +8,11 @@ from typing import Any
 
 import torch
 
-from cardio_explorer.app.commands._training import add_common_training_arguments, command_line
+from cardio_explorer.app.commands._training import (
+    add_common_training_arguments,
+    check_training_outputs,
+    command_line,
+)
 from cardio_explorer.engine.data.slices import split_subjects
 from cardio_explorer.engine.device import current_precision, describe
 from cardio_explorer.engine.errors import CardioInputError
@@ -113,6 +117,7 @@ def _print_epoch(record: dict[str, Any]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Read and preprocess the cohort, split it, train, write the model and its state."""
+    check_training_outputs(args)
     if args.spacing_mm <= 0:
         raise CardioInputError("--spacing-mm", f"must be positive, got {args.spacing_mm}")
     if args.resume is not None and not args.resume.is_file():

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from cardio_explorer.app.window import MainWindow
 
 NIFTI_FILTER = "NIfTI (*.nii.gz *.nii)"
+LABEL_TABLE_FILTERS = "ITK-SNAP label description (*.txt);;3D Slicer colour table (*.ctbl)"
 DEFAULT_SERIES_STEPS = 11
 
 
@@ -71,6 +72,7 @@ class ExportController(QObject):
             ("Export sequence (NIfTI)…", self.export_sequence, None),
             ("Export all surfaces (VTP/STL/OBJ)…", self.export_surfaces, None),
             ("Export morph path…", self.export_morph_path, None),
+            ("Export label table (ITK-SNAP / 3D Slicer)…", self.export_label_table, None),
             ("", None, None),
             ("Save screenshot…", self.save_screenshot, QKeySequence("Ctrl+S")),
             ("Save session…", self.save_session, None),
@@ -300,6 +302,21 @@ class ExportController(QObject):
         self.last_series = tuple(result.value)
         self.window.status(f"wrote the morph path: {len(self.last_series) - 1} steps")
 
+    def export_label_table(self, path: str | Path | None = None) -> Path | None:
+        """Label names and colours: ITK-SNAP .txt, or a 3D Slicer .ctbl by the suffix."""
+        if path is None:
+            name, chosen = QFileDialog.getSaveFileName(
+                self.window, "Export label table", "labels.txt", LABEL_TABLE_FILTERS
+            )
+            if not name:
+                return None
+            path = Path(name)
+            if chosen == LABEL_TABLE_FILTERS.split(";;")[1] and path.suffix.lower() != ".ctbl":
+                path = path.with_name(path.name + ".ctbl")
+        written = write_label_table(path)
+        self.window.status(f"wrote {written}")
+        return written
+
     def save_screenshot(self, path: str | Path | None = None) -> Path | None:
         """The window with the 3D pixels, as PNG / JPEG / BMP."""
         if path is None:
@@ -340,11 +357,10 @@ class ExportController(QObject):
             if path is None:
                 return None
         try:
-            session = read_session(path)
+            return self.window.apply_session(read_session(path), path)
         except CardioInputError as error:
             self.window.report_error("Cannot open session", str(error))
             return None
-        return self.window.apply_session(session)
 
     def session_notes(self, session: Session) -> list[str]:
         """Checkpoint differences between a session and what is loaded."""

@@ -99,7 +99,7 @@ class ConditionStats:
                     for s, v in data.get("sex_means", {}).items()
                 },
             )
-        except (KeyError, TypeError, ValueError) as error:
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
             raise CardioInputError(
                 "checkpoint", f"condition statistics are incomplete ({error})"
             ) from None

@@ -86,14 +86,22 @@ def load_model(path: str | Path | None = None, device: str | torch.device = "cpu
     if "conditions" not in checkpoint.extra:
         raise CardioInputError(path, "checkpoint lacks the condition statistics")
     device = device if isinstance(device, torch.device) else choose_device(device)
+    try:
+        stats = ConditionStats.from_dict(checkpoint.extra["conditions"])
+        frame_ms = float(checkpoint.extra.get("frame_duration_ms", DEFAULT_FRAME_DURATION_MS))
+        training = dict(checkpoint.extra.get("training", {}))
+    except CardioInputError as error:
+        raise CardioInputError(path, error.problem) from None
+    except (TypeError, ValueError, AttributeError) as error:
+        raise CardioInputError(path, f"malformed checkpoint extra ({error})") from None
+    if not 1.0 <= frame_ms <= 10_000.0:
+        raise CardioInputError(path, f"frame duration {frame_ms:g} ms is not 1-10000 ms")
     return CHeartModel(
         net=prepare_for_inference(net, device),
-        stats=ConditionStats.from_dict(checkpoint.extra["conditions"]),
+        stats=stats,
         device=device,
-        frame_duration_ms=float(
-            checkpoint.extra.get("frame_duration_ms", DEFAULT_FRAME_DURATION_MS)
-        ),
-        training=dict(checkpoint.extra.get("training", {})),
+        frame_duration_ms=frame_ms,
+        training=training,
         path=path,
         sha256=checkpoint.sha256,
         prior=_read_prior(checkpoint.extra, net.config, path),

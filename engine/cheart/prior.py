@@ -118,7 +118,7 @@ class LatentPrior:
                 logit_bias=np.asarray(data["logit_bias"], dtype=np.float64),
                 n_subjects=int(data["n_subjects"]),
             )
-        except (KeyError, TypeError, ValueError) as error:
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
             raise CardioInputError("latent prior", f"is malformed ({error})") from None
         g = len(prior.groups)
         shapes_ok = (

@@ -26,6 +26,7 @@ from cardio_explorer.engine.cheart.data import SequenceSet, load_sequences
 from cardio_explorer.engine.cheart.model import CHeartModel, prepare_for_inference
 from cardio_explorer.engine.device import autocast, current_precision, describe
 from cardio_explorer.engine.errors import CardioInputError
+from cardio_explorer.engine.limits import MAX_BATCH
 from cardio_explorer.engine.metrics.overlap import dice_scores
 from cardio_explorer.engine.models.cheart import (
     LEAN,
@@ -88,7 +89,7 @@ class TrainOptions:
     def __post_init__(self) -> None:
         checks = {
             "--epochs": self.epochs >= 1,
-            "--batch-size": self.batch_size is None or self.batch_size >= 1,
+            "--batch-size": self.batch_size is None or 1 <= self.batch_size <= MAX_BATCH,
             "--lr": self.lr is None or self.lr > 0,
             "--lr-decay-epochs": 0 <= self.lr_decay_epochs <= self.epochs,
             "--beta": self.beta is None or self.beta >= 0,

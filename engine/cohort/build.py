@@ -7,6 +7,7 @@ interrupted or failed run leaves nothing half-written behind.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
@@ -26,6 +27,7 @@ from cardio_explorer.engine.cohort.writer import manifest_row, write_manifest, w
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.io.nifti import write_label_table
 from cardio_explorer.engine.io.staging import staged_folder
+from cardio_explorer.engine.processes import die_with_parent
 
 MANIFEST = "manifest.csv"
 COHORT_JSON = "cohort.json"
@@ -52,12 +54,20 @@ def _run(tasks: list, workers: int) -> Iterator[dict[str, Any]]:
     if workers <= 1 or len(tasks) <= 1:
         yield from map(_one, tasks)
         return
-    pool = ProcessPoolExecutor(max_workers=min(workers, len(tasks)))
+    pool = ProcessPoolExecutor(
+        max_workers=min(workers, len(tasks)), initializer=die_with_parent, initargs=(os.getpid(),)
+    )
     try:
         yield from pool.map(_one, tasks, chunksize=1)
+    except BaseException:
+        # Error or interrupt (SIGTERM must end us within seconds): stop the workers mid-subject
+        # rather than wait for them; ProcessPoolExecutor offers no public way to.
+        for process in list((getattr(pool, "_processes", None) or {}).values()):
+            process.terminate()
+        raise
     finally:
-        # On error or interrupt, drop queued subjects and wait for running ones, so that no
-        # worker writes into the staging folder after it is removed.
+        # Drop queued subjects and wait for the workers to end, so that none writes into the
+        # staging folder after it is removed.
         pool.shutdown(wait=True, cancel_futures=True)
 
 
@@ -108,4 +118,4 @@ def _write_json(path: Path, config: CohortConfig, command: str | None) -> None:
     if config.geometry != "dense":
         info.pop("dense_shape")
         info.pop("dense_spacing")
-    path.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+    path.write_text(json.dumps(info, indent=2, allow_nan=False) + "\n", encoding="utf-8")

@@ -6,6 +6,7 @@ the cohort seed and its index (never on the worker count or on the other subject
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -16,6 +17,8 @@ from cardio_explorer.engine.cohort.conditions import sample_conditions
 from cardio_explorer.engine.cohort.grid import (
     DENSE_GRID,
     DENSE_SPACING,
+    SAX_MATRIX,
+    SAX_SLICES,
     Grid,
     dense_grid,
     sax_grid,
@@ -25,6 +28,19 @@ from cardio_explorer.engine.cohort.motion import ejected_fraction_curve, es_fram
 from cardio_explorer.engine.cohort.physiology import Targets, sample_targets
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.labels import Label
+from cardio_explorer.engine.limits import (
+    MAX_FRAMES,
+    MAX_GENERATED_VOXELS,
+    MAX_GRID_SIDE,
+    MAX_MISALIGNMENT_MM,
+    MAX_PLAN_VOXELS,
+    MAX_SEED,
+    MAX_SUBJECTS,
+    SPACING_MM,
+    check_count,
+    check_real,
+    check_voxels,
+)
 from cardio_explorer.engine.metrics.phenotypes import (
     MYOCARDIUM_DENSITY_G_PER_ML,
     Phenotypes,
@@ -39,6 +55,7 @@ Geometry = Literal["sax", "dense"]
 _MAX_LV_LENGTH_MM = 118.0
 # Smallest dense field of view (z, in-plane) that holds a dilated heart with its RV.
 _MIN_DENSE_FOV_MM = (110.0, 140.0)
+_LARGEST_SAX = (SAX_SLICES[1], SAX_MATRIX[1], SAX_MATRIX[1])
 
 
 @dataclass(frozen=True)
@@ -56,14 +73,13 @@ class CohortConfig:
     images: bool = True
 
     def __post_init__(self) -> None:
-        if self.n < 1:
-            raise CardioInputError("--n", f"must be at least 1, got {self.n}")
+        check_count("--n", self.n, 1, MAX_SUBJECTS)
+        check_count("--seed", self.seed, 0, MAX_SEED)
         if self.geometry not in ("sax", "dense"):
             raise CardioInputError("--geometry", f"must be 'sax' or 'dense', got {self.geometry!r}")
-        if self.n_frames < 2:
-            raise CardioInputError("--frames", f"must be at least 2, got {self.n_frames}")
-        if self.misalignment_mm < 0:
-            raise CardioInputError("--misalignment", "must not be negative")
+        check_count("--frames", self.n_frames, 2, MAX_FRAMES)
+        check_real("--misalignment", self.misalignment_mm, 0.0, MAX_MISALIGNMENT_MM)
+        self._check_sizes()
         if self.misalignment_mm > 0 and self.geometry != "sax":
             raise CardioInputError(
                 "--misalignment", "applies to short-axis stacks (--geometry sax)"
@@ -75,8 +91,6 @@ class CohortConfig:
             raise CardioInputError("--groups", "shares must be non-negative")
         if sum(self.groups.values()) <= 0:
             raise CardioInputError("--groups", "at least one group needs a positive share")
-        if any(v < 1 for v in self.dense_shape) or any(v <= 0 for v in self.dense_spacing):
-            raise CardioInputError("--grid/--spacing", "sizes and spacings must be positive")
         if self.geometry == "dense":
             fov = [n * d for n, d in zip(self.dense_shape, self.dense_spacing, strict=True)]
             if fov[0] < _MIN_DENSE_FOV_MM[0] or min(fov[1:]) < _MIN_DENSE_FOV_MM[1]:
@@ -86,6 +100,23 @@ class CohortConfig:
                     f"a heart; need at least {_MIN_DENSE_FOV_MM[1]:g} mm in-plane and "
                     f"{_MIN_DENSE_FOV_MM[0]:g} mm along z",
                 )
+
+    def _check_sizes(self) -> None:
+        """Grid, spacing and the cohort's voxels, computed before anything is allocated."""
+        for side in self.dense_shape:
+            check_count("--grid", side, 1, MAX_GRID_SIDE)
+        for mm in self.dense_spacing:
+            check_real("--spacing", mm, *SPACING_MM)
+        if len(self.dense_shape) != 3 or len(self.dense_spacing) != 3:
+            raise CardioInputError("--grid/--spacing", "need three values each (Z,Y,X)")
+        grid = self.dense_shape if self.geometry == "dense" else _LARGEST_SAX
+        flag = "--grid" if self.geometry == "dense" else "--frames"
+        check_voxels(flag, (*grid, self.n_frames), MAX_GENERATED_VOXELS)
+        total = self.n * self.n_frames * math.prod(grid)
+        if total > MAX_PLAN_VOXELS:
+            raise CardioInputError(
+                "--n", f"{self.n:,} subjects make {total:,} voxels; at most {MAX_PLAN_VOXELS:,}"
+            )
 
 
 @dataclass(eq=False)

@@ -19,7 +19,14 @@ from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.io.atomic import atomic_write_text
 from cardio_explorer.engine.io.common import Frames, check_same_grid, split_frames
 from cardio_explorer.engine.io.nifti import read_image_volume, read_label_volume
-from cardio_explorer.engine.subject import ACDC_GROUP_NAMES, GROUPS, Conditions, Subject
+from cardio_explorer.engine.limits import MAX_FRAMES, check_file_size, check_text
+from cardio_explorer.engine.subject import (
+    ACDC_GROUP_NAMES,
+    GROUPS,
+    Conditions,
+    Subject,
+    check_condition,
+)
 from cardio_explorer.engine.volume import ImageVolume, LabelVolume
 
 INFO_CFG = "Info.cfg"
@@ -41,6 +48,7 @@ def read_info_cfg(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise CardioInputError(path, "Info.cfg not found")
+    check_file_size(path)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -67,17 +75,17 @@ def read_info_cfg(path: str | Path) -> dict[str, Any]:
         if key in _INT_KEYS:
             info[key] = _parse_int(path, key, value)
         elif key in _FLOAT_KEYS:
-            info[key] = _parse_positive(path, key, value)
+            info[key] = check_condition(key.lower(), _parse_positive(path, key, value), path)
         elif key == "Sex":
             sex = value.strip().upper()[:1]
             if sex not in ("F", "M"):
                 raise CardioInputError(path, f"Sex must be F or M, got {value!r}")
             info[key] = sex
         else:
-            info[key] = value
+            info[key] = check_text(f"{path}: {key[:40]}", value)
     nb = info["NbFrame"]
-    if nb < 1:
-        raise CardioInputError(path, f"NbFrame must be at least 1, got {nb}")
+    if not 1 <= nb <= MAX_FRAMES:
+        raise CardioInputError(path, f"NbFrame must be between 1 and {MAX_FRAMES}, got {nb}")
     for key in ("ED", "ES"):
         if not 1 <= info[key] <= nb:
             raise CardioInputError(

@@ -10,7 +10,13 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from cardio_explorer.engine.errors import CardioInputError
-from cardio_explorer.engine.subject import GROUPS, Conditions
+from cardio_explorer.engine.limits import (
+    CONDITION_BOUNDS,
+    MAX_CSV_FIELD,
+    MAX_SUBJECTS,
+    check_file_size,
+)
+from cardio_explorer.engine.subject import GROUPS, Conditions, check_condition
 from cardio_explorer.engine.volume import Volume
 
 V = TypeVar("V", bound=Volume)
@@ -18,7 +24,8 @@ T = TypeVar("T")
 # Which frames a reader loads: ED and ES only, or every frame of the cycle.
 Frames = Literal["ed_es", "all"]
 
-_MISSING = {"", "na", "nan", "n/a", "none", "null", "-", "?"}
+# "nan" is not here: NaN in a table is refused as not finite, an empty cell is missing.
+_MISSING = {"", "na", "n/a", "none", "null", "-", "?"}
 # Pathology codes of other datasets that name one of our groups.
 _GROUP_ALIASES = {"RV": "ARV", "ARVC": "ARV", "ARVD": "ARV", "MI": "MINF", "NORMAL": "NOR"}
 
@@ -60,7 +67,9 @@ def is_missing(value: Any) -> bool:
 
 
 def read_table(path: Path) -> list[dict[str, str]]:
-    """Rows of a CSV (comma, semicolon or tab) keyed by :func:`column_key` of the header."""
+    """Rows of a CSV (comma, semicolon or tab) keyed by :func:`column_key` of the header;
+    the file, its rows and its fields are bounded (see engine/limits.py)."""
+    check_file_size(path)
     try:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
@@ -68,15 +77,35 @@ def read_table(path: Path) -> list[dict[str, str]]:
     lines = [line for line in text.splitlines() if line.strip()]
     if not lines:
         raise CardioInputError(path, "empty table")
+    if len(lines) > MAX_SUBJECTS + 1:
+        raise CardioInputError(path, f"{len(lines) - 1:,} rows; at most {MAX_SUBJECTS:,}")
     delimiter = max((",", ";", "\t"), key=lines[0].count)
     reader = csv.reader(lines, delimiter=delimiter)
-    header = [column_key(h) for h in next(reader)]
     rows = []
-    for number, row in enumerate(reader, start=2):
-        if len(row) > len(header):
-            raise CardioInputError(path, f"row {number} has more fields than the header")
-        rows.append(dict(zip(header, [v.strip() for v in row], strict=False)))
+    try:
+        header = [column_key(h) for h in _bounded(path, 1, next(reader))]
+        for number, row in enumerate(reader, start=2):
+            if len(row) > len(header):
+                raise CardioInputError(path, f"row {number} has more fields than the header")
+            row = _bounded(path, number, row)
+            rows.append(dict(zip(header, [v.strip() for v in row], strict=False)))
+    except csv.Error as exc:  # e.g. a field over csv's own limit of 128 KB
+        detail = (
+            f"a field longer than {MAX_CSV_FIELD:,} characters" if "larger" in str(exc) else exc
+        )
+        raise CardioInputError(path, f"not a readable CSV ({detail})") from None
     return rows
+
+
+def _bounded(path: Path, number: int, row: list[str]) -> list[str]:
+    """The row, unless one of its fields is longer than MAX_CSV_FIELD."""
+    for field in row:
+        if len(field) > MAX_CSV_FIELD:
+            raise CardioInputError(
+                path,
+                f"row {number} has a field of {len(field):,} characters; at most {MAX_CSV_FIELD:,}",
+            )
+    return row
 
 
 def pick(row: dict[str, str], *aliases: str) -> str | None:
@@ -89,7 +118,12 @@ def pick(row: dict[str, str], *aliases: str) -> str | None:
 
 
 def number(value: str | None, what: str, where: str | Path) -> float | None:
-    """Float from a table cell, None when missing, one clear error when malformed."""
+    """Float from a table cell, None when missing, one clear error when malformed or not
+    finite (NaN and inf are not 'missing': leave the cell empty for that); conditions are
+    checked against CONDITION_BOUNDS."""
+    text = "" if value is None else str(value).strip().lower().lstrip("+-")
+    if text in ("nan", "inf", "infinity"):
+        raise CardioInputError(where, f"{what} is not a finite number: {value!r}")
     if is_missing(value):
         return None
     try:
@@ -97,7 +131,9 @@ def number(value: str | None, what: str, where: str | Path) -> float | None:
     except ValueError:
         raise CardioInputError(where, f"{what} is not a number: {value!r}") from None
     if not math.isfinite(result):
-        return None
+        raise CardioInputError(where, f"{what} is not a finite number: {value!r}")
+    if what.lower() in CONDITION_BOUNDS:
+        check_condition(what.lower(), result, where)
     return result
 
 
@@ -136,12 +172,12 @@ def normalise_sex(value: str | None, where: str | Path) -> str | None:
 def select_ids(root: Path, available: Iterable[str], wanted: Iterable[str] | None) -> list[str]:
     """The wanted ids (or all) in sorted order; ids not in the folder are one clear error."""
     available = set(available)
-    if wanted is None:
-        return sorted(available)
-    wanted = set(wanted)
+    wanted = available if wanted is None else set(wanted)
     missing = sorted(wanted - available)
     if missing:
-        raise CardioInputError(root, f"no subject(s) {', '.join(missing)} in this folder")
+        raise CardioInputError(root, f"no subject(s) {', '.join(missing[:5])} in this folder")
+    if len(wanted) > MAX_SUBJECTS:
+        raise CardioInputError(root, f"{len(wanted):,} subjects; at most {MAX_SUBJECTS:,}")
     return sorted(wanted)
 
 

@@ -7,8 +7,6 @@ put time last with the frame duration in pixdim[4].
 
 from __future__ import annotations
 
-import gzip
-import zlib
 from pathlib import Path
 
 import nibabel as nib
@@ -16,6 +14,7 @@ import numpy as np
 
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.io.atomic import atomic_write
+from cardio_explorer.engine.io.nifti_load import NIFTI_SUFFIXES, is_nifti_path, load_nifti
 from cardio_explorer.engine.labels import (
     ACDC_TO_INTERNAL,
     INTERNAL_TO_ACDC,
@@ -24,22 +23,10 @@ from cardio_explorer.engine.labels import (
 )
 from cardio_explorer.engine.volume import ImageVolume, LabelVolume, Volume
 
-NIFTI_SUFFIXES = (".nii.gz", ".nii")
-
 _SPACE_TO_MM = {"mm": 1.0, "meter": 1000.0, "micron": 1e-3}
 _TIME_TO_MS = {"msec": 1.0, "sec": 1000.0, "usec": 1e-3}
 # A cardiac frame lasts 10-200 ms; an untagged pixdim[4] below this is a placeholder, not ms.
 _MIN_UNTAGGED_FRAME_MS = 5.0
-
-# Errors nibabel, gzip and zlib raise on a damaged or truncated file.
-_READ_ERRORS = (
-    OSError,
-    EOFError,
-    zlib.error,
-    gzip.BadGzipFile,
-    ValueError,
-    nib.filebasedimages.ImageFileError,
-)
 
 
 def nifti_stem(path: str | Path) -> str:
@@ -51,64 +38,7 @@ def nifti_stem(path: str | Path) -> str:
     return name
 
 
-def is_nifti_path(path: str | Path) -> bool:
-    """True when the name ends in .nii or .nii.gz."""
-    return Path(path).name.lower().endswith(NIFTI_SUFFIXES)
-
-
 # reading ------------------------------------------------------------------------------------
-def _load(path: Path) -> tuple[nib.Nifti1Image, np.ndarray]:
-    """Header and raw array (scaling applied) of a NIfTI file, or one clear error.
-
-    A .nii.gz is decompressed whole first: gzip then checks its length and CRC, which nibabel's
-    partial reads skip, so a damaged file cannot pass for a good one.
-    """
-    if not path.exists():
-        raise CardioInputError(path, "file not found")
-    if not path.is_file():
-        raise CardioInputError(path, "not a file")
-    if not is_nifti_path(path):
-        raise CardioInputError(path, "not a NIfTI file (expected .nii or .nii.gz)")
-    try:
-        blob = path.read_bytes()
-    except OSError as exc:
-        raise CardioInputError(path, f"cannot read ({_describe(exc)})") from None
-    if path.name.lower().endswith(".gz"):
-        try:
-            blob = gzip.decompress(blob)
-        except _READ_ERRORS as exc:
-            raise CardioInputError(
-                path, f"truncated or corrupt gzip data ({_describe(exc)})"
-            ) from None
-    image_class = _nifti_class(blob)
-    if image_class is None:
-        raise CardioInputError(path, "not a NIfTI file (no NIfTI-1 or NIfTI-2 header)")
-    try:
-        image = image_class.from_bytes(blob)
-        data = np.asarray(np.asanyarray(image.dataobj))
-    except _READ_ERRORS as exc:
-        raise CardioInputError(path, f"not a readable NIfTI file ({_describe(exc)})") from None
-    return image, data
-
-
-def _nifti_class(blob: bytes) -> type[nib.Nifti1Image] | None:
-    """NIfTI-1 or NIfTI-2 image class from the header size field, None for anything else."""
-    if len(blob) < 4:
-        return None
-    for order in ("<", ">"):
-        size = int(np.frombuffer(blob[:4], dtype=f"{order}i4")[0])
-        if size == 348:
-            return nib.Nifti1Image
-        if size == 540:
-            return nib.Nifti2Image
-    return None
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
 def _squeeze_trailing(data: np.ndarray) -> np.ndarray:
     """Drop singleton axes after the third (a 4D file with one frame is 3D)."""
     while data.ndim > 3 and data.shape[-1] == 1:
@@ -169,7 +99,7 @@ def read_label_volume(
     ndim: None accepts 3D and 3D+t; 3 or 4 requires that many dimensions.
     """
     path = Path(path)
-    image, raw = _load(path)
+    image, raw = load_nifti(path)
     raw = _squeeze_trailing(raw)
     _check_ndim(path, raw, ndim)
     labels = _integral_labels(path, raw)
@@ -205,7 +135,7 @@ def read_image_volume(
 ) -> ImageVolume:
     """Read an image as raw float32 intensities (no normalisation)."""
     path = Path(path)
-    image, raw = _load(path)
+    image, raw = load_nifti(path)
     raw = _squeeze_trailing(raw)
     _check_ndim(path, raw, ndim)
     if not np.issubdtype(raw.dtype, np.number) or np.issubdtype(raw.dtype, np.complexfloating):

@@ -7,13 +7,21 @@ staging folder is removed on any error (a hard kill can leave a ``.NAME.partial-
 from __future__ import annotations
 
 import contextlib
+import glob
+import logging
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 from cardio_explorer.engine.errors import CardioInputError
+from cardio_explorer.engine.io.atomic import write_error
+
+log = logging.getLogger(__name__)
+# .NAME.partial-PID-HEX: the pid tells a live run's staging from a killed run's debris.
+_STAGING = re.compile(r"\.(?P<name>.+)\.partial-(?:(?P<pid>\d+)-)?[0-9a-f]{8}")
 
 
 def check_output_folder(out: Path, overwrite: bool) -> None:
@@ -36,14 +44,54 @@ def staged_folder(out: str | Path, overwrite: bool = False) -> Iterator[Path]:
     """
     out = Path(out).absolute()
     check_output_folder(out, overwrite)
-    staging = out.parent / f".{out.name}.partial-{uuid.uuid4().hex[:8]}"
-    staging.mkdir()
+    remove_stale_staging(out)
+    staging = out.parent / f".{out.name}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    try:
+        staging.mkdir()
+    except OSError as error:
+        raise write_error(out, error) from None
     try:
         yield staging
         _replace(staging, out)
+    except CardioInputError as error:
+        shutil.rmtree(staging, ignore_errors=True)
+        # name the file the user asked for, not its hidden staging twin
+        thing = error.thing.replace(str(staging), str(out), 1)
+        raise CardioInputError(thing, error.problem) from None
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def remove_stale_staging(out: Path) -> list[Path]:
+    """Remove the staging folders a killed run left beside ``out``; says which in the log.
+
+    A staging folder whose run is still alive (its pid in the name) is left alone.
+    """
+    removed = []
+    for path in sorted(out.parent.glob(f".{glob.escape(out.name)}.partial-*")):
+        match = _STAGING.fullmatch(path.name)
+        if not path.is_dir() or match is None or match["name"] != out.name:
+            continue
+        if match["pid"] is not None and _alive(int(match["pid"])):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        log.warning("removed %s, left by an interrupted run", path)
+        removed.append(path)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (ours or another user's)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _replace(staging: Path, out: Path) -> None:

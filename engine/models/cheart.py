@@ -426,7 +426,8 @@ def save_cheart(
 def load_cheart(path: str | Path) -> tuple[CHeartNet, Checkpoint]:
     """Rebuild the network from a ``cheart`` checkpoint (eval mode, CPU)."""
     checkpoint = load_checkpoint(path, expected_kind="cheart")
-    config = CHeartConfig.from_dict(checkpoint.config)
+    config = checkpoint.parse_config(CHeartConfig.from_dict)
+    checkpoint.check_fits(lambda: CHeartNet(config), "net.")
     net = CHeartNet(config)
     checkpoint.load_into(net, prefix="net.")
     return net.eval(), checkpoint

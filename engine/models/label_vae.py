@@ -415,6 +415,7 @@ def load_label_vae(path: str | Path, device: torch.device | str = "cpu") -> Load
     """Load a label VAE checkpoint in eval mode; another kind or mismatched weights: clear error."""
     checkpoint = load_checkpoint(path, expected_kind=KIND)
     config = LabelVaeConfig.from_dict(checkpoint.config, source=path)
+    checkpoint.check_fits(lambda: LabelVAE(config), MODEL_PREFIX)
     model = LabelVAE(config)
     checkpoint.load_into(model, MODEL_PREFIX)
     model = model.to(device=torch.device(device), memory_format=torch.channels_last).eval()

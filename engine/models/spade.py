@@ -475,7 +475,8 @@ def load_spade(
     ckpt = source if isinstance(source, Checkpoint) else load_checkpoint(source, "spade")
     if ckpt.kind != "spade":
         raise CardioInputError(ckpt.path or "checkpoint", f"is a {ckpt.kind} checkpoint, not spade")
-    config = SpadeConfig.from_json(ckpt.config)
+    config = ckpt.parse_config(SpadeConfig.from_json)
+    ckpt.check_fits(lambda: SpadeModel(config, with_discriminator=False))
     has_d = any(k.startswith("discriminator.") for k in ckpt.tensors)
     model = SpadeModel(config, with_discriminator=has_d and not inference)
     prefixes = ("encoder.", "generator.") + (("discriminator.",) if model.discriminator else ())

@@ -23,6 +23,7 @@ import torch
 
 from cardio_explorer.engine.device import autocast
 from cardio_explorer.engine.errors import CardioInputError
+from cardio_explorer.engine.io.safe_paths import check_safe_id
 from cardio_explorer.engine.labels import LABEL_TABLE
 from cardio_explorer.engine.pathology.correlation import kendall_matrix
 from cardio_explorer.engine.subject import GROUPS, Conditions, Subject
@@ -222,7 +223,7 @@ class LatentAtlas:
             for r in data["references"]:
                 phases = r["phases"]
                 references[r["id"]] = ReferenceSubject(
-                    subject_id=r["id"],
+                    subject_id=check_safe_id(r["id"], "reference subject id"),
                     group=r.get("group"),
                     codes={p: _array(v["codes"]) for p, v in phases.items()},
                     geometry={

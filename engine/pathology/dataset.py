@@ -27,7 +27,9 @@ from cardio_explorer import __version__
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.io.atomic import atomic_write_csv, atomic_write_text
 from cardio_explorer.engine.io.nifti import write_label_table, write_label_volume
+from cardio_explorer.engine.io.safe_paths import check_safe_id, child_path
 from cardio_explorer.engine.io.staging import staged_folder
+from cardio_explorer.engine.limits import MAX_PLAN_CASES
 from cardio_explorer.engine.metrics.diagnosis import meets_group_rule
 from cardio_explorer.engine.metrics.phenotypes import Phenotypes, measure_phenotypes
 from cardio_explorer.engine.pathology.atlas import PHASES, LatentAtlas
@@ -67,6 +69,9 @@ class SynthesisJob:
     seed: int
     alpha: float
     correlated: bool = True
+
+    def __post_init__(self) -> None:
+        check_safe_id(self.subject_id, "subject id")  # it names the job's files
 
     @property
     def stem(self) -> str:
@@ -134,6 +139,13 @@ def plan_jobs(
     subject_list = _check_subjects(atlas, subjects)
     seed_list = _check_seeds(seeds)
     alpha_list = _check_alphas(alphas)
+    cases = len(subject_list) * len(group_list) * len(seed_list) * len(alpha_list)
+    if cases > MAX_PLAN_CASES:
+        raise CardioInputError(
+            "seeds",
+            f"{len(subject_list)} subjects x {len(group_list)} groups x {len(seed_list)} seeds x "
+            f"{len(alpha_list)} alphas = {cases:,} morphs; at most {MAX_PLAN_CASES:,} per run",
+        )
     return [
         SynthesisJob(subject, group, seed, alpha, bool(correlated))
         for subject, group, seed, alpha in itertools.product(
@@ -279,7 +291,7 @@ def run_jobs(
             files = {
                 phase: write_label_volume(
                     decoded[phase][i].labels,
-                    folder / job.file_name(phase),
+                    child_path(folder, job.file_name(phase)),
                     acdc_labels=acdc_labels,
                 )
                 for phase in phases
@@ -342,7 +354,10 @@ def write_dataset(
             "device": str(morph.device),
             **(provenance or {}),
         }
-        atomic_write_text(staging / provenance_name(*shard_of), json.dumps(record, indent=2) + "\n")
+        atomic_write_text(
+            staging / provenance_name(*shard_of),
+            json.dumps(record, indent=2, allow_nan=False) + "\n",
+        )
     folder = Path(out).absolute()
     return DatasetResult(
         folder=folder,

@@ -22,6 +22,7 @@ import torch
 
 from cardio_explorer.engine.device import autocast
 from cardio_explorer.engine.errors import CardioInputError
+from cardio_explorer.engine.limits import MAX_BATCH, check_count
 from cardio_explorer.engine.models.checkpoint import load_checkpoint, save_checkpoint
 from cardio_explorer.engine.models.spade import SpadeConfig, SpadeModel, one_hot_labels
 from cardio_explorer.engine.spade.data import ImageLabelSlices
@@ -70,8 +71,7 @@ class TrainSettings:
     def __post_init__(self) -> None:
         if self.epochs < 1:
             raise CardioInputError("--epochs", f"must be at least 1, got {self.epochs}")
-        if self.batch_size < 2:
-            raise CardioInputError("--batch-size", f"must be at least 2, got {self.batch_size}")
+        check_count("--batch-size", self.batch_size, 2, MAX_BATCH)
 
     def to_json(self) -> dict[str, Any]:
         """Plain dict for checkpoints."""

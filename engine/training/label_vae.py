@@ -29,6 +29,7 @@ from cardio_explorer.engine.data.slices import (
 )
 from cardio_explorer.engine.device import autocast, current_precision, describe
 from cardio_explorer.engine.errors import CardioInputError
+from cardio_explorer.engine.limits import MAX_BATCH
 from cardio_explorer.engine.metrics.overlap import dice_scores
 from cardio_explorer.engine.models.checkpoint import load_checkpoint
 from cardio_explorer.engine.models.label_vae import (
@@ -95,7 +96,7 @@ class TrainOptions:
     def __post_init__(self) -> None:
         checks = {
             "--epochs": self.epochs >= 1,
-            "--batch-size": self.batch_size >= 1,
+            "--batch-size": 1 <= self.batch_size <= MAX_BATCH,
             "--lr": self.lr > 0,
             "--beta": self.beta is None or self.beta >= 0,
             "--beta-warmup-epochs": self.beta_warmup_epochs >= 0,

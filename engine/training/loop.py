@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 import random
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -24,6 +23,7 @@ from tqdm.auto import tqdm
 
 from cardio_explorer.engine.device import choose_device
 from cardio_explorer.engine.errors import CardioInputError
+from cardio_explorer.engine.limits import available_cpus
 from cardio_explorer.engine.models.checkpoint import Checkpoint, load_checkpoint
 
 OPTIM_PREFIX = "optim."
@@ -59,12 +59,15 @@ def reseed_epoch(seed: int, epoch: int) -> torch.Generator:
 
 def configure_cpu_threads(threads: int | None = None) -> int:
     """Use ``threads`` intra-op threads (default: the CPUs this process may run on); fewer
-    than 1 is a clear error, as for every command's ``--threads``."""
+    than 1 or more than the CPUs is a clear error, as for every command's ``--threads``."""
     if threads is None:
-        threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
-        threads = threads or os.cpu_count() or 1
+        threads = available_cpus()
     elif int(threads) < 1:
         raise CardioInputError("--threads", f"must be at least 1, got {threads}")
+    elif int(threads) > available_cpus():  # more only thrash (10000 threads hung the machine)
+        raise CardioInputError(
+            "--threads", f"must be at most {available_cpus()} (the CPUs available), got {threads}"
+        )
     torch.set_num_threads(int(threads))
     return torch.get_num_threads()
 

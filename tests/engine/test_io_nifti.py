@@ -246,7 +246,8 @@ def test_failed_write_leaves_nothing_behind(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(nib, "save", boom)
-    with pytest.raises(OSError, match="disk full"):
+    # one input error naming the file (exit 2 from the CLI), not an OSError traceback
+    with pytest.raises(CardioInputError, match=r"out\.nii\.gz: cannot write \(disk full\)"):
         write_label_volume(vol, target)
     assert list(tmp_path.iterdir()) == []
 
@@ -256,7 +257,7 @@ def test_failed_overwrite_keeps_the_old_file(tmp_path, monkeypatch):
     target = write_label_volume(vol, tmp_path / "out.nii.gz")
     before = target.read_bytes()
     monkeypatch.setattr(nib, "save", lambda *a, **k: (_ for _ in ()).throw(OSError("full")))
-    with pytest.raises(OSError, match="full"):
+    with pytest.raises(CardioInputError, match="full"):
         write_label_volume(vol.with_data(np.zeros((2, 2, 2), np.uint8)), target)
     assert target.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["out.nii.gz"]

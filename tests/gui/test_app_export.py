@@ -68,8 +68,9 @@ def test_export_surfaces_in_the_nifti_world_frame(window, tmp_path):
     reader.Update()
     poly = reader.GetOutput()
     assert poly.GetNumberOfPoints() > 0
+    assert poly.GetFieldData().GetAbstractArray("SPACE").GetValue(0) == "LPS"
     corners = np.array(np.meshgrid(*[[0, n - 1] for n in labels.spatial_shape])).reshape(3, -1).T
-    world = labels.index_to_world(corners)
+    world = np.array([_ras_to_lps(p) for p in labels.index_to_world(corners)])
     bounds = np.asarray(poly.GetBounds()).reshape(3, 2)
     spacing = max(labels.spacing_xyz)
     assert np.all(bounds[:, 0] >= world.min(axis=0) - spacing)
