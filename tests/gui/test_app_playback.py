@@ -68,9 +68,7 @@ def test_scrubbing_draws_from_the_cache_and_release_decodes_the_exact_alpha(qtbo
         np.testing.assert_array_equal(
             shown.labels.data, path.frames[path.nearest(value / 100)].labels.data
         )
-        assert window.views.readouts.values["lvedv_ml"] == pytest.approx(
-            shown.phenotypes.lvedv_ml
-        )
+        assert window.views.readouts.values["lvedv_ml"] == pytest.approx(shown.phenotypes.lvedv_ml)
     assert len([r for r in requests if isinstance(r, MorphRequest)]) == before  # no decode
     slider.setSliderDown(False)  # released: the exact alpha (0.95 lies between cached steps)
     settle(qtbot, window)
