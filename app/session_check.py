@@ -194,11 +194,18 @@ def check_session_data(path: Path, data: Any) -> dict[str, Any]:
         raise CardioInputError(path, f"{error.thing}: {error.problem}") from None
 
 
-def check_fits(controls: Mapping[str, Any], engines: Engines, source: str | Path) -> None:
-    """Refuse a subject, target group or frame the models about to be used do not have."""
+def check_fits(
+    controls: Mapping[str, Any], engines: Engines, source: str | Path, has_hearts: bool = False
+) -> None:
+    """Refuse a subject, target group or frame the models about to be used do not have.
+
+    ``has_hearts``: the session reopens user hearts, whose ids exist only once they are encoded,
+    so its subject may be one of them.
+    """
     morph = engines.morph
     subject = controls.get("subject_id")
-    if morph is not None and subject is not None and subject not in morph.atlas.reference_ids:
+    known = morph is None or subject is None or subject in morph.atlas.reference_ids
+    if not known and not has_hearts:
         raise CardioInputError(
             source, f"controls.subject_id: unknown subject {subject!r} (not in the label VAE)"
         )

@@ -367,7 +367,7 @@ class MainWindow(QMainWindow):
             except (CardioInputError, KeyError) as error:
                 notes.append(f"{kind}: {error}")
         # a subject or frame the models lack refuses the session before anything changes
-        check_fits(session.controls, engines, source)
+        check_fits(session.controls, engines, source, bool(session.extra.get("hearts")))
         if engines is not self.engines:
             self.set_engines(engines)
         notes.extend(checkpoint_mismatches(session, self.engines))

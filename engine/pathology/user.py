@@ -45,13 +45,14 @@ class UserHeart:
 
 
 def unique_id(subject_id: str, taken: set[str] | frozenset[str]) -> str:
-    """``subject_id``, or it with ' (2)', ' (3)'... when the atlas already has that id."""
+    """``subject_id``, or it with '-2', '-3'... when the atlas already has that id (a suffix that
+    keeps the id a safe file name: exports are named after it)."""
     if subject_id not in taken:
         return subject_id
     n = 2
-    while f"{subject_id} ({n})" in taken:
+    while f"{subject_id}-{n}" in taken:
         n += 1
-    return f"{subject_id} ({n})"
+    return f"{subject_id}-{n}"
 
 
 def encode_user_heart(

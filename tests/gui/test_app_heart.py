@@ -212,10 +212,10 @@ def test_hearts_opened_back_to_back_both_join(qtbot, window, tmp_path):
     assert window.hearts.open([ed_a]) is not None
     assert window.hearts.open([ed_b]) is None  # waits for the first
     settle(qtbot, window)
-    qtbot.waitUntil(lambda: "mine (2)" in window.engines.morph.atlas.references, timeout=30_000)
+    qtbot.waitUntil(lambda: "mine-2" in window.engines.morph.atlas.references, timeout=30_000)
     settle(qtbot, window)
-    assert {"mine", "mine (2)"} <= set(window.engines.morph.atlas.references)
-    assert window.state.subject_id == "mine (2)"
+    assert {"mine", "mine-2"} <= set(window.engines.morph.atlas.references)
+    assert window.state.subject_id == "mine-2"
 
 
 def test_the_spade_image_of_your_heart_is_exported_on_its_own_grid(qtbot, tmp_path):
