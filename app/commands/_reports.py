@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 
-def add_input_arguments(parser: argparse.ArgumentParser, model: str, data_help: str) -> None:
+def add_input_arguments(
+    parser: argparse.ArgumentParser, model: str, data_help: str, data_required: bool = True
+) -> None:
     """``--checkpoint`` (default: the bundled ``model``), ``--data`` and ``--out``."""
     parser.add_argument(
         "--checkpoint",
@@ -21,7 +23,7 @@ def add_input_arguments(parser: argparse.ArgumentParser, model: str, data_help: 
         default=None,
         help=f"{model} checkpoint (default: the bundled one)",
     )
-    parser.add_argument("--data", type=Path, required=True, help=data_help)
+    parser.add_argument("--data", type=Path, required=data_required, help=data_help)
     parser.add_argument("--out", type=Path, required=True, help="report JSON path")
 
 

@@ -1,0 +1,45 @@
+"""Atlas distance of real hearts: RMS z to the nearest group, per element."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cardio_explorer.engine.pathology.atlas import LatentAtlas, group_statistics
+from cardio_explorer.engine.pathology.real import atlas_distance, real_targets
+
+
+def _atlas(rng) -> LatentAtlas:
+    stats = {}
+    for group, centre in (("NOR", 0.0), ("DCM", 5.0)):
+        stacks = centre + rng.normal(size=(6, 32, 4))
+        stats[(group, "ED")] = group_statistics(group, "ED", stacks)
+    return LatentAtlas(nz=4, n_slices=32, stats=stats, references={})
+
+
+def test_distance_is_rms_z_to_the_nearest_group(rng):
+    atlas = _atlas(rng)
+    dcm = atlas.stats[("DCM", "ED")]
+    assert atlas_distance(atlas, dcm.mean, "ED") == (pytest.approx(0.0), "DCM")
+    one_sd = dcm.mean + dcm.std
+    assert atlas_distance(atlas, one_sd, "ED") == (pytest.approx(1.0), "DCM")
+    nor = atlas.stats[("NOR", "ED")]
+    distance, group = atlas_distance(atlas, nor.mean - 2 * nor.std, "ED")
+    assert group == "NOR"
+    assert distance == pytest.approx(2.0)
+    # no group at that phase: no distance
+    assert atlas_distance(atlas, nor.mean, "ES")[0] == np.inf
+
+
+def test_real_targets_pass_and_fail_on_each_figure():
+    real = {
+        "recon_dice": {"lv": 0.95, "myo": 0.87, "rv": 0.9, "mean": 0.94, "min_volume": 0.8},
+        "atlas_distance": {"mean": 1.6},
+    }
+    targets = real_targets(real)
+    assert targets["real_recon_dice_mean"]["pass"]
+    assert not targets["real_recon_dice_myo"]["pass"]
+    assert targets["real_recon_dice_min_volume"]["pass"]
+    assert not targets["real_atlas_distance_mean"]["pass"]
+    real["recon_dice"]["mean"] = None
+    assert not real_targets(real)["real_recon_dice_mean"]["pass"]
