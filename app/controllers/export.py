@@ -15,7 +15,7 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QMenu
 
 from cardio_explorer.app.engines import ModelSlot, checkpoint_kind, load_slot
-from cardio_explorer.app.jobs import CohortOutput, CohortRequest, SeriesRequest
+from cardio_explorer.app.jobs import CohortOutput, CohortRequest, SeriesRequest, on_source_grid
 from cardio_explorer.app.session import (
     Session,
     checkpoint_mismatches,
@@ -157,7 +157,8 @@ class ExportController(QObject):
             if path is None:
                 return None
         path = _with_nifti_suffix(Path(path))
-        written = write_label_volume(labels, path)
+        # a heart morphed from the user's file goes back onto that file's grid
+        written = write_label_volume(on_source_grid(labels), path)
         write_label_table(path.with_name(nifti_stem(path) + "_labels.txt"))
         self.window.status(f"wrote {written}")
         return written
