@@ -5,6 +5,10 @@ Two figures per real ED/ES stack, after the subject went to the anatomical frame
 mean, decode) and the distance of its 32 x nz codes to the atlas: the RMS over all elements of
 z = (code - group mean) / group SD, to the nearest group at that phase. Cohort hearts lie at
 about 0.7-0.8 from their own group; a real heart far off the map starts its morph off it too.
+
+Only active latent dimensions count (Burda et al.'s active units: the posterior mean varies
+over the data with variance > 0.01). A collapsed dimension is ignored by the decoder, and its
+stored SD can be 0 (the atlas is saved rounded), which would turn noise into z of 1e5.
 """
 
 from __future__ import annotations
@@ -27,17 +31,36 @@ MIN_REAL_DICE_MEAN = 0.93
 MIN_REAL_DICE_STRUCTURE = 0.88
 MIN_REAL_DICE_VOLUME = 0.75
 MAX_ATLAS_DISTANCE = 1.5
-_MIN_SD = 1e-6  # only guards a division by zero (a group of one subject has SD 0)
+ACTIVE_VARIANCE = 0.01  # active unit: variance of the posterior mean over the data
+_MIN_SD = 1e-3  # an active dimension's SD at one slice is never near this; guards rounding
 
 
-def atlas_distance(atlas: LatentAtlas, codes: np.ndarray, phase: str) -> tuple[float, str]:
-    """RMS z of (32, nz) codes to the nearest group of the atlas at ``phase``, and that group."""
+def active_dims(atlas: LatentAtlas) -> np.ndarray:
+    """(nz,) bool: dimensions whose codes vary over the atlas subjects (all groups, slices)."""
+    stats = list(atlas.stats.values())
+    weights = np.array([s.n_subjects for s in stats], dtype=np.float64)
+    means = np.stack([s.mean for s in stats])  # (groups x phases, slices, nz)
+    within = np.stack([s.std**2 for s in stats])
+    w = weights[:, None, None] / weights.sum()
+    grand = (w * means).sum(axis=0)
+    variance = (w * (within + (means - grand) ** 2)).sum(axis=0).mean(axis=0)
+    return variance > ACTIVE_VARIANCE
+
+
+def atlas_distance(
+    atlas: LatentAtlas, codes: np.ndarray, phase: str, active: np.ndarray | None = None
+) -> tuple[float, str]:
+    """RMS z of (32, nz) codes to the nearest group of the atlas at ``phase``, and that group.
+
+    z per element over the active dimensions (default: :func:`active_dims`).
+    """
+    active = active_dims(atlas) if active is None else active
     best = (math.inf, "")
     for (group, p), stats in atlas.stats.items():
         if p != phase or stats.n_subjects < 2:
             continue
         z = (codes - stats.mean) / np.maximum(stats.std, _MIN_SD)
-        best = min(best, (float(np.sqrt(np.mean(z**2))), group))
+        best = min(best, (float(np.sqrt(np.mean(z[:, active] ** 2))), group))
     return best
 
 
@@ -53,6 +76,7 @@ def evaluate_real(
     distances: list[float] = []
     nearest: dict[str, int] = {}
     volumes = []
+    active = active_dims(atlas)
     for subject in subjects:
         for phase, frame in (("ED", subject.ed_frame), ("ES", subject.es_frame)):
             if frame is None or frame not in subject.labels:
@@ -89,6 +113,7 @@ def evaluate_real(
         "atlas_distance": {
             "mean": _mean(distances),
             "max": max(distances) if distances else None,
+            "active_dims": int(active.sum()),
             "nearest_group_counts": nearest,
         },
         "volumes": volumes,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from cardio_explorer.engine.pathology.atlas import LatentAtlas, group_statistics
-from cardio_explorer.engine.pathology.real import atlas_distance, real_targets
+from cardio_explorer.engine.pathology.real import active_dims, atlas_distance, real_targets
 
 
 def _atlas(rng) -> LatentAtlas:
@@ -43,3 +43,16 @@ def test_real_targets_pass_and_fail_on_each_figure():
     assert not targets["real_atlas_distance_mean"]["pass"]
     real["recon_dice"]["mean"] = None
     assert not real_targets(real)["real_recon_dice_mean"]["pass"]
+
+
+def test_collapsed_dimensions_do_not_count(rng):
+    stats = {}
+    for group, centre in (("NOR", 0.0), ("DCM", 5.0)):
+        stacks = centre + rng.normal(size=(6, 32, 3))
+        stacks[..., 2] = 0.0  # collapsed: the same code for every heart, stored SD 0
+        stats[(group, "ES")] = group_statistics(group, "ES", stacks)
+    atlas = LatentAtlas(nz=3, n_slices=32, stats=stats, references={})
+    assert active_dims(atlas).tolist() == [True, True, False]
+    codes = stats[("NOR", "ES")].mean.copy()
+    codes[:, 2] = 0.05  # noise in the collapsed dimension: z would be 5e4
+    assert atlas_distance(atlas, codes, "ES") == (pytest.approx(0.0), "NOR")
