@@ -231,6 +231,7 @@ def preprocess_subject(
     """
     from cardio_explorer.engine.frame import (
         AnatomicalFrame,
+        frame_index_map,
         measure_frame,
         to_anatomical_frame,
         with_source,
@@ -260,13 +261,13 @@ def preprocess_subject(
     framed_images = {
         t: to_anatomical_frame(v, frame, spacing_mm, size, fill=-1.0) for t, v in images.items()
     }
-    # Resampling changes voxel counts a little; foreground on the window's edge is what says
-    # the heart was cut.
-    if any(_touches_edge(v.data) for v in framed_labels.values()):
-        lost = sum(_foreground_ml(labels[t]) - _foreground_ml(framed_labels[t]) for t in labels)
+    lost = sum(
+        _lost_ml(v, frame_index_map(v, frame, spacing_mm, size), size) for v in labels.values()
+    )
+    if lost > 0:
         warnings.warn(
             f"{subject.subject_id}: the {size} x {size} crop at {spacing_mm} mm cuts off "
-            f"foreground (about {max(lost, 0.0):.1f} mL)",
+            f"{lost:.2f} mL of foreground",
             CardioWarning,
             stacklevel=2,
         )
@@ -275,13 +276,15 @@ def preprocess_subject(
     return replace(subject, labels=framed_labels, images=framed_images, info=info)
 
 
-def _touches_edge(data: np.ndarray) -> bool:
-    edges = (data[..., 0, :], data[..., -1, :], data[..., :, 0], data[..., :, -1])
-    return any(bool(np.any(e)) for e in edges)
-
-
-def _foreground_ml(vol: LabelVolume) -> float:
-    return float(np.count_nonzero(vol.data)) * vol.voxel_volume_ml
+def _lost_ml(vol: LabelVolume, index_map: np.ndarray, size: int) -> float:
+    """Foreground (mL) of ``vol`` whose voxel centres fall outside the new size x size window."""
+    zyx = np.argwhere(vol.data > 0)
+    if not len(zyx):
+        return 0.0
+    xyz1 = np.c_[zyx[:, ::-1], np.ones(len(zyx))]
+    new = xyz1 @ np.linalg.inv(index_map).T
+    inside = np.all((new[:, :2] >= -0.5) & (new[:, :2] <= size - 0.5), axis=1)
+    return float(np.count_nonzero(~inside)) * vol.voxel_volume_ml
 
 
 def _normalise_together(images: dict[int, ImageVolume]) -> dict[int, ImageVolume]:
