@@ -8,7 +8,10 @@ about 0.7-0.8 from their own group; a real heart far off the map starts its morp
 
 Only active latent dimensions count (Burda et al.'s active units: the posterior mean varies
 over the data with variance > 0.01). A collapsed dimension is ignored by the decoder, and its
-stored SD can be 0 (the atlas is saved rounded), which would turn noise into z of 1e5.
+stored SD can be 0 (the atlas is saved rounded), which would turn noise into z of 1e5. Within
+an active dimension, an element's SD is floored at a tenth of that dimension's overall SD:
+where every atlas heart has the same slice (e.g. empty apical slices at ES) the group SD is 0,
+and one real heart with tissue there would otherwise read as z of 1e2-1e5.
 """
 
 from __future__ import annotations
@@ -32,19 +35,23 @@ MIN_REAL_DICE_STRUCTURE = 0.88
 MIN_REAL_DICE_VOLUME = 0.75
 MAX_ATLAS_DISTANCE = 1.5
 ACTIVE_VARIANCE = 0.01  # active unit: variance of the posterior mean over the data
-_MIN_SD = 1e-3  # an active dimension's SD at one slice is never near this; guards rounding
+SD_FLOOR = 0.1  # element SD >= this share of its dimension's overall SD
 
 
-def active_dims(atlas: LatentAtlas) -> np.ndarray:
-    """(nz,) bool: dimensions whose codes vary over the atlas subjects (all groups, slices)."""
+def dim_variance(atlas: LatentAtlas) -> np.ndarray:
+    """(nz,) variance of each dimension's codes over the atlas subjects (all groups, slices)."""
     stats = list(atlas.stats.values())
     weights = np.array([s.n_subjects for s in stats], dtype=np.float64)
     means = np.stack([s.mean for s in stats])  # (groups x phases, slices, nz)
     within = np.stack([s.std**2 for s in stats])
     w = weights[:, None, None] / weights.sum()
     grand = (w * means).sum(axis=0)
-    variance = (w * (within + (means - grand) ** 2)).sum(axis=0).mean(axis=0)
-    return variance > ACTIVE_VARIANCE
+    return (w * (within + (means - grand) ** 2)).sum(axis=0).mean(axis=0)
+
+
+def active_dims(atlas: LatentAtlas) -> np.ndarray:
+    """(nz,) bool: active dimensions (variance of the codes over the atlas > 0.01)."""
+    return dim_variance(atlas) > ACTIVE_VARIANCE
 
 
 def atlas_distance(
@@ -55,11 +62,13 @@ def atlas_distance(
     z per element over the active dimensions (default: :func:`active_dims`).
     """
     active = active_dims(atlas) if active is None else active
+    # an inactive dimension may have no spread at all; it is left out below anyway
+    floor = np.maximum(SD_FLOOR * np.sqrt(dim_variance(atlas)), 1e-12)
     best = (math.inf, "")
     for (group, p), stats in atlas.stats.items():
         if p != phase or stats.n_subjects < 2:
             continue
-        z = (codes - stats.mean) / np.maximum(stats.std, _MIN_SD)
+        z = (codes - stats.mean) / np.maximum(stats.std, floor)
         best = min(best, (float(np.sqrt(np.mean(z[:, active] ** 2))), group))
     return best
 
