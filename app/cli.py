@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 
 from cardio_explorer import __version__
+from cardio_explorer.app.commands._precision import precision_from_args
 from cardio_explorer.engine.errors import CardioInputError
 
 # Each module in app/commands registers one sub-command: ``register(subparsers)`` adds a parser
@@ -75,7 +76,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     args.command_line = shlex.join(["cardio-explorer", *argv])  # for provenance records
     try:
-        return int(args.func(args) or 0)
+        with precision_from_args(args):
+            return int(args.func(args) or 0)
     except CardioInputError as error:
         print(f"cardio-explorer {args.command}: error: {error}", file=sys.stderr)
         return 2

@@ -10,6 +10,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from cardio_explorer.app.commands._precision import add_precision_argument
+
 log = logging.getLogger(__name__)
 
 SCREENSHOT_TIMEOUT_S = 120.0
@@ -53,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--cheart", type=Path, help="CHeart checkpoint (3D+t from conditions)")
     parser.add_argument("--spade", type=Path, help="SPADE checkpoint (labels -> images)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    add_precision_argument(parser)
     parser.add_argument("--size", default="1400x900", help="window size WxH (screenshots)")
     parser.add_argument(
         "--timeout", type=float, default=SCREENSHOT_TIMEOUT_S, help="screenshot wait (s)"
@@ -81,12 +84,13 @@ def run(argv: Sequence[str] | None = None) -> int:
     from PySide6.QtWidgets import QApplication
 
     from cardio_explorer.app.window import MainWindow
-    from cardio_explorer.engine.device import choose_device
+    from cardio_explorer.engine.device import choose_device, set_precision
     from cardio_explorer.engine.errors import CardioInputError
 
     try:
         size = _window_size(args.size)
         device = choose_device(args.device)
+        set_precision(args.precision)
     except CardioInputError as error:
         print(f"cardio-explorer: error: {error}", file=sys.stderr)
         return 2

@@ -42,7 +42,7 @@ from cardio_explorer.app.workers import (
     ResultRouter,
     next_request_id,
 )
-from cardio_explorer.engine.device import describe
+from cardio_explorer.engine.device import current_precision, describe
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.viewer.heart_view import HeartView
 from cardio_explorer.viewer.latent_view import LatentView
@@ -208,7 +208,8 @@ class MainWindow(QMainWindow):
     def set_engines(self, engines: Engines) -> None:
         """Use other models everywhere; panels without their model say how to get it."""
         self.engines = engines
-        self.device_label.setText(describe(engines.device))
+        device = engines.device
+        self.device_label.setText(f"{describe(device)}, {current_precision(device)}")
         self.morph.set_engines(engines)
         self.sequences.set_engines(engines)
         if engines.morph is None and engines.cheart is not None and self.display.scene is None:

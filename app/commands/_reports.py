@@ -12,6 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from cardio_explorer.app.commands._precision import add_precision_argument
+
 
 def add_input_arguments(
     parser: argparse.ArgumentParser, model: str, data_help: str, data_required: bool = True
@@ -28,8 +30,9 @@ def add_input_arguments(
 
 
 def add_run_arguments(parser: argparse.ArgumentParser, device_default: str = "auto") -> None:
-    """``--device``, ``--threads``, ``--strict`` and ``--no-progress``."""
+    """``--device``, ``--precision``, ``--threads``, ``--strict`` and ``--no-progress``."""
     parser.add_argument("--device", default=device_default, help="auto, cpu or cuda")
+    add_precision_argument(parser)
     parser.add_argument(
         "--threads", type=int, default=None, help="CPU threads (default: torch's choice)"
     )

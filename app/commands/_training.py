@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from cardio_explorer.app.commands._precision import add_precision_argument
+
 
 def add_common_training_arguments(
     parser: argparse.ArgumentParser,
@@ -18,11 +20,13 @@ def add_common_training_arguments(
     out: Path,
     batch_size_help: str | None = None,
 ) -> None:
-    """--epochs, --batch-size, --seed, --device, --out, --resume, --threads, --no-progress."""
+    """--epochs, --batch-size, --seed, --device, --precision, --out, --resume, --threads,
+    --no-progress."""
     parser.add_argument("--epochs", type=int, default=epochs, help="total epochs")
     parser.add_argument("--batch-size", type=int, default=batch_size, help=batch_size_help)
     parser.add_argument("--seed", type=int, default=seed)
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    add_precision_argument(parser)
     parser.add_argument("--out", type=Path, default=out, help="model checkpoint to write")
     parser.add_argument(
         "--resume", type=Path, default=None, help="a .state.safetensors file to continue from"
@@ -47,4 +51,6 @@ def command_line(
         if value is not None:
             parts += [flag, str(value)]
     parts += [flag for flag in switches if getattr(args, flag[2:].replace("-", "_"))]
+    if getattr(args, "precision", "auto") != "auto":
+        parts += ["--precision", args.precision]
     return " ".join(shlex.quote(p) for p in parts)

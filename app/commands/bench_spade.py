@@ -11,7 +11,7 @@ from cardio_explorer.engine.models.spade import LEAN, SpadeModel, load_spade, pr
 from cardio_explorer.engine.spade.inference import StyleSpec, synthesise_images
 from cardio_explorer.engine.volume import LabelVolume
 
-CPU_TARGET_MS = 300.0
+CPU_TARGET_MS = 30.0
 SLICES = 32
 
 

@@ -17,7 +17,7 @@ from cardio_explorer.app.commands._reports import (
     use_threads,
     write_report,
 )
-from cardio_explorer.engine.device import describe
+from cardio_explorer.engine.device import current_precision, describe
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -104,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
         "data": str(args.data),
         "baseline_data": str(args.baseline_data) if args.baseline_data else None,
         "device": describe(model.device),
+        "precision": current_precision(model.device),
         "elapsed_s": round(time.perf_counter() - start, 1),
         **report,
     }
@@ -130,7 +131,7 @@ def render_markdown(report: dict[str, Any]) -> str:
     summary = (
         f"Checkpoint `{ck['path']}` (grid {ck['grid']} at {ck['spacing_mm']} mm, "
         f"{ck['n_frames']} frames), data `{report['data']}` ({comp['n_subjects']} subjects), "
-        f"{report['device']}; {report['elapsed_s']} s."
+        f"{report['device']}, {report['precision']}; {report['elapsed_s']} s."
     )
     lines = markdown_head("CHeart evaluation", summary, report["targets"])
     lines += [

@@ -21,7 +21,7 @@ from cardio_explorer.app.commands._reports import (
     use_threads,
     write_report,
 )
-from cardio_explorer.engine.device import choose_device, describe
+from cardio_explorer.engine.device import choose_device, current_precision, describe
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.io.cohort import read_cohort
 from cardio_explorer.engine.io.split import read_split
@@ -113,6 +113,7 @@ def run(args: argparse.Namespace) -> int:
         "real_data": None if args.real is None else str(args.real),
         "split": None if args.split is None else f"{args.split} (held_out)",
         "device": describe(device),
+        "precision": current_precision(device),
         "elapsed_s": round(time.perf_counter() - start, 1),
         **report,
     }
@@ -145,7 +146,8 @@ def render_markdown(report: dict[str, Any]) -> str:
     summary = (
         f"Checkpoint `{report['checkpoint']['path']}` ({report['checkpoint']['config']}, "
         f"nz {report['checkpoint']['nz']}), data `{report['data']}`, real "
-        f"`{report.get('real_data')}`, {report['device']}; {report['elapsed_s']} s."
+        f"`{report.get('real_data')}`, {report['device']}, {report['precision']}; "
+        f"{report['elapsed_s']} s."
     )
     if "settings" in report:
         summary += (

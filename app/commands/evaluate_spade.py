@@ -20,7 +20,7 @@ from cardio_explorer.app.commands._reports import (
     write_report,
 )
 from cardio_explorer.engine.data.slices import split_subjects
-from cardio_explorer.engine.device import choose_device, describe
+from cardio_explorer.engine.device import choose_device, current_precision, describe
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.io.cohort import read_cohort
 from cardio_explorer.engine.models.checkpoint import load_checkpoint
@@ -148,6 +148,7 @@ def run(args: argparse.Namespace) -> int:
         "data": None if args.data is None else str(args.data),
         "real_data": None if args.real is None else str(args.real),
         "device": describe(device),
+        "precision": current_precision(device),
         **report,
         "elapsed_s": round(time.perf_counter() - start, 1),
     }
@@ -208,7 +209,8 @@ def render_markdown(report: dict[str, Any]) -> str:
     """A short human-readable report of :func:`run`'s JSON."""
     summary = (
         f"Checkpoint `{report['checkpoint']['path']}`, data `{report['data']}`, real "
-        f"`{report.get('real_data')}`, {report['device']}; {report['elapsed_s']} s."
+        f"`{report.get('real_data')}`, {report['device']}, {report['precision']}; "
+        f"{report['elapsed_s']} s."
     )
     if "counts" in report:
         c = report["counts"]

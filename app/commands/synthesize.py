@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from cardio_explorer.app.commands._checkpoints import label_vae_checkpoint
-from cardio_explorer.engine.device import choose_device, describe
+from cardio_explorer.app.commands._precision import add_precision_argument
+from cardio_explorer.engine.device import choose_device, current_precision, describe
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.models.checkpoint import file_sha256
 from cardio_explorer.engine.pathology.dataset import (
@@ -139,6 +140,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--shard", default=None, metavar="K/N", help="write shard K of N only")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    add_precision_argument(parser)
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
@@ -184,12 +186,13 @@ def run(args: argparse.Namespace) -> int:
             "seeds": seeds,
             "alphas": alphas,
             "correlated": not args.uncorrelated,
+            "precision": current_precision(device),
         },
     )
     part = f" (shard {k}/{n} of {len(jobs)})" if n > 1 else ""
     print(
         f"wrote {result.n_files} label files for {len(mine)} morphs{part} and "
         f"{result.manifest.name} to {result.folder} in {result.elapsed_s:.1f} s "
-        f"on {describe(device)}"
+        f"on {describe(device)}, {current_precision(device)}"
     )
     return 0

@@ -73,7 +73,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--val-fraction", type=float, default=0.1)
     parser.add_argument("--validate-every", type=int, default=1)
     parser.add_argument("--checkpoint-every", type=int, default=5)
-    parser.add_argument("--no-amp", action="store_true", help="no bf16 autocast on CUDA")
+    parser.add_argument(
+        "--no-amp",
+        dest="precision",
+        action="store_const",
+        const="fp32",
+        help="same as --precision fp32 (kept for older command lines)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -124,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
         patience=args.patience,
         validate_every=args.validate_every,
         checkpoint_every=args.checkpoint_every,
-        mixed_precision=not args.no_amp,
+        mixed_precision=args.precision != "fp32",
         threads=args.threads,
         progress=not args.no_progress,
     )

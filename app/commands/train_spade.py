@@ -10,7 +10,7 @@ import torch
 
 from cardio_explorer.app.commands._training import add_common_training_arguments, command_line
 from cardio_explorer.engine.data.slices import split_subjects
-from cardio_explorer.engine.device import describe
+from cardio_explorer.engine.device import current_precision, describe
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.io.cohort import read_cohort
 from cardio_explorer.engine.models.checkpoint import read_checkpoint_header
@@ -64,7 +64,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="write both files every N epochs (0: only at the end)",
     )
     parser.add_argument("--spacing-mm", type=float, default=DEFAULT_SPACING_MM)
-    parser.add_argument("--no-amp", action="store_true", help="no bf16 autocast on CUDA")
+    parser.add_argument(
+        "--no-amp",
+        dest="precision",
+        action="store_const",
+        const="fp32",
+        help="same as --precision fp32 (kept for older command lines)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -84,7 +90,7 @@ def spade_command_line(args: argparse.Namespace) -> str:
         ("--checkpoint-every", args.checkpoint_every),
         ("--spacing-mm", args.spacing_mm),
     ]
-    return command_line("spade", args, options, ("--no-amp",))
+    return command_line("spade", args, options)
 
 
 def _config(args: argparse.Namespace) -> SpadeConfig:
@@ -119,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
         lr_d=args.lr_d,
         seed=args.seed,
         checkpoint_every=args.checkpoint_every,
-        mixed_precision=not args.no_amp,
+        mixed_precision=args.precision != "fp32",
     )
     device = training_device(args.device, args.threads)
     subjects = read_cohort(args.data, frames="ed_es", images=True, progress=not args.no_progress)
@@ -145,6 +151,7 @@ def run(args: argparse.Namespace) -> int:
         "data": str(args.data.resolve()),
         "command": spade_command_line(args),
         "device": describe(device),
+        "precision": current_precision(device),
         "torch": torch.__version__,
     }
     result = train_spade(

@@ -24,7 +24,7 @@ import torch
 from cardio_explorer.engine.cheart.conditions import ConditionStats
 from cardio_explorer.engine.cheart.data import SequenceSet, load_sequences
 from cardio_explorer.engine.cheart.model import CHeartModel, prepare_for_inference
-from cardio_explorer.engine.device import autocast, describe
+from cardio_explorer.engine.device import autocast, current_precision, describe
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.metrics.overlap import dice_scores
 from cardio_explorer.engine.models.cheart import (
@@ -255,6 +255,7 @@ def train_cheart(
         "val_subjects": list(val.subject_ids) if val is not None else [],
         "options": options.to_dict(),
         "device": describe(device),
+        "precision": current_precision(device),
     }
 
     def write_model(epoch_done: int) -> None:

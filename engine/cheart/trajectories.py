@@ -18,6 +18,7 @@ from cardio_explorer.engine.cheart.conditions import parse_conditions
 from cardio_explorer.engine.cheart.data import SequenceSet, heart_centre_xyz, resample_to_grid
 from cardio_explorer.engine.cheart.inference import SequenceResult
 from cardio_explorer.engine.cheart.model import CHeartModel
+from cardio_explorer.engine.device import autocast
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.subject import Conditions
 from cardio_explorer.engine.volume import LabelVolume
@@ -32,7 +33,7 @@ def encode_frames(
 ) -> np.ndarray:
     """Posterior means [N, z] of label frames [N, D, H, W] on the model grid."""
     codes = []
-    with torch.inference_mode():
+    with torch.inference_mode(), autocast(model.device):
         for start in range(0, len(frames), ENCODE_BATCH):
             x = torch.from_numpy(frames[start : start + ENCODE_BATCH].astype(np.int64))
             cond = model.stats.matrix(conditions[start : start + ENCODE_BATCH])

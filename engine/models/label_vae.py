@@ -36,6 +36,7 @@ from torch import nn
 from torch.nn import functional
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
+from cardio_explorer.engine.device import in_fp32
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.models.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 
@@ -283,7 +284,11 @@ class LabelVAE(nn.Module):
             )
         x = self.decoder_fc(z).view(len(z), c.decoder_channels[0], c.grid, c.grid)
         # channels_last is about 1.8x faster for these convolutions on CPU (HEADLESS.md).
-        logits = self.head(self.decoder(x.contiguous(memory_format=torch.channels_last)))
+        features = self.head[:-1](self.decoder(x.contiguous(memory_format=torch.channels_last)))
+        # The last conv and the upsampling run in fp32 under a bf16 policy: bf16 logits flipped
+        # 0.03 % of label voxels (LVEDV off by up to 0.53 mL, RVEDV 0.69 mL on the bundled model);
+        # the conv has few channels and fp32 upsampling is faster than bf16 on CPU.
+        logits = in_fp32(self.head[-1], features)
         if c.output_stride > 1:
             logits = functional.interpolate(
                 logits, scale_factor=c.output_stride, mode="bilinear", align_corners=False

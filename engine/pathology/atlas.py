@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
+from cardio_explorer.engine.device import autocast
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.labels import LABEL_TABLE
 from cardio_explorer.engine.pathology.correlation import kendall_matrix
@@ -295,7 +296,7 @@ def encode_stack(
     n_classes = len(LABEL_TABLE.values)
     slices = torch.from_numpy(np.ascontiguousarray(labels.data)).long()
     means = []
-    with eval_mode(model), torch.inference_mode():
+    with eval_mode(model), torch.inference_mode(), autocast(device):
         for start in range(0, len(slices), _ENCODE_BATCH):
             batch = slices[start : start + _ENCODE_BATCH].to(device)
             onehot = torch.nn.functional.one_hot(batch, n_classes).permute(0, 3, 1, 2).float()

@@ -50,8 +50,10 @@ def dim_variance(atlas: LatentAtlas) -> np.ndarray:
 
 
 def active_dims(atlas: LatentAtlas) -> np.ndarray:
-    """(nz,) bool: active dimensions (variance of the codes over the atlas > 0.01)."""
-    return dim_variance(atlas) > ACTIVE_VARIANCE
+    """(nz,) bool: active dimensions (variance of the codes over the atlas > 0.01); all of
+    them when none is (an untrained model), so the distance stays defined."""
+    active = dim_variance(atlas) > ACTIVE_VARIANCE
+    return active if active.any() else np.ones_like(active)
 
 
 def atlas_distance(

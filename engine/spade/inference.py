@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from cardio_explorer.engine.device import autocast
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.models.spade import SpadeModel
 from cardio_explorer.engine.volume import ImageVolume, LabelVolume
@@ -78,7 +79,8 @@ def encode_style(
     codes = []
     for start in range(0, len(slices), batch_size):
         batch = torch.from_numpy(np.ascontiguousarray(slices[start : start + batch_size]))
-        codes.append(model.encode(batch[:, None].to(device)).mu.float().cpu())
+        with autocast(device):
+            codes.append(model.encode(batch[:, None].to(device)).mu.float().cpu())
     return torch.cat(codes).mean(dim=0).numpy()
 
 
@@ -143,7 +145,8 @@ def synthesise_images(
     for start in range(0, len(slices), batch_size):
         stop = min(start + batch_size, len(slices))
         batch = torch.from_numpy(np.ascontiguousarray(slices[start:stop])).to(device)
-        images = model.synthesise(batch, codes[start:stop].to(device))
+        with autocast(device):
+            images = model.synthesise(batch, codes[start:stop].to(device))
         out[start:stop] = images.float().cpu().numpy()
     return ImageVolume(
         data=out.reshape(data.shape),

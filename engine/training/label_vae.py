@@ -27,7 +27,7 @@ from cardio_explorer.engine.data.slices import (
     collect_label_slices,
     split_subjects,
 )
-from cardio_explorer.engine.device import autocast, describe
+from cardio_explorer.engine.device import autocast, current_precision, describe
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.metrics.overlap import dice_scores
 from cardio_explorer.engine.models.checkpoint import load_checkpoint
@@ -391,6 +391,7 @@ def train_label_vae_on_subjects(
         "epochs": options.epochs,
         "options": options.to_dict(),
         "device": describe(result.device),
+        "precision": current_precision(result.device),
         "torch": torch.__version__,
         "seconds": round(result.seconds, 1),
         "final_val_dice": result.final_val_dice,

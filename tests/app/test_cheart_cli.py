@@ -159,6 +159,6 @@ def test_bad_config_and_data_are_one_line_errors(cohort, tmp_path, capsys):
 def test_bench_measures_generation_on_cpu():
     results = bench_cheart.measure(torch.device("cpu"), repeats=1)
     assert len(results) == 1
-    assert results[0].target_ms == 300.0
+    assert results[0].target_ms == bench_cheart.CPU_TARGET_MS
     assert results[0].median_ms > 0
     assert "20 frames" in results[0].name
