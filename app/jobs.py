@@ -326,7 +326,7 @@ def run_cohort(request: CohortRequest, is_current: IsCurrent) -> Iterator[str]:
         raise CardioInputError(request.folder, "holds no subject")
     yield f"read {len(subjects)} subjects"
     size = morph.model.config.size
-    references, prepared, notes = [], {}, []
+    references, prepared, notes, sources = [], {}, [], {}
     for i, subject in enumerate(subjects):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -335,10 +335,20 @@ def run_cohort(request: CohortRequest, is_current: IsCurrent) -> Iterator[str]:
         ref, _ = encode_subject(morph.model, ready, morph.device, morph.atlas.n_slices)
         references.append(replace(ref, group=ref.group or "NOR"))
         prepared[ready.subject_id] = ready
+        for phase, frame in (("ED", ready.ed_frame), ("ES", ready.es_frame)):
+            if frame in ready.labels and ready.labels[frame].source_grid is not None:
+                sources[(ready.subject_id, phase)] = ready.labels[frame].source_grid
         yield f"encoded {i + 1}/{len(subjects)} subjects"
     atlas = morph.atlas.with_references(references)
-    new_morph = PathologyMorph(morph.model, atlas, morph.device, optimise=False)
+    new_morph = PathologyMorph(morph.model, atlas, morph.device, optimise=False, sources=sources)
     return CohortOutput(new_morph, prepared, Path(request.folder), tuple(notes))
+
+
+def on_source_grid(labels: LabelVolume) -> LabelVolume:
+    """Labels on the grid of the user's file they were made from, when known (else as is)."""
+    from cardio_explorer.engine.frame import to_source_grid
+
+    return labels if labels.source_grid is None else to_source_grid(labels)
 
 
 # morph path export ------------------------------------------------------------------------------
@@ -386,7 +396,7 @@ def run_series(request: SeriesRequest, is_current: IsCurrent) -> Iterator[str]:
             f"{request.subject_id}_{request.target_group}_{request.phase}"
             f"_step{i:02d}_alpha{round(100 * alpha):03d}.nii.gz"
         )
-        written.append(write_label_volume(step.labels, child_path(folder, name)))
+        written.append(write_label_volume(on_source_grid(step.labels), child_path(folder, name)))
         yield f"wrote {i + 1}/{len(alphas)} morph steps"
     written.append(write_label_table(folder / "labels.txt"))
     return tuple(written)

@@ -1,5 +1,6 @@
 """Preprocessing as the seed paper: canonical orientation, in-plane resampling, crop around the
-heart, percentile intensity normalisation. Geometry is carried through every step: each new
+heart, percentile intensity normalisation; subjects also go to one anatomical frame
+(engine/frame.py). Geometry is carried through every step: each new
 affine maps the new voxel centres to the same world positions, so volumes in mL stay right.
 
 Every function takes and returns :class:`LabelVolume` / :class:`ImageVolume` (3D or 3D+t). The
@@ -219,41 +220,71 @@ def _scale(data: np.ndarray, low: float, high: float) -> np.ndarray:
 def preprocess_subject(
     subject: Subject, spacing_mm: float = DEFAULT_SPACING_MM, size: int = DEFAULT_SIZE
 ) -> Subject:
-    """Canonical orientation, in-plane resampling, one crop for all frames, normalised images.
+    """Anatomical frame, in-plane resampling, one window for all frames, normalised images.
 
-    Every frame, labels and images, gets the same crop window, centred on the heart (foreground
-    centroid over all labelled frames). A CardioWarning is raised when the window cuts off
-    foreground (a heart wider than size x spacing_mm).
+    Each volume is put in canonical order (header), then resampled once onto a size x size grid
+    of spacing_mm in the anatomical frame found from all labelled frames together
+    (engine/frame.py: LV -> RV along -x, base at slice 0), centred on the heart. Every volume
+    remembers its file's grid (``source_grid``) so results can go back to it. Without labels,
+    images are only resampled and cropped around the grid centre. A CardioWarning is raised
+    when the window cuts off foreground (a heart wider than size x spacing_mm).
     """
+    from cardio_explorer.engine.frame import (
+        AnatomicalFrame,
+        frame_index_map,
+        measure_frame,
+        to_anatomical_frame,
+        with_source,
+    )
+
     if not subject.labels and not subject.images:
         raise CardioInputError(subject.subject_id, "nothing to preprocess (no frames loaded)")
+    if not np.isfinite(spacing_mm) or spacing_mm <= 0:
+        raise CardioInputError("spacing_mm", f"must be a positive number, got {spacing_mm!r}")
+    if int(size) != size or size < 1:
+        raise CardioInputError("size", f"must be a positive whole number, got {size!r}")
 
-    def reorient_resample(vol: V) -> V:
-        return resample_inplane(to_canonical_orientation(vol), spacing_mm)
+    def canonical(vol: V) -> V:
+        return to_canonical_orientation(with_source(vol))
 
-    labels = {t: reorient_resample(v) for t, v in subject.labels.items()}
-    images = {t: reorient_resample(v) for t, v in subject.images.items()}
-    grid = next(iter(labels.values())) if labels else next(iter(images.values()))
-    centre = heart_centre(list(labels.values())) if labels else None
-    box = crop_box(grid, size, centre)
+    labels = {t: canonical(v) for t, v in subject.labels.items()}
+    images = {t: canonical(v) for t, v in subject.images.items()}
+    if labels:
+        frame = measure_frame(list(labels.values()))
+    else:
+        grid = next(iter(images.values()))
+        _, ny, nx = grid.spatial_shape
+        frame = AnatomicalFrame(None, False, False, ((ny - 1) / 2, (nx - 1) / 2))
     if images:
         images = _normalise_together(images)
-    cropped_labels = {t: crop_or_pad(v, box=box) for t, v in labels.items()}
-    cropped_images = {t: crop_or_pad(v, box=box, fill=-1.0) for t, v in images.items()}
+    framed_labels = {t: to_anatomical_frame(v, frame, spacing_mm, size) for t, v in labels.items()}
+    framed_images = {
+        t: to_anatomical_frame(v, frame, spacing_mm, size, fill=-1.0) for t, v in images.items()
+    }
     lost = sum(
-        int(np.count_nonzero(labels[t].data)) - int(np.count_nonzero(cropped_labels[t].data))
-        for t in labels
+        _lost_ml(v, frame_index_map(v, frame, spacing_mm, size), size) for v in labels.values()
     )
-    if lost:
+    if lost > 0:
         warnings.warn(
-            f"{subject.subject_id}: the {size} x {size} crop at {spacing_mm} mm cuts off {lost} "
-            "foreground voxels",
+            f"{subject.subject_id}: the {size} x {size} crop at {spacing_mm} mm cuts off "
+            f"{lost:.2f} mL of foreground",
             CardioWarning,
             stacklevel=2,
         )
     info = dict(subject.info)
-    info["preprocess"] = {"spacing_mm": spacing_mm, "size": size, "crop_yx": (box.y0, box.x0)}
-    return replace(subject, labels=cropped_labels, images=cropped_images, info=info)
+    info["preprocess"] = {"spacing_mm": spacing_mm, "size": size, "frame": frame.as_info()}
+    return replace(subject, labels=framed_labels, images=framed_images, info=info)
+
+
+def _lost_ml(vol: LabelVolume, index_map: np.ndarray, size: int) -> float:
+    """Foreground (mL) of ``vol`` whose voxel centres fall outside the new size x size window."""
+    zyx = np.argwhere(vol.data > 0)
+    if not len(zyx):
+        return 0.0
+    xyz1 = np.c_[zyx[:, ::-1], np.ones(len(zyx))]
+    new = xyz1 @ np.linalg.inv(index_map).T
+    inside = np.all((new[:, :2] >= -0.5) & (new[:, :2] <= size - 0.5), axis=1)
+    return float(np.count_nonzero(~inside)) * vol.voxel_volume_ml
 
 
 def _normalise_together(images: dict[int, ImageVolume]) -> dict[int, ImageVolume]:

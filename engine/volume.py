@@ -28,17 +28,31 @@ def diagonal_affine(
 
 
 @dataclass(frozen=True, eq=False)
+class SourceGrid:
+    """The voxel grid of the file a volume was read from: spatial shape (z, y, x) and affine.
+
+    Preprocessing moves a heart into the anatomical frame (engine/frame.py) and keeps every
+    affine world-consistent, so this is all it takes to go back (``frame.to_source_grid``).
+    """
+
+    shape: tuple[int, int, int]
+    affine: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
 class Volume:
     """Array on a voxel grid; base of :class:`LabelVolume` and :class:`ImageVolume`.
 
     data: (z, y, x) or (t, z, y, x). affine: 4 x 4 NIfTI affine of the (x, y, z) index.
     frame_duration_ms: time between frames of a 3D+t volume (pixdim[4] in NIfTI), else None.
+    source_grid: the grid of the file it came from, kept through preprocessing, else None.
     """
 
     data: np.ndarray
     affine: np.ndarray
     frame_duration_ms: float | None = None
     name: str = ""
+    source_grid: SourceGrid | None = None
 
     def __post_init__(self) -> None:
         affine = np.asarray(self.affine, dtype=np.float64)

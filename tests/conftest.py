@@ -26,6 +26,7 @@ if not os.environ.get("DISPLAY"):
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata" / "mnms-sample"
+ACDC = Path(__file__).resolve().parents[2] / "shared" / "acdc"
 
 
 @pytest.fixture(autouse=True)
@@ -49,6 +50,14 @@ def realdata_dir() -> Path:
     if not REALDATA.is_dir():
         pytest.skip("shared/realdata/mnms-sample is not present")
     return REALDATA
+
+
+@pytest.fixture
+def acdc_dir() -> Path:
+    """The real ACDC subjects beside the project; skips the test when absent."""
+    if not ACDC.is_dir():
+        pytest.skip("shared/acdc is not present")
+    return ACDC
 
 
 @pytest.fixture(scope="module")

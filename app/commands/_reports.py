@@ -16,7 +16,9 @@ from cardio_explorer.app.commands._precision import add_precision_argument
 from cardio_explorer.engine.io.atomic import atomic_write_texts, check_output_file, write_error
 
 
-def add_input_arguments(parser: argparse.ArgumentParser, model: str, data_help: str) -> None:
+def add_input_arguments(
+    parser: argparse.ArgumentParser, model: str, data_help: str, data_required: bool = True
+) -> None:
     """``--checkpoint`` (default: the bundled ``model``), ``--data`` and ``--out``."""
     parser.add_argument(
         "--checkpoint",
@@ -24,7 +26,7 @@ def add_input_arguments(parser: argparse.ArgumentParser, model: str, data_help: 
         default=None,
         help=f"{model} checkpoint (default: the bundled one)",
     )
-    parser.add_argument("--data", type=Path, required=True, help=data_help)
+    parser.add_argument("--data", type=Path, required=data_required, help=data_help)
     parser.add_argument("--out", type=Path, required=True, help="report JSON path")
     parser.add_argument(
         "--overwrite", action="store_true", help="replace an existing report (JSON and .md)"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 from typing import Any
 
 from cardio_explorer import resources
@@ -28,6 +29,7 @@ from cardio_explorer.engine.models.spade import load_spade
 from cardio_explorer.engine.preprocess import DEFAULT_SPACING_MM
 from cardio_explorer.engine.spade.data import prepare_subjects
 from cardio_explorer.engine.spade.fidelity import STYLES, FidelitySettings, evaluate_fidelity
+from cardio_explorer.engine.spade.realism import evaluate_contrast
 from cardio_explorer.engine.spade.segmenter import SegmenterSettings
 from cardio_explorer.engine.subject import Subject
 
@@ -48,7 +50,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "mean/std synthetic vs real. Held out: the subjects the checkpoint was not trained on. "
         "Writes report.json and report.md.",
     )
-    add_input_arguments(parser, "SPADE", "cohort folder with images")
+    add_input_arguments(
+        parser, "SPADE", "cohort folder with images (optional with --real)", data_required=False
+    )
+    parser.add_argument(
+        "--real",
+        type=Path,
+        default=None,
+        help="folder of real hearts with images in any layout the readers know: tissue "
+        "contrast of SPADE's images vs the real ones under real.contrast",
+    )
     parser.add_argument(
         "--style",
         choices=STYLES,
@@ -106,10 +117,73 @@ def run(args: argparse.Namespace) -> int:
     )
     if args.segmenter_steps < 1:
         raise CardioInputError("--segmenter-steps", f"must be >= 1, got {args.segmenter_steps}")
+    if args.data is None and args.real is None:
+        raise CardioInputError("--data", "give a cohort folder with images, --real DIR, or both")
+    for flag, folder in (("--data", args.data), ("--real", args.real)):
+        if folder is not None and not folder.is_dir():
+            raise CardioInputError(flag, f"{folder} is not a folder")
     device = choose_device(args.device)
     start = time.perf_counter()
     checkpoint = load_checkpoint(path, "spade")
     model = load_spade(checkpoint, device)
+    spacing = float(checkpoint.extra.get("spacing_mm", DEFAULT_SPACING_MM))
+    size = model.config.image_size
+    report: dict[str, Any] = {}
+    if args.data is not None:
+        report = _fidelity(args, model, checkpoint, device, spacing, size)
+    if args.real is not None:
+        subjects, skipped = _with_images(args.real)
+        real = evaluate_contrast(
+            model, prepare_subjects(subjects, size, spacing), args.style, args.seed
+        )
+        real["skipped_without_images"] = skipped
+        report["real"] = real
+        report["targets"] = {**report.get("targets", {}), **real["targets"]}
+        report["passed"] = all(t["pass"] for t in report["targets"].values())
+    report = {
+        "checkpoint": {
+            "path": str(path),
+            "sha256": checkpoint.sha256,
+            "image_size": size,
+            "z_dim": model.config.z_dim,
+        },
+        "data": None if args.data is None else str(args.data),
+        "real_data": None if args.real is None else str(args.real),
+        "device": describe(device),
+        "precision": current_precision(device),
+        **report,
+        "elapsed_s": round(time.perf_counter() - start, 1),
+    }
+    markdown = write_report(args.out, report, render_markdown)
+    shown = ""
+    if "label_fidelity_dice" in report:
+        shown = (
+            f"label fidelity Dice {report['label_fidelity_dice']['mean']:.3f} "
+            f"(real images {report['real_image_dice']['mean']:.3f}); "
+        )
+    print(f"SPADE evaluation: {shown}{targets_met(report)}; wrote {args.out} and {markdown}")
+    return exit_status(report, args.strict)
+
+
+def _with_images(folder: Path) -> tuple[list[Subject], list[str]]:
+    """The subjects of a folder that have images (ED/ES), and the ids of those that have none."""
+    ids = [s.subject_id for s in read_cohort(folder, frames="ed_es")]
+    subjects, skipped = [], []
+    for sid in ids:
+        try:
+            subjects += read_cohort(folder, frames="ed_es", images=True, subject_ids=[sid])
+        except CardioInputError:
+            skipped.append(sid)  # labels only (e.g. one of the M&Ms sample's subjects)
+    subjects = [s for s in subjects if s.images]
+    if not subjects:
+        raise CardioInputError(folder, "holds no subject with images")
+    return subjects, skipped
+
+
+def _fidelity(
+    args: argparse.Namespace, model: Any, checkpoint: Any, device: Any, spacing: float, size: int
+) -> dict[str, Any]:
+    """Label fidelity and intensities on the held-out subjects of --data."""
     subjects = read_cohort(args.data, frames="ed_es", images=True, progress=not args.no_progress)
     trained = set(checkpoint.extra.get("train_subjects", []))
     seg_subjects, test_subjects = split_for_evaluation(
@@ -117,8 +191,6 @@ def run(args: argparse.Namespace) -> int:
     )
     if args.max_test_subjects is not None:
         test_subjects = test_subjects[: max(1, args.max_test_subjects)]
-    spacing = float(checkpoint.extra.get("spacing_mm", DEFAULT_SPACING_MM))
-    size = model.config.image_size
     settings = FidelitySettings(
         style=args.style,
         seed=args.seed,
@@ -132,42 +204,49 @@ def run(args: argparse.Namespace) -> int:
         device,
         progress=not args.no_progress,
     )
-    report = {
-        "checkpoint": {
-            "path": str(path),
-            "sha256": checkpoint.sha256,
-            "image_size": size,
-            "z_dim": model.config.z_dim,
-        },
-        "data": str(args.data),
-        "device": describe(device),
-        "precision": current_precision(device),
-        "test_subjects": [s.subject_id for s in test_subjects],
-        **result.to_json(),
-        "elapsed_s": round(time.perf_counter() - start, 1),
-    }
-    markdown = write_report(args.out, report, render_markdown)
-    print(
-        f"SPADE evaluation: label fidelity Dice {report['label_fidelity_dice']['mean']:.3f} "
-        f"(real images {report['real_image_dice']['mean']:.3f}); "
-        f"{targets_met(report)}; wrote {args.out} and {markdown}"
-    )
-    return exit_status(report, args.strict)
+    return {"test_subjects": [s.subject_id for s in test_subjects], **result.to_json()}
 
 
 def render_markdown(report: dict[str, Any]) -> str:
     """A short human-readable report of :func:`run`'s JSON."""
-    c = report["counts"]
-    fid, real = report["label_fidelity_dice"], report["real_image_dice"]
     summary = (
-        f"Checkpoint `{report['checkpoint']['path']}`, data `{report['data']}`, "
-        f"{report['device']}, {report['precision']}; "
-        f"segmenter trained on {c['segmenter_subjects']} subjects "
-        f"({c['segmenter_slices']} slices, {report['segmenter']['steps']} steps), tested on "
-        f"{c['test_volumes']} volumes of {c['test_subjects']} held-out subjects; style "
-        f"{report['settings']['style']}; {report['elapsed_s']} s."
+        f"Checkpoint `{report['checkpoint']['path']}`, data `{report['data']}`, real "
+        f"`{report.get('real_data')}`, {report['device']}, {report['precision']}; "
+        f"{report['elapsed_s']} s."
     )
+    if "counts" in report:
+        c = report["counts"]
+        summary += (
+            f" Segmenter trained on {c['segmenter_subjects']} subjects "
+            f"({c['segmenter_slices']} slices, {report['segmenter']['steps']} steps), tested on "
+            f"{c['test_volumes']} volumes of {c['test_subjects']} held-out subjects; style "
+            f"{report['settings']['style']}."
+        )
     lines = markdown_head("SPADE evaluation", summary, report["targets"])
+    if "counts" in report:
+        lines += _fidelity_markdown(report)
+    if "real" in report:
+        real = report["real"]
+        c = real["contrast"]
+        lines += [
+            "",
+            f"## Contrast on real hearts ({real['n_volumes']} volumes, style {real['style']})",
+            "",
+            "| ratio | real | synthetic | relative error |",
+            "|---|---|---|---|",
+            *(
+                f"| {name} | {fmt(c['real'][name])} | {fmt(c['synthetic'][name])} | "
+                f"{fmt(c['relative_error'][name])} |"
+                for name in c["real"]
+            ),
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def _fidelity_markdown(report: dict[str, Any]) -> list[str]:
+    fid, real = report["label_fidelity_dice"], report["real_image_dice"]
+    lines: list[str] = []
     lines += [
         "",
         "## Dice of the segmenter against the labels",
@@ -191,4 +270,4 @@ def render_markdown(report: dict[str, Any]) -> str:
             f"{fmt(t['relative_mean_error'])} |"
         )
     lines.append("")
-    return "\n".join(lines)
+    return lines

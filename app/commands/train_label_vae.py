@@ -80,6 +80,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=DEFAULTS.validate_every,
         help="validation Dice every N epochs (0: only at the end)",
     )
+    parser.add_argument(
+        "--split",
+        type=Path,
+        default=None,
+        help="split file of subject ids (e.g. docs/acdc_split.json): train on its 'train' ids",
+    )
     parser.add_argument("--spacing-mm", type=float, default=1.5, help="in-plane spacing")
     parser.add_argument("--no-augment", action="store_true", help="no random rotation/shift")
     parser.add_argument("--no-atlas", action="store_true", help="skip the latent atlas")
@@ -139,6 +145,7 @@ def label_vae_command_line(args: argparse.Namespace) -> str:
         ("--checkpoint-every", args.checkpoint_every),
         ("--validate-every", args.validate_every),
         ("--spacing-mm", args.spacing_mm),
+        ("--split", args.split),
     ]
     return command_line("label-vae", args, options, ("--no-augment", "--no-atlas"))
 
@@ -160,6 +167,7 @@ def run(args: argparse.Namespace) -> int:
     """Read the cohort, train, write the model and its resumable state."""
     check_training_outputs(args)
     from cardio_explorer.engine.io.cohort import read_cohort
+    from cardio_explorer.engine.io.split import read_split
 
     config = resolve_config(args.config)
     if args.resume is None and config is None:
@@ -182,10 +190,15 @@ def run(args: argparse.Namespace) -> int:
         threads=args.threads,
         progress=not args.no_progress,
     )
-    subjects = read_cohort(args.data, frames="ed_es", progress=not args.no_progress)
+    ids = None if args.split is None else read_split(args.split, "train")
+    subjects = read_cohort(
+        args.data, frames="ed_es", subject_ids=ids, progress=not args.no_progress
+    )
     if args.max_subjects is not None:
         subjects = pick_subjects(subjects, args.max_subjects)
     summary = {"data": str(args.data.resolve()), "command": label_vae_command_line(args)}
+    if ids is not None:
+        summary["split"] = {"file": str(args.split), "part": "train", "n_subjects": len(ids)}
     result = train_label_vae_on_subjects(
         subjects,
         args.out,

@@ -15,7 +15,7 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QMenu, QMessageBox
 
 from cardio_explorer.app.engines import ModelSlot, checkpoint_kind, load_slot
-from cardio_explorer.app.jobs import CohortOutput, CohortRequest, SeriesRequest
+from cardio_explorer.app.jobs import CohortOutput, CohortRequest, SeriesRequest, on_source_grid
 from cardio_explorer.app.session import (
     Session,
     checkpoint_mismatches,
@@ -165,7 +165,8 @@ class ExportController(QObject):
             if self.window.display.scene == "morph"
             else None
         )
-        written = write_label_volume(own or labels, path)
+        # a heart morphed from the user's file goes back onto that file's grid
+        written = write_label_volume(own or on_source_grid(labels), path)
         write_label_table(path.with_name(nifti_stem(path) + "_labels.txt"))
         where = " on your heart's own grid" if own is not None else ""
         self.window.status(f"wrote {written}{where}")

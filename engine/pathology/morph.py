@@ -30,7 +30,7 @@ from cardio_explorer.engine.pathology.atlas import (
     interpolate_codes,
 )
 from cardio_explorer.engine.pathology.sampling import PseudoPathologySampler
-from cardio_explorer.engine.volume import LabelVolume
+from cardio_explorer.engine.volume import LabelVolume, SourceGrid
 
 # Slices per decoder call: a few stacks on CPU (memory), many on a GPU (throughput).
 _CPU_BATCH = 64
@@ -98,7 +98,10 @@ class PathologyMorph:
         atlas: LatentAtlas,
         device: torch.device | str = "cpu",
         optimise: bool = True,
+        sources: dict[tuple[str, str], SourceGrid] | None = None,
     ) -> None:
+        """``sources``: (subject id, phase) -> the grid of the file that subject was read from;
+        morphs of those subjects carry it, so exports can go back onto that file's grid."""
         # A model that offers an inference copy (BatchNorm folded, ~1.3x faster) decodes with it.
         if optimise and hasattr(model, "for_inference"):
             model = model.for_inference()
@@ -106,6 +109,7 @@ class PathologyMorph:
         self.atlas = atlas
         self.device = torch.device(device)
         self.sampler = sampler_for(atlas)
+        self.sources = dict(sources or {})
 
     @classmethod
     def from_checkpoint(
@@ -167,6 +171,7 @@ class PathologyMorph:
                 data=slices[i * n : (i + 1) * n],
                 affine=affine,
                 name=f"{subject_id} -> {target_group} {phase} alpha {float(alpha):.2f}",
+                source_grid=self.sources.get((subject_id, phase)),
             )
             results.append(
                 MorphResult(

@@ -99,3 +99,52 @@ def test_bad_settings_are_rejected(cohort, checkpoint, tmp_path, capsys):
     code = _evaluate(checkpoint, cohort, tmp_path / "r.json", "--seeds", "0")
     assert code == 2
     assert "--seeds" in capsys.readouterr().err
+
+
+def test_real_alone_reports_real_figures(cohort, checkpoint, tmp_path):
+    out = tmp_path / "real.json"
+    argv = ["evaluate", "label-vae", "--checkpoint", str(checkpoint), "--real", str(cohort)]
+    assert main([*argv, "--out", str(out), "--device", "cpu", "--no-progress"]) == 0
+    report = json.loads(out.read_text())
+    assert "recon_dice" not in report  # no --data: no cohort figures
+    real = report["real"]
+    assert real["recon_dice"]["n_volumes"] == 2 * len(COHORT)
+    assert set(real["recon_dice"]) >= {"lv", "myo", "rv", "mean", "min_volume"}
+    assert 0.0 <= real["recon_dice"]["mean"] <= 1.0
+    # the tiny atlas is built from these very subjects: NOR and DCM have 2+ and 1 subjects
+    assert real["atlas_distance"]["mean"] > 0.0
+    assert set(real["atlas_distance"]["nearest_group_counts"]) <= {"NOR"}
+    assert {"real_recon_dice_mean", "real_atlas_distance_mean"} <= set(report["targets"])
+    assert "## Real hearts" in out.with_suffix(".md").read_text()
+
+
+def test_real_beside_data_and_split_reads_held_out_ids(cohort, checkpoint, tmp_path):
+    split = tmp_path / "split.json"
+    split.write_text(json.dumps({"train": ["p1", "p2"], "held_out": ["p3", "p4"]}))
+    out = tmp_path / "both.json"
+    options = ("--seeds", "1", "--alpha-steps", "2", "--device", "cpu", "--no-progress")
+    code = _evaluate(
+        checkpoint, cohort, out, *options, "--real", str(cohort), "--split", str(split)
+    )
+    assert code == 0
+    report = json.loads(out.read_text())
+    assert report["recon_dice"]["n_volumes"] == 4
+    assert report["real"]["recon_dice"]["n_volumes"] == 4
+    assert "held-out" not in report["settings"]["morph_sources"]  # no held-out NOR subject
+    assert "real_recon_dice_rv" in report["targets"]
+    assert "recon_dice_mean" in report["targets"]
+
+
+def test_neither_data_nor_real_is_one_clear_error(checkpoint, tmp_path, capsys):
+    argv = ["evaluate", "label-vae", "--checkpoint", str(checkpoint), "--out", str(tmp_path / "r")]
+    assert main(argv) == 2
+    assert "--real" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+
+
+def test_split_with_overlapping_ids_is_rejected(cohort, checkpoint, tmp_path, capsys):
+    split = tmp_path / "split.json"
+    split.write_text(json.dumps({"train": ["p1", "p3"], "held_out": ["p3"]}))
+    code = _evaluate(checkpoint, cohort, tmp_path / "r.json", "--split", str(split))
+    assert code == 2
+    assert "both in train and held_out" in capsys.readouterr().err

@@ -187,3 +187,31 @@ def test_bench_times_a_32_slice_stack_on_cpu():
     assert "32 x 128 x 128" in result.name
     assert result.target_ms == bench_spade.CPU_TARGET_MS
     assert result.median_ms > 0
+
+
+def test_evaluate_real_alone_reports_contrast(trained, tmp_path, capsys):
+    _, data, _, out = trained
+    report_path = tmp_path / "real.json"
+    argv = ["evaluate", "spade", "--checkpoint", str(out), "--real", str(data)]
+    code = cli.main([*argv, "--out", str(report_path), "--device", "cpu", "--no-progress"])
+    assert code == 0
+    report = json.loads(report_path.read_text())
+    assert "label_fidelity_dice" not in report  # no --data
+    real = report["real"]
+    assert real["n_volumes"] == 12
+    contrast = real["contrast"]
+    # the written images: blood 0.6, myocardium -0.2, background -0.7 (before normalisation)
+    assert contrast["real"]["blood_myo"] > 1.5
+    assert contrast["real"]["myo_background"] > 1.0
+    for name in ("blood_myo", "myo_background"):
+        r, s = contrast["real"][name], contrast["synthetic"][name]
+        assert contrast["relative_error"][name] == pytest.approx(abs(s - r) / r, abs=1e-3)
+    assert set(report["targets"]) == {"real_contrast_blood_myo", "real_contrast_myo_background"}
+    assert "## Contrast on real hearts" in report_path.with_suffix(".md").read_text()
+
+
+def test_evaluate_needs_data_or_real(trained, tmp_path, capsys):
+    _, _, _, out = trained
+    argv = ["evaluate", "spade", "--checkpoint", str(out), "--out", str(tmp_path / "r.json")]
+    assert cli.main(argv) == 2
+    assert "--real" in capsys.readouterr().err

@@ -63,7 +63,8 @@ def test_preprocessing_keeps_the_heart_and_its_phenotypes(realdata_subjects):
         out = preprocess_subject(subject, spacing_mm=1.5, size=128)  # CardioWarning = error
         for vol in out.labels.values():
             assert vol.spatial_shape[1:] == (128, 128)
-            assert vol.spacing_zyx[1:] == pytest.approx((1.5, 1.5))
+            # scanner axes are orthogonal to ~1e-5, and the anatomical frame rotates in-plane
+            assert vol.spacing_zyx[1:] == pytest.approx((1.5, 1.5), rel=1e-4)
             assert vol.spacing_zyx[0] == pytest.approx(max(GEOMETRY[sid][1]), abs=1e-3)
             # no foreground on the crop border: the heart lies fully inside the window
             border = np.concatenate(

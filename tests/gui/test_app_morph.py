@@ -259,3 +259,22 @@ def test_bundled_model_morphs_towards_the_pathology(qtbot):
             values[(target, alpha)] = window.views.readouts.values[key]
     assert values[("DCM", 1.0)] > values[("DCM", 0.0)]  # DCM: dilated LV
     assert values[("HCM", 1.0)] > values[("HCM", 0.0)]  # HCM: heavier myocardium
+
+
+def test_a_morph_of_a_loaded_subject_exports_onto_its_file_grid(qtbot, window, tmp_path):
+    import nibabel as nib
+
+    cohort = tiny_checkpoints()["cohort"]
+    window.exports.open_cohort(cohort)
+    settle(qtbot, window)
+    window.morph_panel.subject.setCurrentIndex(2)  # p3, 7 slices
+    settle(qtbot, window)
+    shown = window.display.current_labels()
+    assert shown.source_grid is not None
+    path = window.exports.export_labels(tmp_path / "morph.nii.gz")
+    written = nib.load(str(path))
+    phase = window.state.phase
+    source = nib.load(str(cohort / "p3" / f"p3_frame{1 if phase == 'ED' else 8:02d}_gt.nii.gz"))
+    assert written.shape == source.shape
+    np.testing.assert_allclose(written.affine, source.affine, atol=1e-4)
+    assert np.count_nonzero(np.asarray(written.dataobj)) > 0

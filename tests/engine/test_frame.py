@@ -1,0 +1,144 @@
+"""One anatomical frame for every source: LV -> RV along -x, base at slice 0, proper in world
+space; and the way back onto the file's grid."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cardio_explorer.engine.cohort.build import generate_cohort
+from cardio_explorer.engine.cohort.generate import CohortConfig
+from cardio_explorer.engine.frame import (
+    TARGET_ANGLE_DEG,
+    AnatomicalFrame,
+    apex_first,
+    lv_rv_angle,
+    measure_frame,
+    to_anatomical_frame,
+    to_source_grid,
+    with_source,
+)
+from cardio_explorer.engine.io.cohort import read_cohort
+from cardio_explorer.engine.labels import Label
+from cardio_explorer.engine.metrics.overlap import dice_scores
+from cardio_explorer.engine.preprocess import preprocess_subject, to_canonical_orientation
+from cardio_explorer.engine.subject import Subject
+from cardio_explorer.engine.volume import LabelVolume
+
+
+def _heart(angle_deg: float = 0.0, apex_last: bool = True, spacing=(8.0, 1.2, 1.2)) -> LabelVolume:
+    """A cone-shaped LV + MYO that narrows towards the apex, RV at ``angle_deg`` from the LV."""
+    nz, ny, nx = 10, 100, 100
+    z, y, x = np.indices((nz, ny, nx), dtype=float)
+    taper = 1.0 - 0.08 * (z if apex_last else nz - 1 - z)  # radius shrinks to the apex
+    r = np.hypot(y - 50, x - 50)
+    data = np.zeros((nz, ny, nx), np.uint8)
+    data[r < 18 * taper] = Label.MYO
+    data[r < 12 * taper] = Label.LV
+    a = np.radians(angle_deg)
+    ry, rx = 50 + 28 * np.sin(a), 50 + 28 * np.cos(a)
+    # an elongated RV, wider along the axis perpendicular to LV -> RV, present towards the base
+    along = (y - ry) * np.sin(a) + (x - rx) * np.cos(a)
+    across = -(y - ry) * np.cos(a) + (x - rx) * np.sin(a)
+    rv = (along / 8) ** 2 + (across / 20) ** 2 < taper**2
+    data[rv & (data == 0) & (z < 8 if apex_last else z > 1)] = Label.RV
+    return LabelVolume.from_array(data, spacing, (3.0, -7.0, 11.0))
+
+
+def _framed(vol: LabelVolume) -> LabelVolume:
+    subject = Subject("s", "NOR", ed_frame=0, labels={0: vol})
+    return preprocess_subject(subject, spacing_mm=1.5, size=96).labels[0]
+
+
+@pytest.mark.parametrize("angle", [0.0, 37.0, -120.0, 180.0])
+@pytest.mark.parametrize("apex_last", [True, False])
+def test_any_rotation_and_slice_order_lands_in_one_frame(angle, apex_last):
+    vol = _heart(angle, apex_last)
+    assert lv_rv_angle(vol) == pytest.approx(angle, abs=2.0)
+    assert apex_first(vol) is not apex_last
+    out = _framed(vol)
+    assert abs((lv_rv_angle(out) - TARGET_ANGLE_DEG + 180) % 360 - 180) < 2.0
+    assert not apex_first(out)
+    # proper in world space: the anatomy is turned, never reflected
+    assert np.linalg.det(out.affine[:3, :3]) > 0
+    ml = [np.count_nonzero(v.data == Label.LV) * v.voxel_volume_ml for v in (vol, out)]
+    assert ml[1] == pytest.approx(ml[0], rel=0.03)
+
+
+def test_reversed_slices_are_mirrored_back_not_reflected():
+    # Same heart, slices stored apex-first: a mirror image in index space. The frame must
+    # undo it with a proper map, so both land on the same voxels.
+    vol = _heart(30.0, apex_last=True)
+    reversed_ = LabelVolume(data=vol.data[::-1].copy(), affine=vol.affine)  # header unaware
+    frame = measure_frame(reversed_)
+    assert frame.flip_slices
+    assert frame.mirror
+    a, b = _framed(vol), _framed(reversed_)
+    assert dice_scores(a.data, b.data).min() > 0.9
+
+
+def test_round_trip_on_voxel_centres_is_exact():
+    vol = with_source(_heart(0.0, spacing=(8.0, 1.5, 1.5)))
+    # RV at 0 deg: a half turn about a voxel-aligned centre, slices flipped, mirror: all exact
+    frame = AnatomicalFrame(0.0, True, True, (49.5, 49.5))
+    out = to_anatomical_frame(vol, frame, 1.5, 100)
+    assert not np.array_equal(out.data, vol.data)
+    back = to_source_grid(out)
+    np.testing.assert_array_equal(back.data, vol.data)
+    np.testing.assert_allclose(back.affine, vol.affine)
+
+
+def test_round_trip_through_preprocessing_returns_the_labels():
+    vol = _heart(37.0, apex_last=False, spacing=(8.0, 1.25, 1.4))
+    back = to_source_grid(_framed(vol))
+    assert back.spatial_shape == vol.spatial_shape
+    np.testing.assert_allclose(back.affine, vol.affine)
+    assert dice_scores(back.data, vol.data).min() > 0.93
+
+
+def test_to_source_grid_needs_a_source():
+    with pytest.raises(Exception, match="no source grid"):
+        to_source_grid(_heart())
+
+
+# cohort and real hearts agree ------------------------------------------------------------------
+def _frame_of(subject: Subject) -> tuple[float, bool]:
+    out = preprocess_subject(subject, spacing_mm=1.5, size=128)
+    labels = [out.labels[t] for t in sorted(out.labels)]
+    return lv_rv_angle(labels), apex_first(labels)
+
+
+def _check_agree(subjects: list[Subject]) -> None:
+    for subject in subjects:
+        angle, apex = _frame_of(subject)
+        off = abs((angle - TARGET_ANGLE_DEG + 180) % 360 - 180)
+        assert off < 5.0, (subject.subject_id, angle)
+        assert not apex, subject.subject_id
+
+
+def test_cohort_hearts_in_the_frame(tmp_path):
+    generate_cohort(CohortConfig(n=5, seed=8, n_frames=2, images=False), tmp_path / "c")
+    _check_agree(read_cohort(tmp_path / "c", frames="ed_es"))
+
+
+def test_real_hearts_in_the_same_frame(realdata_dir, acdc_dir):
+    mnms = read_cohort(realdata_dir, frames="ed_es")
+    acdc = read_cohort(acdc_dir, frames="ed_es")[::8]  # 10 subjects, every group
+    assert len(mnms) == 4
+    assert len(acdc) == 10
+    _check_agree([*mnms, *acdc])
+    # ...though as the headers put them, M&Ms stacks run apex-first with the RV towards +x
+    for subject in mnms:
+        frame = measure_frame([to_canonical_orientation(v) for v in subject.labels.values()])
+        assert frame.flip_slices, subject.subject_id
+        assert frame.mirror, subject.subject_id
+        assert abs(frame.lv_rv_angle_deg) < 90, subject.subject_id
+
+
+def test_real_round_trip_onto_the_file_grid(realdata_dir):
+    subject = read_cohort(realdata_dir, frames="ed_es")[1]  # G1K1V3, 1.18 mm pixels
+    out = preprocess_subject(subject)
+    back = to_source_grid(out.ed_labels)
+    assert back.spatial_shape == subject.ed_labels.spatial_shape
+    np.testing.assert_allclose(back.affine, subject.ed_labels.affine)
+    assert dice_scores(back.data, subject.ed_labels.data).min() > 0.85
