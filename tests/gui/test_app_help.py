@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 from app_harness import open_window
@@ -75,8 +77,11 @@ def test_training_summary_of_a_bundled_header():
     path = bundled_checkpoint("label_vae")
     if not path.is_file():
         pytest.skip("no bundled label VAE")
-    summary = training_summary(read_checkpoint_header(path))
-    assert "200 subjects (180 for training)" in summary
+    header = read_checkpoint_header(path)
+    training = header["extra"]["training"]
+    summary = training_summary(header)
+    assert f"{training['n_subjects']} subjects" in summary
+    assert f"data {Path(training['data']).name}" in summary
     assert "NOR" in summary
 
 
