@@ -21,6 +21,17 @@ def add_precision_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_no_amp_alias(parser: argparse.ArgumentParser) -> None:
+    """``--no-amp``, the training commands' older spelling of ``--precision fp32``."""
+    parser.add_argument(
+        "--no-amp",
+        dest="precision",
+        action="store_const",
+        const="fp32",
+        help="same as --precision fp32 (kept for older command lines)",
+    )
+
+
 def precision_from_args(args: argparse.Namespace) -> contextlib.AbstractContextManager:
     """The engine's precision policy set from ``--precision`` for the command's run, then
     restored; a no-op for commands without the option (bench runs both side by side)."""

@@ -117,3 +117,10 @@ def markdown_head(title: str, summary: str, targets: dict[str, dict[str, Any]]) 
             for name, t in targets.items()
         ),
     ]
+
+
+def add_real_figures(report: dict[str, Any], real: dict[str, Any]) -> None:
+    """Put ``--real`` figures under ``real`` in ``report``, their targets beside the cohort's."""
+    report["real"] = real
+    report["targets"] = {**report.get("targets", {}), **real["targets"]}
+    report["passed"] = all(t["pass"] for t in report["targets"].values())

@@ -13,6 +13,7 @@ import numpy as np
 from cardio_explorer.app.commands._checkpoints import label_vae_checkpoint
 from cardio_explorer.app.commands._reports import (
     add_input_arguments,
+    add_real_figures,
     add_run_arguments,
     check_report_out,
     exit_status,
@@ -102,9 +103,7 @@ def run(args: argparse.Namespace) -> int:
         real_subjects = _read(args.real, args, spacing, size)
         fast = model.for_inference() if hasattr(model, "for_inference") else model
         real = evaluate_real(fast, atlas, real_subjects, device)
-        report["real"] = real
-        report["targets"] = {**report.get("targets", {}), **real["targets"]}
-        report["passed"] = all(t["pass"] for t in report["targets"].values())
+        add_real_figures(report, real)
     report = {
         "checkpoint": {
             "path": str(path),

@@ -11,6 +11,7 @@ from cardio_explorer import resources
 from cardio_explorer.app.commands._checkpoints import resolve_checkpoint
 from cardio_explorer.app.commands._reports import (
     add_input_arguments,
+    add_real_figures,
     add_run_arguments,
     check_report_out,
     exit_status,
@@ -137,9 +138,7 @@ def run(args: argparse.Namespace) -> int:
             model, prepare_subjects(subjects, size, spacing), args.style, args.seed
         )
         real["skipped_without_images"] = skipped
-        report["real"] = real
-        report["targets"] = {**report.get("targets", {}), **real["targets"]}
-        report["passed"] = all(t["pass"] for t in report["targets"].values())
+        add_real_figures(report, real)
     report = {
         "checkpoint": {
             "path": str(path),

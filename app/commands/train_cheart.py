@@ -8,6 +8,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from cardio_explorer.app.commands._precision import add_no_amp_alias
 from cardio_explorer.app.commands._training import (
     add_common_training_arguments,
     check_training_outputs,
@@ -76,13 +77,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--val-fraction", type=float, default=0.1)
     parser.add_argument("--validate-every", type=int, default=1)
     parser.add_argument("--checkpoint-every", type=int, default=5)
-    parser.add_argument(
-        "--no-amp",
-        dest="precision",
-        action="store_const",
-        const="fp32",
-        help="same as --precision fp32 (kept for older command lines)",
-    )
+    add_no_amp_alias(parser)
     parser.set_defaults(func=run)
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 
+from cardio_explorer.app.commands._precision import add_no_amp_alias
 from cardio_explorer.app.commands._training import (
     add_common_training_arguments,
     check_training_outputs,
@@ -68,13 +69,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="write both files every N epochs (0: only at the end)",
     )
     parser.add_argument("--spacing-mm", type=float, default=DEFAULT_SPACING_MM)
-    parser.add_argument(
-        "--no-amp",
-        dest="precision",
-        action="store_const",
-        const="fp32",
-        help="same as --precision fp32 (kept for older command lines)",
-    )
+    add_no_amp_alias(parser)
     parser.set_defaults(func=run)
 
 
