@@ -30,6 +30,7 @@ from cardio_explorer.engine.limits import (
     CONDITION_BOUNDS,
     MAX_FRAMES,
     MAX_ID_LENGTH,
+    MAX_SESSION_EXTRA_CHARS,
     check_count,
     check_real,
     check_text,
@@ -40,7 +41,6 @@ SCENES = ("morph", "sequence")
 TOP_LEVEL = ("format", "version", "checkpoints", "controls", "camera", "scene", "cohort", "extra")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _CAMERA_EXTENT = 1e6  # mm: far beyond any heart scene
-MAX_EXTRA_CHARS = 64 * 1024  # free-form notes a session carries along
 
 
 def _flag(thing: str, value: Any) -> bool:
@@ -166,8 +166,10 @@ def check_camera(value: Any) -> dict[str, Any] | None:
 def _extra(value: Any) -> dict[str, Any]:
     extra = _object("extra", value or {})
     size = len(json.dumps(extra))
-    if size > MAX_EXTRA_CHARS:
-        raise CardioInputError("extra", f"{size:,} characters of JSON; at most {MAX_EXTRA_CHARS:,}")
+    if size > MAX_SESSION_EXTRA_CHARS:
+        raise CardioInputError(
+            "extra", f"{size:,} characters of JSON; at most {MAX_SESSION_EXTRA_CHARS:,}"
+        )
     return extra
 
 

@@ -44,6 +44,7 @@ MAX_STRING = 4096
 MAX_CSV_FIELD = 4096
 MAX_TEXT_FILE_BYTES = 64 * 2**20  # a CSV, Info.cfg or session file
 MAX_JSON_DEPTH = 32
+MAX_SESSION_EXTRA_CHARS = 64 * 1024  # free-form notes a session carries along, as JSON
 # Clinical conditions: (lowest, highest) accepted, far outside any real patient.
 CONDITION_BOUNDS = {
     "age": (0.0, 130.0),
@@ -75,6 +76,7 @@ LIMITS: tuple[tuple[str, str, str], ...] = (
     ("CSV field", f"{MAX_CSV_FIELD} characters", "conditions and information CSVs"),
     ("text file", f"{MAX_TEXT_FILE_BYTES:,} bytes", "CSV, Info.cfg, session"),
     ("JSON depth", f"{MAX_JSON_DEPTH}", "checkpoint headers, sessions"),
+    ("session notes", f"{MAX_SESSION_EXTRA_CHARS:,} characters of JSON", "a session's extra"),
     *(
         (f"condition {name}", f"{low:g}-{high:g}", "Info.cfg, CSVs, sessions, the app")
         for name, (low, high) in CONDITION_BOUNDS.items()
