@@ -12,7 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from cardio_explorer.app.controllers.readouts import ReadoutBox
-from cardio_explorer.app.jobs import LatentOutput, MorphOutput
+from cardio_explorer.app.jobs import MorphOutput
+from cardio_explorer.app.latent_jobs import LatentOutput
 from cardio_explorer.app.sequence_jobs import SequenceOutput, SequenceSample
 from cardio_explorer.app.state import AppState
 from cardio_explorer.engine.volume import ImageVolume, LabelVolume

@@ -10,15 +10,14 @@ from cardio_explorer.app.jobs import (
     CohortRequest,
     CurveRequest,
     IsCurrent,
-    LatentRequest,
     MorphRequest,
     SeriesRequest,
     run_cohort,
     run_curve,
-    run_latent,
     run_morph,
     run_series,
 )
+from cardio_explorer.app.latent_jobs import LatentRequest, run_latent
 from cardio_explorer.app.movie_jobs import MovieRequest, run_movie
 from cardio_explorer.app.path_jobs import PathRequest, run_path
 from cardio_explorer.app.sequence_jobs import (

@@ -18,7 +18,8 @@ from cardio_explorer.app.controllers.morph_panel import (  # noqa: F401  (re-exp
 from cardio_explorer.app.controllers.morph_path import PATH_FIELDS, MorphPath
 from cardio_explorer.app.display import Display
 from cardio_explorer.app.engines import Engines
-from cardio_explorer.app.jobs import CurveOutput, CurveRequest, LatentRequest, MorphRequest
+from cardio_explorer.app.jobs import CurveOutput, CurveRequest, MorphRequest
+from cardio_explorer.app.latent_jobs import LatentRequest
 from cardio_explorer.app.state import AppState
 from cardio_explorer.app.workers import CoalescingWorker, JobDone, ResultRouter, next_request_id
 
