@@ -6,7 +6,7 @@ import gc
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QEvent
+from PySide6.QtCore import QEvent, QSettings
 from PySide6.QtWidgets import QApplication
 
 from cardio_explorer.engine.labels import Label
@@ -72,6 +72,13 @@ def heart_image(heart: LabelVolume) -> ImageVolume:
     grey = np.array([-0.6, 0.8, -0.2, 0.6], np.float32)[heart.data]
     noise = np.random.default_rng(0).normal(0, 0.05, heart.data.shape).astype(np.float32)
     return ImageVolume(np.clip(grey + noise, -1, 1), heart.affine, name="image")
+
+
+@pytest.fixture(autouse=True)
+def _own_settings(tmp_path):
+    """Recent hearts and preferences go to a settings file of the test, never the user's."""
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "cfg"))
 
 
 @pytest.fixture(autouse=True)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import SimpleITK
 from app_harness import open_window, settle
-from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 from tiny_models import heart_stack
 
@@ -15,14 +15,6 @@ from cardio_explorer.engine.io.nifti import write_image_volume, write_label_volu
 from cardio_explorer.engine.volume import ImageVolume, LabelVolume
 
 pytestmark = pytest.mark.gui
-
-
-@pytest.fixture(autouse=True)
-def _own_settings(tmp_path):
-    """Recent files go to a settings file of the test, not the user's."""
-    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
-    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "cfg"))
-    return
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 import torch
 from app_harness import open_window
-from PySide6.QtCore import QSettings
 
 from cardio_explorer.app.controllers.help import controls_without_tooltip, training_summary
 from cardio_explorer.app.controllers.preferences import Preferences, load_preferences
@@ -15,13 +14,6 @@ from cardio_explorer.engine.device import precision_policy, set_precision
 from cardio_explorer.engine.models.checkpoint import file_sha256, read_checkpoint_header
 
 pytestmark = pytest.mark.gui
-
-
-@pytest.fixture(autouse=True)
-def _own_settings(tmp_path):
-    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
-    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "cfg"))
-    return
 
 
 @pytest.fixture
