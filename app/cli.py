@@ -77,6 +77,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     args.command_line = shlex.join(["cardio-explorer", *argv])  # for provenance records
+    # here, not at the top: the top-level help and the window's start need no torch import
+    from cardio_explorer.engine.device import keep_freed_memory
+
+    keep_freed_memory()
     try:
         with precision_from_args(args), sigterm_as_interrupt():
             return int(args.func(args) or 0)

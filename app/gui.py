@@ -115,7 +115,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         preferred_device,
     )
     from cardio_explorer.app.window import MainWindow
-    from cardio_explorer.engine.device import choose_device, set_precision
+    from cardio_explorer.engine.device import choose_device, keep_freed_memory, set_precision
 
     try:
         size = None if args.size is None else _window_size(args.size)
@@ -126,6 +126,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     except CardioInputError as error:
         print(f"cardio-explorer: error: {error}", file=sys.stderr)
         return 2
+    keep_freed_memory()
     app = QApplication.instance() or QApplication([sys.argv[0]])
     app.setApplicationName("cardio-explorer")
     offscreen = app.platformName() == "offscreen"

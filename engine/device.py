@@ -11,7 +11,9 @@ app's preferences set).
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
+import sys
 from collections.abc import Iterator
 
 import torch
@@ -124,6 +126,33 @@ def in_fp32(module: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
     """
     with torch.autocast(x.device.type, enabled=False):
         return module(x.float())
+
+
+# glibc's mallopt parameters, and the values set: large blocks come from the heap up to 32 MB
+# (glibc's largest mmap threshold on 64-bit), and up to 512 MB of freed heap is kept.
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+_MMAP_THRESHOLD_BYTES = 32 * 2**20
+_TRIM_THRESHOLD_BYTES = 512 * 2**20
+
+
+def keep_freed_memory() -> bool:
+    """Ask glibc to reuse freed large blocks instead of unmapping them; True when it took.
+
+    A CHeart generation allocates and frees tens of MB per call: by default glibc maps such
+    blocks fresh each time and the kernel zeroes every page again, which made the 20-frame
+    generation swing between 60 and 83 ms on 2 cores (57-61 ms with this). The price is a
+    resident size that stays at its peak. Linux with glibc only; a no-op elsewhere.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    mmap_ok = mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_BYTES)
+    trim_ok = mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD_BYTES)
+    return bool(mmap_ok and trim_ok)
 
 
 def describe(device: torch.device) -> str:

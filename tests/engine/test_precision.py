@@ -3,6 +3,8 @@ on the bundled models (the accuracy guards of the precision issue)."""
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -189,3 +191,9 @@ def test_label_vae_training_in_bf16_reaches_the_fp32_validation_loss(one_torch_t
 
     fp32, bf16 = _both(run)
     assert bf16 == pytest.approx(fp32, rel=0.02)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
+def test_freed_memory_is_kept_for_reuse_on_linux():
+    assert precision.keep_freed_memory()
+    assert precision.keep_freed_memory()  # setting it again is harmless
