@@ -115,14 +115,13 @@ def run(argv: Sequence[str] | None = None) -> int:
         preferred_device,
     )
     from cardio_explorer.app.window import MainWindow
-    from cardio_explorer.engine.device import choose_device, keep_freed_memory, set_precision
+    from cardio_explorer.engine.device import choose_device, keep_freed_memory
 
     try:
         size = None if args.size is None else _window_size(args.size)
         _check_heart_paths(args.heart)
         prefs = load_preferences()
         device = choose_device(args.device or preferred_device(prefs))
-        set_precision(args.precision)
     except CardioInputError as error:
         print(f"cardio-explorer: error: {error}", file=sys.stderr)
         return 2
@@ -134,7 +133,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     try:
         paths = {"label_vae": args.label_vae, "cheart": args.cheart, "spade": args.spade}
         # --precision on the command line (main's window option) wins over the preference
-        for note in apply_preferences(prefs, cli_precision=getattr(args, "precision", None)):
+        for note in apply_preferences(prefs, cli_precision=args.precision):
             log.info("preferences: %s", note)
         window = MainWindow(_first_engines(paths, device, args.session), launch_time=launch)
         if size is not None:

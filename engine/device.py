@@ -44,8 +44,7 @@ def cpu_supports_bf16() -> bool:
     """
     if os.environ.get("CARDIO_NO_CPU_BF16") == "1":
         return False
-    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-    return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in checks)
+    return bool({"avx512_bf16", "amx_tile"} & set(cpu_flags()))
 
 
 def cpu_flags() -> list[str]:
@@ -56,7 +55,11 @@ def cpu_flags() -> list[str]:
         "avx512_bf16": "_is_avx512_bf16_supported",
         "amx_tile": "_is_amx_tile_supported",
     }
-    return [flag for flag, name in names.items() if getattr(torch.cpu, name, lambda: False)()]
+    return [flag for flag, name in names.items() if bool(getattr(torch.cpu, name, _no)())]
+
+
+def _no() -> bool:
+    return False
 
 
 def check_precision(preference: str) -> str:

@@ -70,8 +70,7 @@ def apply_preferences(prefs: Preferences, cli_precision: str | None = None) -> l
     line wins); returns notes on what could not be applied (none so far)."""
     if prefs.threads > 0:
         torch.set_num_threads(prefs.threads)
-    if cli_precision in (None, "auto"):
-        set_precision(prefs.precision)
+    set_precision(prefs.precision if cli_precision in (None, "auto") else cli_precision)
     return []
 
 

@@ -48,7 +48,6 @@ def test_auto_falls_back_to_fp32_without_bf16_units_and_autocast_is_off(monkeypa
     _fake_cpu(monkeypatch, False, False)
     with precision_scope("auto"), autocast("cpu"):
         assert not torch.is_autocast_enabled("cpu")
-        assert torch.ones(2, 2) @ torch.ones(2, 2) is not None
         out = torch.nn.Linear(2, 2)(torch.ones(1, 2))
     assert out.dtype == torch.float32
 
