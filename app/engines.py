@@ -15,7 +15,7 @@ import torch
 
 from cardio_explorer import resources
 from cardio_explorer.engine.errors import CardioInputError
-from cardio_explorer.engine.models.checkpoint import read_checkpoint_header
+from cardio_explorer.engine.nn.checkpoint import read_checkpoint_header
 
 KINDS = ("label_vae", "cheart", "spade")
 KIND_TITLES = {"label_vae": "label VAE", "cheart": "CHeart", "spade": "SPADE"}
@@ -90,12 +90,12 @@ def load_slot(kind: str, path: str | Path, device: torch.device) -> ModelSlot:
     if found != kind:
         raise CardioInputError(path, f"is a {found} checkpoint, not a {kind} checkpoint")
     if kind == "label_vae":
-        from cardio_explorer.engine.pathology.morph import PathologyMorph
+        from cardio_explorer.engine.label_vae.morph import PathologyMorph
 
         morph = PathologyMorph.from_checkpoint(path, device)
         if not morph.atlas.reference_ids:
             raise CardioInputError(path, "its latent atlas holds no NOR subject to morph")
-        from cardio_explorer.engine.models.checkpoint import file_sha256
+        from cardio_explorer.engine.nn.checkpoint import file_sha256
 
         return ModelSlot(kind, morph, path, file_sha256(path))
     if kind == "cheart":
@@ -103,8 +103,8 @@ def load_slot(kind: str, path: str | Path, device: torch.device) -> ModelSlot:
 
         model = load_model(path, device)
         return ModelSlot(kind, model, path, model.sha256)
-    from cardio_explorer.engine.models.checkpoint import load_checkpoint
-    from cardio_explorer.engine.models.spade import load_spade
+    from cardio_explorer.engine.nn.checkpoint import load_checkpoint
+    from cardio_explorer.engine.spade.network import load_spade
 
     checkpoint = load_checkpoint(path, "spade")
     return ModelSlot(kind, load_spade(checkpoint, device), path, checkpoint.sha256)

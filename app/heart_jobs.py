@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from cardio_explorer.app.jobs import IsCurrent, require
-from cardio_explorer.engine.pathology.user import UserHeart
+from cardio_explorer.engine.label_vae.user import UserHeart
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ class HeartOutput:
 def run_heart(request: HeartRequest, is_current: IsCurrent) -> Iterator[str]:
     """Read (one step), then preprocess and encode (another), so other lanes run between."""
     from cardio_explorer.engine.io.heart import read_heart
-    from cardio_explorer.engine.pathology.user import encode_user_heart
+    from cardio_explorer.engine.label_vae.user import encode_user_heart
 
     morph = require(request.engines, "label_vae")
     subject = read_heart(request.paths)

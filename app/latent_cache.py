@@ -139,7 +139,7 @@ def tsne_points(
     """(cohort points, path points): the cached layout of the atlas's own points, your hearts
     and the morph path placed into it out of sample. Yields a progress line before a layout is
     computed (generator; its return value is the pair)."""
-    from cardio_explorer.engine.pathology.user import USER_GROUP
+    from cardio_explorer.engine.label_vae.user import USER_GROUP
 
     base = np.array([g != USER_GROUP for g in groups])
     base_ids = tuple(i for i, keep in zip(ids, base, strict=True) if keep)

@@ -13,15 +13,15 @@ import torch
 
 from cardio_explorer.engine.io.acdc import read_acdc_subject, write_info_cfg
 from cardio_explorer.engine.io.nifti import write_label_volume
-from cardio_explorer.engine.models.label_vae import (
+from cardio_explorer.engine.label_vae.atlas import atlas_extra, build_atlas
+from cardio_explorer.engine.label_vae.network import (
     LabelVaeConfig,
     build_label_vae,
     onehot,
     save_label_vae,
 )
-from cardio_explorer.engine.models.spade import LEAN as SPADE_LEAN
-from cardio_explorer.engine.pathology.atlas import atlas_extra, build_atlas
 from cardio_explorer.engine.preprocess import preprocess_subject
+from cardio_explorer.engine.spade.network import LEAN as SPADE_LEAN
 from cardio_explorer.engine.volume import LabelVolume
 
 SIZE = 32
@@ -146,8 +146,8 @@ def tiny_cheart_checkpoint(path: Path, seed: int = 0) -> Path:
 
 def tiny_spade_checkpoint(path: Path, seed: int = 0) -> Path:
     """An untrained tiny SPADE generator + style encoder for 32 x 32 slices."""
-    from cardio_explorer.engine.models.checkpoint import save_checkpoint
-    from cardio_explorer.engine.models.spade import SpadeModel, model_tensors
+    from cardio_explorer.engine.nn.checkpoint import save_checkpoint
+    from cardio_explorer.engine.spade.network import SpadeModel, model_tensors
 
     torch.manual_seed(seed)
     model = SpadeModel(TINY_SPADE, with_discriminator=False)

@@ -56,7 +56,7 @@ def use_threads(args: argparse.Namespace) -> None:
     """Apply ``--threads`` (when given) before any CPU work."""
     if args.threads is None:
         return
-    from cardio_explorer.engine.training.loop import configure_cpu_threads
+    from cardio_explorer.engine.nn.training import configure_cpu_threads
 
     configure_cpu_threads(args.threads)
 

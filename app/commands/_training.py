@@ -44,7 +44,7 @@ def check_training_outputs(args: argparse.Namespace) -> None:
     Resuming from OUT's own state file continues that run, so it may replace OUT and the state.
     """
     from cardio_explorer.engine.io.atomic import check_output_file
-    from cardio_explorer.engine.training.loop import state_path_for
+    from cardio_explorer.engine.nn.training import state_path_for
 
     state = state_path_for(args.out)
     same_run = args.resume is not None and Path(args.resume).absolute() == state.absolute()

@@ -47,9 +47,9 @@ def _fallback(device: torch.device, repeats: int) -> list[BenchResult]:
     """No bundled model: a lean label VAE with random weights decodes (the same cost), and the
     surfaces and phenotypes are measured on a synthetic heart of the same size."""
     from cardio_explorer.app.jobs import readout_phenotypes
-    from cardio_explorer.engine.models.label_vae import build_label_vae
-    from cardio_explorer.engine.pathology.atlas import ATLAS_SLICES
-    from cardio_explorer.engine.pathology.morph import decode_codes
+    from cardio_explorer.engine.label_vae.atlas import ATLAS_SLICES
+    from cardio_explorer.engine.label_vae.morph import decode_codes
+    from cardio_explorer.engine.label_vae.network import build_label_vae
     from cardio_explorer.viewer.surfaces import extract_surfaces
 
     torch.manual_seed(0)

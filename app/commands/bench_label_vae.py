@@ -7,9 +7,9 @@ import torch
 
 from cardio_explorer import resources
 from cardio_explorer.app.commands.bench import BenchResult, summarise, time_call
-from cardio_explorer.engine.models.label_vae import build_label_vae, load_label_vae
-from cardio_explorer.engine.pathology.atlas import ATLAS_SLICES
-from cardio_explorer.engine.pathology.morph import decode_codes
+from cardio_explorer.engine.label_vae.atlas import ATLAS_SLICES
+from cardio_explorer.engine.label_vae.morph import decode_codes
+from cardio_explorer.engine.label_vae.network import build_label_vae, load_label_vae
 
 # Targets on 2 CPU cores at the default precision (bf16 where the CPU has bf16 units).
 LEAN_CPU_TARGET_MS = 12.0

@@ -27,15 +27,15 @@ from cardio_explorer.engine.device import choose_device, current_precision, desc
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.io.cohort import read_cohort
 from cardio_explorer.engine.io.split import read_split
-from cardio_explorer.engine.limits import MAX_SEEDS, MAX_STEPS, MAX_SUBJECTS, check_count
-from cardio_explorer.engine.models.label_vae import load_label_vae
-from cardio_explorer.engine.pathology.atlas import LatentAtlas, atlas_from_extra
-from cardio_explorer.engine.pathology.evaluation import (
+from cardio_explorer.engine.label_vae.atlas import LatentAtlas, atlas_from_extra
+from cardio_explorer.engine.label_vae.evaluation import (
     REPORTED_PHENOTYPES,
     EvaluationSettings,
     evaluate_label_vae,
 )
-from cardio_explorer.engine.pathology.real import evaluate_real
+from cardio_explorer.engine.label_vae.network import load_label_vae
+from cardio_explorer.engine.label_vae.real import evaluate_real
+from cardio_explorer.engine.limits import MAX_SEEDS, MAX_STEPS, MAX_SUBJECTS, check_count
 from cardio_explorer.engine.preprocess import DEFAULT_SPACING_MM, preprocess_subject
 from cardio_explorer.engine.subject import Subject
 

@@ -21,15 +21,15 @@ from cardio_explorer.app.commands._reports import (
     use_threads,
     write_report,
 )
-from cardio_explorer.engine.data.slices import split_subjects
 from cardio_explorer.engine.device import choose_device, current_precision, describe
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.io.cohort import read_cohort
-from cardio_explorer.engine.models.checkpoint import load_checkpoint
-from cardio_explorer.engine.models.spade import load_spade
+from cardio_explorer.engine.nn.checkpoint import load_checkpoint
+from cardio_explorer.engine.nn.slices import split_subjects
 from cardio_explorer.engine.preprocess import DEFAULT_SPACING_MM
 from cardio_explorer.engine.spade.data import prepare_subjects
 from cardio_explorer.engine.spade.fidelity import STYLES, FidelitySettings, evaluate_fidelity
+from cardio_explorer.engine.spade.network import load_spade
 from cardio_explorer.engine.spade.realism import evaluate_contrast
 from cardio_explorer.engine.spade.segmenter import SegmenterSettings
 from cardio_explorer.engine.subject import Subject

@@ -11,9 +11,7 @@ from cardio_explorer.app.commands._checkpoints import label_vae_checkpoint
 from cardio_explorer.app.commands._precision import add_precision_argument
 from cardio_explorer.engine.device import choose_device, current_precision, describe
 from cardio_explorer.engine.errors import CardioInputError
-from cardio_explorer.engine.limits import MAX_SEED, MAX_SEEDS, MAX_STEPS, check_count
-from cardio_explorer.engine.models.checkpoint import file_sha256
-from cardio_explorer.engine.pathology.dataset import (
+from cardio_explorer.engine.label_vae.dataset import (
     DEFAULT_ALPHAS,
     PATHOLOGY_GROUPS,
     check_phases,
@@ -21,7 +19,9 @@ from cardio_explorer.engine.pathology.dataset import (
     shard,
     write_dataset,
 )
-from cardio_explorer.engine.pathology.morph import PathologyMorph
+from cardio_explorer.engine.label_vae.morph import PathologyMorph
+from cardio_explorer.engine.limits import MAX_SEED, MAX_SEEDS, MAX_STEPS, check_count
+from cardio_explorer.engine.nn.checkpoint import file_sha256
 
 DEFAULT_SEEDS = "0-19"
 # The engine names its arguments plainly; on the command line they are these flags.

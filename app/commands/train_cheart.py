@@ -13,8 +13,8 @@ from cardio_explorer.app.commands._training import (
     add_common_training_arguments,
     check_training_outputs,
 )
+from cardio_explorer.engine.cheart.network import CONFIGS, CHeartConfig
 from cardio_explorer.engine.errors import CardioInputError
-from cardio_explorer.engine.models.cheart import CONFIGS, CHeartConfig
 
 log = logging.getLogger(__name__)
 

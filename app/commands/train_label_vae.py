@@ -12,14 +12,14 @@ from cardio_explorer.app.commands._training import (
     command_line,
 )
 from cardio_explorer.engine.errors import CardioInputError
-from cardio_explorer.engine.models.label_vae import PRESETS, LabelVaeConfig
-from cardio_explorer.engine.subject import Subject
-from cardio_explorer.engine.training.label_vae import (
+from cardio_explorer.engine.label_vae.network import PRESETS, LabelVaeConfig
+from cardio_explorer.engine.label_vae.training import (
     EpochRecord,
     TrainOptions,
     state_path_for,
     train_label_vae_on_subjects,
 )
+from cardio_explorer.engine.subject import Subject
 
 DEFAULTS = TrainOptions()
 

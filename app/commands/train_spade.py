@@ -14,16 +14,16 @@ from cardio_explorer.app.commands._training import (
     check_training_outputs,
     command_line,
 )
-from cardio_explorer.engine.data.slices import split_subjects
 from cardio_explorer.engine.device import current_precision, describe
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.io.cohort import read_cohort
-from cardio_explorer.engine.models.checkpoint import read_checkpoint_header
-from cardio_explorer.engine.models.spade import CONFIGS, SpadeConfig, resolve_config
+from cardio_explorer.engine.nn.checkpoint import read_checkpoint_header
+from cardio_explorer.engine.nn.slices import split_subjects
+from cardio_explorer.engine.nn.training import training_device
 from cardio_explorer.engine.preprocess import DEFAULT_SPACING_MM
 from cardio_explorer.engine.spade.data import collect_image_label_slices, prepare_subjects
+from cardio_explorer.engine.spade.network import CONFIGS, SpadeConfig, resolve_config
 from cardio_explorer.engine.spade.training import TrainSettings, train_spade, training_state_path
-from cardio_explorer.engine.training.loop import training_device
 
 DEFAULTS = TrainSettings()
 

@@ -19,8 +19,8 @@ from cardio_explorer.app.engines import ModelSlot
 from cardio_explorer.app.heart_jobs import HeartOutput, HeartRequest
 from cardio_explorer.app.workers import JobDone, next_request_id
 from cardio_explorer.engine.errors import CardioInputError
-from cardio_explorer.engine.pathology.morph import PathologyMorph
-from cardio_explorer.engine.pathology.user import UserHeart, V, join_atlas, to_own_grid
+from cardio_explorer.engine.label_vae.morph import PathologyMorph
+from cardio_explorer.engine.label_vae.user import UserHeart, V, join_atlas, to_own_grid
 from cardio_explorer.viewer.slice_view import SliceView
 
 if TYPE_CHECKING:

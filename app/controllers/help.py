@@ -35,7 +35,7 @@ from cardio_explorer.app.controllers.tooltips import apply_tooltips
 from cardio_explorer.app.engines import KIND_TITLES, KINDS
 from cardio_explorer.engine.device import current_precision, describe, precision_policy
 from cardio_explorer.engine.errors import CardioInputError
-from cardio_explorer.engine.models.checkpoint import read_checkpoint_header
+from cardio_explorer.engine.nn.checkpoint import read_checkpoint_header
 
 if TYPE_CHECKING:
     from cardio_explorer.app.window import MainWindow

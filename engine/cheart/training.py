@@ -24,11 +24,7 @@ import torch
 from cardio_explorer.engine.cheart.conditions import ConditionStats
 from cardio_explorer.engine.cheart.data import SequenceSet, load_sequences
 from cardio_explorer.engine.cheart.model import CHeartModel, prepare_for_inference
-from cardio_explorer.engine.device import autocast, current_precision, describe
-from cardio_explorer.engine.errors import CardioInputError
-from cardio_explorer.engine.limits import MAX_BATCH
-from cardio_explorer.engine.metrics.overlap import dice_scores
-from cardio_explorer.engine.models.cheart import (
+from cardio_explorer.engine.cheart.network import (
     LEAN,
     CHeartConfig,
     CHeartLoss,
@@ -36,8 +32,12 @@ from cardio_explorer.engine.models.cheart import (
     cheart_loss,
     save_cheart,
 )
-from cardio_explorer.engine.models.checkpoint import file_sha256, load_checkpoint
-from cardio_explorer.engine.training.loop import (
+from cardio_explorer.engine.device import autocast, current_precision, describe
+from cardio_explorer.engine.errors import CardioInputError
+from cardio_explorer.engine.limits import MAX_BATCH
+from cardio_explorer.engine.metrics.overlap import dice_scores
+from cardio_explorer.engine.nn.checkpoint import file_sha256, load_checkpoint
+from cardio_explorer.engine.nn.training import (
     BetaVaeEpochRecord,
     batch_indices,
     check_options,

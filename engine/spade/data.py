@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cardio_explorer.engine.data.slices import SliceArrays
 from cardio_explorer.engine.errors import CardioInputError
+from cardio_explorer.engine.nn.slices import SliceArrays
 from cardio_explorer.engine.preprocess import DEFAULT_SPACING_MM, preprocess_subject
 from cardio_explorer.engine.subject import Subject
 

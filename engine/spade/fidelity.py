@@ -22,16 +22,16 @@ import torch
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.labels import LABEL_TABLE
 from cardio_explorer.engine.metrics.overlap import dice_per_structure
-from cardio_explorer.engine.models.spade import SpadeModel
+from cardio_explorer.engine.nn.training import progress_bar
 from cardio_explorer.engine.spade.data import collect_image_label_slices
 from cardio_explorer.engine.spade.inference import StyleSpec, synthesise_images
+from cardio_explorer.engine.spade.network import SpadeModel
 from cardio_explorer.engine.spade.segmenter import (
     SegmenterSettings,
     segment_slices,
     train_segmenter,
 )
 from cardio_explorer.engine.subject import Subject
-from cardio_explorer.engine.training.loop import progress_bar
 
 STRUCTURES = ("lv", "myo", "rv")
 TISSUES = tuple(LABEL_TABLE.name(v) for v in LABEL_TABLE.values)  # background, lv, myo, rv

@@ -15,7 +15,7 @@ import torch
 
 from cardio_explorer.engine.device import autocast
 from cardio_explorer.engine.errors import CardioInputError
-from cardio_explorer.engine.models.spade import SpadeModel
+from cardio_explorer.engine.spade.network import SpadeModel
 from cardio_explorer.engine.volume import ImageVolume, LabelVolume
 
 DEFAULT_BATCH = 32

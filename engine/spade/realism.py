@@ -15,8 +15,8 @@ import numpy as np
 
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.labels import Label
-from cardio_explorer.engine.models.spade import SpadeModel
 from cardio_explorer.engine.spade.inference import StyleSpec, synthesise_images
+from cardio_explorer.engine.spade.network import SpadeModel
 from cardio_explorer.engine.subject import Subject
 
 CONTRAST_MAX_RELATIVE_ERROR = 0.15

@@ -17,13 +17,13 @@ from torch.nn import functional
 
 from cardio_explorer.engine.device import autocast
 from cardio_explorer.engine.errors import CardioInputError
-from cardio_explorer.engine.spade.data import ImageLabelSlices
-from cardio_explorer.engine.training.loop import (
+from cardio_explorer.engine.nn.training import (
     batch_indices,
     epoch_seed,
     progress_bar,
     torch_generator,
 )
+from cardio_explorer.engine.spade.data import ImageLabelSlices
 
 
 def _double_conv(c_in: int, c_out: int) -> nn.Sequential:

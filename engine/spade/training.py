@@ -23,8 +23,17 @@ import torch
 from cardio_explorer.engine.device import autocast
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.limits import MAX_BATCH, check_count
-from cardio_explorer.engine.models.checkpoint import load_checkpoint, save_checkpoint
-from cardio_explorer.engine.models.spade import SpadeConfig, SpadeModel, one_hot_labels
+from cardio_explorer.engine.nn.checkpoint import load_checkpoint, save_checkpoint
+from cardio_explorer.engine.nn.training import (
+    batch_indices,
+    finite_or_none,
+    optimizer_state_tensors,
+    progress_bar,
+    reseed_epoch,
+    restore_optimizer_state,
+    should_checkpoint,
+)
+from cardio_explorer.engine.nn.training import state_path_for as training_state_path
 from cardio_explorer.engine.spade.data import ImageLabelSlices
 from cardio_explorer.engine.spade.losses import (
     LossWeights,
@@ -34,16 +43,7 @@ from cardio_explorer.engine.spade.losses import (
     kl_loss,
     reconstruction_loss,
 )
-from cardio_explorer.engine.training.loop import (
-    batch_indices,
-    finite_or_none,
-    optimizer_state_tensors,
-    progress_bar,
-    reseed_epoch,
-    restore_optimizer_state,
-    should_checkpoint,
-)
-from cardio_explorer.engine.training.loop import state_path_for as training_state_path
+from cardio_explorer.engine.spade.network import SpadeConfig, SpadeModel, one_hot_labels
 
 log = logging.getLogger(__name__)
 

@@ -8,8 +8,8 @@ import pytest
 from tiny_models import COHORT, TINY, tiny_label_vae_checkpoint, write_tiny_cohort
 
 from cardio_explorer.app.cli import main
-from cardio_explorer.engine.models.label_vae import build_label_vae, save_label_vae
-from cardio_explorer.engine.pathology.evaluation import TRENDS
+from cardio_explorer.engine.label_vae.evaluation import TRENDS
+from cardio_explorer.engine.label_vae.network import build_label_vae, save_label_vae
 
 
 def _evaluate(checkpoint, cohort, out, *options: str) -> int:

@@ -12,7 +12,7 @@ from cardio_explorer.app import cli
 from cardio_explorer.app.commands import bench_spade
 from cardio_explorer.engine.io.acdc import write_info_cfg
 from cardio_explorer.engine.io.nifti import write_image_volume, write_label_volume
-from cardio_explorer.engine.models.checkpoint import load_checkpoint
+from cardio_explorer.engine.nn.checkpoint import load_checkpoint
 from cardio_explorer.engine.volume import ImageVolume, LabelVolume
 
 TINY = {

@@ -12,8 +12,8 @@ from cardio_explorer.app.cli import main
 from cardio_explorer.app.commands.synthesize import parse_alphas, parse_seeds, parse_shard
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.io.nifti import read_label_volume
-from cardio_explorer.engine.models.checkpoint import file_sha256
-from cardio_explorer.engine.pathology.dataset import MANIFEST_COLUMNS
+from cardio_explorer.engine.label_vae.dataset import MANIFEST_COLUMNS
+from cardio_explorer.engine.nn.checkpoint import file_sha256
 
 
 @pytest.fixture(scope="module")

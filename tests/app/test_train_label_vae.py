@@ -12,8 +12,8 @@ from cardio_explorer.app.cli import main
 from cardio_explorer.app.commands.train_label_vae import pick_subjects
 from cardio_explorer.engine.io.acdc import write_info_cfg
 from cardio_explorer.engine.io.nifti import write_label_volume
-from cardio_explorer.engine.models.checkpoint import load_checkpoint
-from cardio_explorer.engine.models.label_vae import load_label_vae
+from cardio_explorer.engine.label_vae.network import load_label_vae
+from cardio_explorer.engine.nn.checkpoint import load_checkpoint
 from cardio_explorer.engine.subject import Subject
 from cardio_explorer.engine.volume import LabelVolume
 

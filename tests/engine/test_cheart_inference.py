@@ -13,10 +13,10 @@ from cardio_explorer.engine.cheart.inference import (
     population_curves,
     sequence_phenotypes,
 )
+from cardio_explorer.engine.cheart.network import TINY
 from cardio_explorer.engine.cheart.toy import random_model, toy_subjects
 from cardio_explorer.engine.cheart.trajectories import embed_codes, latent_trajectory
 from cardio_explorer.engine.errors import CardioInputError
-from cardio_explorer.engine.models.cheart import TINY
 from cardio_explorer.engine.volume import LabelVolume
 
 

@@ -7,8 +7,7 @@ import math
 import pytest
 import torch
 
-from cardio_explorer.engine.errors import CardioInputError
-from cardio_explorer.engine.models.cheart import (
+from cardio_explorer.engine.cheart.network import (
     LEAN,
     PAPER,
     TINY,
@@ -19,7 +18,8 @@ from cardio_explorer.engine.models.cheart import (
     parameter_count,
     save_cheart,
 )
-from cardio_explorer.engine.models.checkpoint import load_checkpoint, save_checkpoint
+from cardio_explorer.engine.errors import CardioInputError
+from cardio_explorer.engine.nn.checkpoint import load_checkpoint, save_checkpoint
 
 
 def _batch(config: CHeartConfig, b: int = 2, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

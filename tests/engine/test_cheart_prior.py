@@ -14,10 +14,10 @@ from cardio_explorer.engine.cheart.inference import (
     prior_draw,
 )
 from cardio_explorer.engine.cheart.model import load_model
+from cardio_explorer.engine.cheart.network import TINY
 from cardio_explorer.engine.cheart.prior import LatentPrior, fit_latent_prior
 from cardio_explorer.engine.cheart.toy import random_model, toy_subjects
 from cardio_explorer.engine.errors import CardioInputError
-from cardio_explorer.engine.models.cheart import TINY
 
 Z, K = 6, 5
 

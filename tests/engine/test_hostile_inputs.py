@@ -21,10 +21,10 @@ from cardio_explorer.engine.io.generic import read_conditions_csv
 from cardio_explorer.engine.io.nifti import read_image_volume, read_label_volume
 from cardio_explorer.engine.io.nifti_load import _gunzip
 from cardio_explorer.engine.io.safe_paths import check_safe_id, child_path
+from cardio_explorer.engine.label_vae.morph import PathologyMorph
+from cardio_explorer.engine.label_vae.network import MODEL_PREFIX, build_label_vae, load_label_vae
 from cardio_explorer.engine.limits import LIMITS, MAX_CSV_FIELD, load_json
-from cardio_explorer.engine.models.checkpoint import save_checkpoint
-from cardio_explorer.engine.models.label_vae import MODEL_PREFIX, build_label_vae, load_label_vae
-from cardio_explorer.engine.pathology.morph import PathologyMorph
+from cardio_explorer.engine.nn.checkpoint import save_checkpoint
 from cardio_explorer.engine.subject import Conditions, Subject
 
 HOSTILE_IDS = ("../../ESCAPED_patient011", "/tmp/ESCAPED_abs", "a/b", "..", ".hidden", "x\x00y")

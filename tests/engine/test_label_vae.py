@@ -9,8 +9,7 @@ import pytest
 import torch
 
 from cardio_explorer.engine.errors import CardioInputError
-from cardio_explorer.engine.models.checkpoint import save_checkpoint
-from cardio_explorer.engine.models.label_vae import (
+from cardio_explorer.engine.label_vae.network import (
     LEAN,
     PAPER,
     LabelVAE,
@@ -21,6 +20,7 @@ from cardio_explorer.engine.models.label_vae import (
     onehot,
     save_label_vae,
 )
+from cardio_explorer.engine.nn.checkpoint import save_checkpoint
 
 TINY = LabelVaeConfig(
     name="tiny",

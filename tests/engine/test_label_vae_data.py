@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from cardio_explorer.engine.data.slices import (
+from cardio_explorer.engine.errors import CardioInputError
+from cardio_explorer.engine.nn.slices import (
     augment_labels,
     collect_label_slices,
     split_subjects,
 )
-from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.subject import Subject
 from cardio_explorer.engine.volume import LabelVolume
 

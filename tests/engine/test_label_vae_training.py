@@ -8,24 +8,23 @@ import numpy as np
 import pytest
 import torch
 
-from cardio_explorer.engine.data.slices import collect_label_slices
 from cardio_explorer.engine.errors import CardioInputError
-from cardio_explorer.engine.models.checkpoint import load_checkpoint
-from cardio_explorer.engine.models.label_vae import (
+from cardio_explorer.engine.label_vae.network import (
     LabelVaeConfig,
     build_label_vae,
     load_label_vae,
     save_label_vae,
 )
-from cardio_explorer.engine.subject import Subject
-from cardio_explorer.engine.training.label_vae import (
+from cardio_explorer.engine.label_vae.training import (
     TrainOptions,
     reconstruction_dice,
     state_path_for,
     train_label_vae,
     train_label_vae_on_subjects,
 )
-from cardio_explorer.engine.training.loop import (
+from cardio_explorer.engine.nn.checkpoint import load_checkpoint
+from cardio_explorer.engine.nn.slices import collect_label_slices
+from cardio_explorer.engine.nn.training import (
     batch_indices,
     decay_factor,
     linear_ramp,
@@ -33,6 +32,7 @@ from cardio_explorer.engine.training.loop import (
     restore_optimizer_state,
     should_checkpoint,
 )
+from cardio_explorer.engine.subject import Subject
 from cardio_explorer.engine.volume import LabelVolume
 
 TINY = LabelVaeConfig(
@@ -169,7 +169,7 @@ def test_pipeline_writes_model_and_state_with_summary_and_atlas(tmp_path):
     state = load_checkpoint(state_path_for(out))
     assert any(k.startswith("optim.") for k in state.tensors)
     assert state_path_for(out).name == "vae.state.safetensors"
-    if "atlas" in checkpoint.extra:  # present once engine.pathology is installed
+    if "atlas" in checkpoint.extra:  # present once engine.label_vae is installed
         assert checkpoint.extra["atlas"]["nz"] == TINY.nz
     assert result.extra == checkpoint.extra
 

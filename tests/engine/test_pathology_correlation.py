@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from cardio_explorer.engine.pathology.correlation import (
+from cardio_explorer.engine.label_vae.correlation import (
     cholesky_factor,
     cholesky_from_kendall,
     kendall_matrix,
@@ -90,7 +90,7 @@ def test_repair_stays_close_to_a_nearly_valid_matrix():
 
 def test_slice_correlation_from_few_dimensions_is_psd_and_keeps_neighbours(rng):
     # Smooth stack of 32 slices over 16 dimensions: rank-deficient, neighbours nearly equal.
-    from cardio_explorer.engine.pathology.sampling import slice_correlation
+    from cardio_explorer.engine.label_vae.sampling import slice_correlation
 
     codes = np.cumsum(rng.normal(size=(32, 16)), axis=0)
     c = slice_correlation(codes)

@@ -11,9 +11,8 @@ from tiny_models import tiny_label_vae_checkpoint, write_tiny_cohort
 
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.io.nifti import read_label_volume
-from cardio_explorer.engine.metrics.phenotypes import measure_phenotypes
-from cardio_explorer.engine.pathology import dataset
-from cardio_explorer.engine.pathology.dataset import (
+from cardio_explorer.engine.label_vae import dataset
+from cardio_explorer.engine.label_vae.dataset import (
     MANIFEST_COLUMNS,
     SynthesisJob,
     alpha_tag,
@@ -24,7 +23,8 @@ from cardio_explorer.engine.pathology.dataset import (
     shard,
     write_dataset,
 )
-from cardio_explorer.engine.pathology.morph import PathologyMorph
+from cardio_explorer.engine.label_vae.morph import PathologyMorph
+from cardio_explorer.engine.metrics.phenotypes import measure_phenotypes
 
 
 @pytest.fixture(scope="module")

@@ -10,9 +10,7 @@ import torch
 from tiny_models import SIZE, TINY
 
 from cardio_explorer.engine.errors import CardioInputError
-from cardio_explorer.engine.metrics.phenotypes import Phenotypes
-from cardio_explorer.engine.models.label_vae import build_label_vae, save_label_vae
-from cardio_explorer.engine.pathology.atlas import (
+from cardio_explorer.engine.label_vae.atlas import (
     ATLAS_SLICES,
     LatentAtlas,
     atlas_extra,
@@ -21,13 +19,15 @@ from cardio_explorer.engine.pathology.atlas import (
     encode_stack,
     interpolate_codes,
 )
-from cardio_explorer.engine.pathology.morph import (
+from cardio_explorer.engine.label_vae.morph import (
     PathologyMorph,
     check_alpha,
     decode_codes,
     morph_pathology,
     morph_series,
 )
+from cardio_explorer.engine.label_vae.network import build_label_vae, save_label_vae
+from cardio_explorer.engine.metrics.phenotypes import Phenotypes
 from cardio_explorer.engine.subject import Conditions, Subject
 from cardio_explorer.engine.volume import LabelVolume
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cardio_explorer.engine.pathology.atlas import LatentAtlas, group_statistics
-from cardio_explorer.engine.pathology.real import active_dims, atlas_distance, real_targets
+from cardio_explorer.engine.label_vae.atlas import LatentAtlas, group_statistics
+from cardio_explorer.engine.label_vae.real import active_dims, atlas_distance, real_targets
 
 
 def _atlas(rng) -> LatentAtlas:

@@ -7,14 +7,14 @@ import pytest
 from scipy.stats import truncnorm
 
 from cardio_explorer.engine.errors import CardioInputError
-from cardio_explorer.engine.pathology.atlas import (
+from cardio_explorer.engine.label_vae.atlas import (
     GroupStats,
     LatentAtlas,
     ReferenceSubject,
     StackGeometry,
     group_statistics,
 )
-from cardio_explorer.engine.pathology.sampling import (
+from cardio_explorer.engine.label_vae.sampling import (
     PseudoPathologySampler,
     copula_sample,
     sample_pseudo_pathology,

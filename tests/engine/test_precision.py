@@ -102,7 +102,7 @@ def _both(run):
 
 @pytest.mark.slow
 def test_label_vae_decode_in_bf16_matches_fp32(one_torch_thread):
-    from cardio_explorer.engine.pathology.morph import PathologyMorph
+    from cardio_explorer.engine.label_vae.morph import PathologyMorph
 
     morph = PathologyMorph.from_checkpoint(resources.bundled_checkpoint("label_vae"))
     subject = morph.atlas.reference_ids[0]
@@ -146,8 +146,8 @@ def test_cheart_generation_in_bf16_matches_fp32(one_torch_thread):
 @pytest.mark.slow
 def test_spade_images_in_bf16_match_fp32(one_torch_thread):
     from cardio_explorer.app.commands.bench_spade import bench_labels
-    from cardio_explorer.engine.models.spade import load_spade
     from cardio_explorer.engine.spade.inference import StyleSpec, synthesise_images
+    from cardio_explorer.engine.spade.network import load_spade
 
     model = load_spade(resources.bundled_checkpoint("spade"))
     labels = bench_labels(model.config.image_size, slices=8)
@@ -166,7 +166,7 @@ def test_label_vae_training_in_bf16_reaches_the_fp32_validation_loss(one_torch_t
     learning rates (a 1e-3 run ends 0.2x-1.0x apart after 40-100 steps, either way), so the run
     uses a moderate one: 120 steps at 2e-4 ended 0.9 % apart when this was written."""
     from cardio_explorer.app.commands.bench_spade import bench_labels
-    from cardio_explorer.engine.models.label_vae import build_label_vae, onehot
+    from cardio_explorer.engine.label_vae.network import build_label_vae, onehot
 
     data = torch.from_numpy(bench_labels(128, slices=24).data).long()
     train, val = data[::2], data[1::2]

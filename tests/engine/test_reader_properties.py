@@ -24,8 +24,8 @@ from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.io.acdc import read_info_cfg
 from cardio_explorer.engine.io.generic import read_conditions_csv
 from cardio_explorer.engine.io.nifti import read_image_volume, read_label_volume
-from cardio_explorer.engine.models.checkpoint import load_checkpoint, read_checkpoint_header
-from cardio_explorer.engine.models.label_vae import MODEL_PREFIX, build_label_vae, load_label_vae
+from cardio_explorer.engine.label_vae.network import MODEL_PREFIX, build_label_vae, load_label_vae
+from cardio_explorer.engine.nn.checkpoint import load_checkpoint, read_checkpoint_header
 
 # Integers and floats a hostile header may hold: tiny, huge, negative, NaN, inf.
 WILD_INTS = st.one_of(st.integers(-5, 40), st.integers(-(2**31), 2**31 - 1))

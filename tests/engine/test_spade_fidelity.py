@@ -8,8 +8,8 @@ import torch
 from spade_phantom import INTENSITY, TINY, phantom_subjects
 
 from cardio_explorer.engine.errors import CardioInputError
-from cardio_explorer.engine.models.spade import StyleCode
 from cardio_explorer.engine.spade.fidelity import FidelitySettings, evaluate_fidelity
+from cardio_explorer.engine.spade.network import StyleCode
 from cardio_explorer.engine.spade.segmenter import SegmenterSettings, TinyUNet
 
 CPU = torch.device("cpu")

@@ -9,13 +9,13 @@ from scipy import ndimage
 from spade_phantom import TINY, phantom_image, phantom_labels
 
 from cardio_explorer.engine.errors import CardioInputError
-from cardio_explorer.engine.models.spade import SpadeModel, prepare_for_inference
 from cardio_explorer.engine.spade.inference import (
     StyleSpec,
     encode_style,
     style_codes,
     synthesise_images,
 )
+from cardio_explorer.engine.spade.network import SpadeModel, prepare_for_inference
 from cardio_explorer.engine.volume import ImageVolume, LabelVolume
 
 SPACING = (8.0, 1.5, 1.5)

@@ -10,8 +10,8 @@ import torch
 from spade_phantom import TINY, tiny_config
 
 from cardio_explorer.engine.errors import CardioInputError
-from cardio_explorer.engine.models.checkpoint import save_checkpoint
-from cardio_explorer.engine.models.spade import (
+from cardio_explorer.engine.nn.checkpoint import save_checkpoint
+from cardio_explorer.engine.spade.network import (
     LEAN,
     PAPER,
     SpadeConfig,

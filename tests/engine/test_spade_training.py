@@ -11,9 +11,9 @@ from safetensors import safe_open
 from spade_phantom import TINY, phantom_subjects
 
 from cardio_explorer.engine.errors import CardioInputError
-from cardio_explorer.engine.models.checkpoint import load_checkpoint
-from cardio_explorer.engine.models.spade import load_spade
+from cardio_explorer.engine.nn.checkpoint import load_checkpoint
 from cardio_explorer.engine.spade.data import collect_image_label_slices
+from cardio_explorer.engine.spade.network import load_spade
 from cardio_explorer.engine.spade.training import (
     TrainSettings,
     train_spade,

@@ -7,8 +7,8 @@ import math
 import torch
 from tiny_models import SIZE, TINY
 
-from cardio_explorer.engine.models.label_vae import LOGVAR_MAX, LOGVAR_MIN, LabelVAE
-from cardio_explorer.engine.training.loop import AdaptiveGradClip
+from cardio_explorer.engine.label_vae.network import LOGVAR_MAX, LOGVAR_MIN, LabelVAE
+from cardio_explorer.engine.nn.training import AdaptiveGradClip
 
 
 def _param_with_grad(value: float) -> torch.nn.Parameter:

@@ -105,9 +105,9 @@ def test_an_ed_only_heart_gets_es_codes_and_its_morph_goes_back_to_its_own_grid(
     from tiny_models import TINY, build_label_vae, write_tiny_cohort
 
     from cardio_explorer.engine.io.acdc import read_acdc_subject
-    from cardio_explorer.engine.pathology.atlas import build_atlas
-    from cardio_explorer.engine.pathology.morph import PathologyMorph
-    from cardio_explorer.engine.pathology.user import encode_user_heart, join_atlas, to_own_grid
+    from cardio_explorer.engine.label_vae.atlas import build_atlas
+    from cardio_explorer.engine.label_vae.morph import PathologyMorph
+    from cardio_explorer.engine.label_vae.user import encode_user_heart, join_atlas, to_own_grid
     from cardio_explorer.engine.preprocess import preprocess_subject
 
     torch.manual_seed(0)
@@ -146,8 +146,8 @@ def test_an_ed_only_heart_gets_es_codes_and_its_morph_goes_back_to_its_own_grid(
 
 
 def test_a_real_heart_morphed_to_dcm_gains_lv_volume(realdata_dir):
-    from cardio_explorer.engine.pathology.morph import PathologyMorph
-    from cardio_explorer.engine.pathology.user import encode_user_heart, join_atlas, to_own_grid
+    from cardio_explorer.engine.label_vae.morph import PathologyMorph
+    from cardio_explorer.engine.label_vae.user import encode_user_heart, join_atlas, to_own_grid
     from cardio_explorer.resources import bundled_checkpoint
 
     path = bundled_checkpoint("label_vae")
@@ -181,7 +181,7 @@ def test_a_real_heart_morphed_to_dcm_gains_lv_volume(realdata_dir):
 
 
 def test_a_posed_volume_keeps_every_voxel_where_it_was():
-    from cardio_explorer.engine.pathology.user import POSES, posed
+    from cardio_explorer.engine.label_vae.user import POSES, posed
 
     volume = _labels(5.0)
     index = np.argwhere(volume.data == 3)
@@ -195,7 +195,7 @@ def test_a_posed_volume_keeps_every_voxel_where_it_was():
 
 
 def test_an_image_goes_back_to_the_own_grid_linearly():
-    from cardio_explorer.engine.pathology.user import to_own_grid
+    from cardio_explorer.engine.label_vae.user import to_own_grid
 
     fine = _labels(5.0)
     ramp = np.broadcast_to(np.arange(32, dtype=np.float32), (6, 32, 32)).copy()

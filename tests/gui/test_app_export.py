@@ -11,7 +11,7 @@ from PySide6.QtCore import Qt
 from vtkmodules.vtkIOXML import vtkXMLPolyDataReader
 
 from cardio_explorer.app.session import read_session
-from cardio_explorer.engine.pathology.morph import PathologyMorph
+from cardio_explorer.engine.label_vae.morph import PathologyMorph
 
 pytestmark = pytest.mark.gui
 

@@ -15,8 +15,8 @@ from cardio_explorer.app.engines import load_engines
 from cardio_explorer.app.jobs import MorphRequest
 from cardio_explorer.app.runner import run_request
 from cardio_explorer.app.window import MainWindow
+from cardio_explorer.engine.label_vae.morph import PathologyMorph
 from cardio_explorer.engine.metrics.phenotypes import measure_phenotypes
-from cardio_explorer.engine.pathology.morph import PathologyMorph
 from cardio_explorer.resources import bundled_checkpoint
 
 pytestmark = pytest.mark.gui

@@ -14,8 +14,8 @@ from cardio_explorer.app.engines import load_engines
 from cardio_explorer.app.jobs import MorphRequest
 from cardio_explorer.app.path_jobs import coarse_to_fine, path_alphas
 from cardio_explorer.app.runner import run_request
+from cardio_explorer.engine.label_vae.morph import PathologyMorph
 from cardio_explorer.engine.metrics.phenotypes import measure_phenotypes
-from cardio_explorer.engine.pathology.morph import PathologyMorph
 
 pytestmark = pytest.mark.gui
 

@@ -24,8 +24,8 @@ import torch
 from cardio_explorer.engine.device import autocast
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.io.safe_paths import check_safe_id
+from cardio_explorer.engine.label_vae.correlation import kendall_matrix
 from cardio_explorer.engine.labels import LABEL_TABLE
-from cardio_explorer.engine.pathology.correlation import kendall_matrix
 from cardio_explorer.engine.subject import GROUPS, Conditions, Subject
 from cardio_explorer.engine.volume import LabelVolume
 
@@ -420,7 +420,7 @@ def group_statistics(group: str, phase: str, stacks: np.ndarray) -> GroupStats:
 
 
 # checkpoint -------------------------------------------------------------------------------------
-# Key of the atlas in a label VAE checkpoint's extra JSON (engine/training/label_vae.py writes it).
+# Key of the atlas in a label VAE checkpoint's extra JSON (engine/label_vae/training.py writes it).
 ATLAS_EXTRA_KEY = "atlas"
 
 

@@ -24,14 +24,14 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-from cardio_explorer.engine.errors import CardioInputError
-from cardio_explorer.engine.models.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from cardio_explorer.engine.models.motion import (
+from cardio_explorer.engine.cheart.motion import (
     DISPLACEMENT_VOXELS,
     MovedFrames,
     move_first_frame,
     smoothness,
 )
+from cardio_explorer.engine.errors import CardioInputError
+from cardio_explorer.engine.nn.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 
 N_CONDITIONS = 5  # age, sex, height, weight, SBP (normalised by engine/cheart/conditions.py)
 

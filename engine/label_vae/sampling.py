@@ -32,8 +32,8 @@ from collections.abc import Hashable
 import numpy as np
 from scipy import special
 
-from cardio_explorer.engine.pathology.atlas import GroupStats, LatentAtlas
-from cardio_explorer.engine.pathology.correlation import (
+from cardio_explorer.engine.label_vae.atlas import GroupStats, LatentAtlas
+from cardio_explorer.engine.label_vae.correlation import (
     cholesky_factor,
     cholesky_from_kendall,
     pearson_rows,

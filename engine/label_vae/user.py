@@ -17,7 +17,7 @@ import torch
 from nibabel import orientations
 
 from cardio_explorer.engine.errors import CardioInputError
-from cardio_explorer.engine.pathology.atlas import (
+from cardio_explorer.engine.label_vae.atlas import (
     REFERENCE_GROUP,
     LatentAtlas,
     ReferenceSubject,
@@ -110,7 +110,7 @@ def posed(volume: V, ornt: np.ndarray) -> V:
 
 def reconstruction_dice(model: torch.nn.Module, labels: LabelVolume, device) -> float:
     """Mean Dice of LV, MYO and RV between a stack and its decoded posterior means."""
-    from cardio_explorer.engine.pathology.morph import decode_codes
+    from cardio_explorer.engine.label_vae.morph import decode_codes
 
     decoded = decode_codes(model, encode_stack(model, labels, device), device)
     scores = []

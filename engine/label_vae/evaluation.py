@@ -24,17 +24,17 @@ import torch
 from scipy.stats import spearmanr
 from tqdm.auto import tqdm
 
-from cardio_explorer.engine.metrics.consistency import irregularity
-from cardio_explorer.engine.metrics.diagnosis import meets_group_rule
-from cardio_explorer.engine.metrics.overlap import dice_per_structure
-from cardio_explorer.engine.metrics.phenotypes import measure_phenotypes
-from cardio_explorer.engine.pathology.atlas import (
+from cardio_explorer.engine.label_vae.atlas import (
     REFERENCE_GROUP,
     LatentAtlas,
     encode_stack,
     encode_subject,
 )
-from cardio_explorer.engine.pathology.morph import MorphResult, PathologyMorph, decode_codes
+from cardio_explorer.engine.label_vae.morph import MorphResult, PathologyMorph, decode_codes
+from cardio_explorer.engine.metrics.consistency import irregularity
+from cardio_explorer.engine.metrics.diagnosis import meets_group_rule
+from cardio_explorer.engine.metrics.overlap import dice_per_structure
+from cardio_explorer.engine.metrics.phenotypes import measure_phenotypes
 from cardio_explorer.engine.subject import Subject
 from cardio_explorer.engine.volume import LabelVolume
 

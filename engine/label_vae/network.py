@@ -38,7 +38,7 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from cardio_explorer.engine.device import in_fp32
 from cardio_explorer.engine.errors import CardioInputError
-from cardio_explorer.engine.models.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from cardio_explorer.engine.nn.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 
 KIND = "label_vae"
 # Weight names in a checkpoint: the model under MODEL_PREFIX; training state (optimizer) under

@@ -29,11 +29,11 @@ from cardio_explorer.engine.io.atomic import atomic_write_csv, atomic_write_text
 from cardio_explorer.engine.io.nifti import write_label_table, write_label_volume
 from cardio_explorer.engine.io.safe_paths import check_safe_id, child_path
 from cardio_explorer.engine.io.staging import staged_folder
+from cardio_explorer.engine.label_vae.atlas import PHASES, LatentAtlas
+from cardio_explorer.engine.label_vae.morph import PathologyMorph, check_alpha
 from cardio_explorer.engine.limits import MAX_PLAN_CASES
 from cardio_explorer.engine.metrics.diagnosis import meets_group_rule
 from cardio_explorer.engine.metrics.phenotypes import Phenotypes, measure_phenotypes
-from cardio_explorer.engine.pathology.atlas import PHASES, LatentAtlas
-from cardio_explorer.engine.pathology.morph import PathologyMorph, check_alpha
 from cardio_explorer.engine.subject import ACDC_GROUP_NAMES, GROUPS
 
 PATHOLOGY_GROUPS = ("DCM", "HCM", "ARV", "MINF")

@@ -21,15 +21,15 @@ import torch
 
 from cardio_explorer.engine.device import autocast
 from cardio_explorer.engine.errors import CardioInputError
-from cardio_explorer.engine.metrics.phenotypes import Phenotypes, measure_phenotypes
-from cardio_explorer.engine.models.label_vae import load_label_vae
-from cardio_explorer.engine.pathology.atlas import (
+from cardio_explorer.engine.label_vae.atlas import (
     LatentAtlas,
     atlas_from_extra,
     eval_mode,
     interpolate_codes,
 )
-from cardio_explorer.engine.pathology.sampling import PseudoPathologySampler
+from cardio_explorer.engine.label_vae.network import load_label_vae
+from cardio_explorer.engine.label_vae.sampling import PseudoPathologySampler
+from cardio_explorer.engine.metrics.phenotypes import Phenotypes, measure_phenotypes
 from cardio_explorer.engine.volume import LabelVolume, SourceGrid
 
 # Slices per decoder call: a few stacks on CPU (memory), many on a GPU (throughput).

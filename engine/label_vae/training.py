@@ -21,18 +21,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from cardio_explorer.engine.data.slices import (
-    LabelSlices,
-    augment_labels,
-    collect_label_slices,
-    split_subjects,
-)
 from cardio_explorer.engine.device import autocast, current_precision, describe
 from cardio_explorer.engine.errors import CardioInputError
-from cardio_explorer.engine.limits import MAX_BATCH
-from cardio_explorer.engine.metrics.overlap import dice_scores
-from cardio_explorer.engine.models.checkpoint import load_checkpoint
-from cardio_explorer.engine.models.label_vae import (
+from cardio_explorer.engine.label_vae.network import (
     KIND,
     MODEL_PREFIX,
     LabelVAE,
@@ -42,8 +33,16 @@ from cardio_explorer.engine.models.label_vae import (
     onehot,
     save_label_vae,
 )
-from cardio_explorer.engine.subject import Subject
-from cardio_explorer.engine.training.loop import (
+from cardio_explorer.engine.limits import MAX_BATCH
+from cardio_explorer.engine.metrics.overlap import dice_scores
+from cardio_explorer.engine.nn.checkpoint import load_checkpoint
+from cardio_explorer.engine.nn.slices import (
+    LabelSlices,
+    augment_labels,
+    collect_label_slices,
+    split_subjects,
+)
+from cardio_explorer.engine.nn.training import (
     AdaptiveGradClip,
     BetaVaeEpochRecord,
     batch_indices,
@@ -60,6 +59,7 @@ from cardio_explorer.engine.training.loop import (
     training_device,
     training_state,
 )
+from cardio_explorer.engine.subject import Subject
 
 log = logging.getLogger(__name__)
 
@@ -328,15 +328,15 @@ def save_training_state(
 def build_atlas_extra(
     model: LabelVAE, subjects: Sequence[Subject], device: torch.device
 ) -> dict[str, Any]:
-    """{'atlas': latent atlas as a JSON-able dict} when engine.pathology is present, else {}.
+    """{'atlas': latent atlas as a JSON-able dict} when engine.label_vae is present, else {}.
 
     This is the hook where training hands over to the pathology engine: the atlas is computed
     on the training subjects with the final weights and stored in the model file's extra.
     """
     try:
-        from cardio_explorer.engine.pathology.atlas import atlas_extra, build_atlas
+        from cardio_explorer.engine.label_vae.atlas import atlas_extra, build_atlas
     except ImportError:
-        log.info("engine.pathology.atlas not available: the checkpoint has no latent atlas")
+        log.info("engine.label_vae.atlas not available: the checkpoint has no latent atlas")
         return {}
     return atlas_extra(build_atlas(model, list(subjects), device))
 

@@ -28,7 +28,7 @@ from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import spectral_norm
 
 from cardio_explorer.engine.errors import CardioInputError
-from cardio_explorer.engine.models.checkpoint import Checkpoint, load_checkpoint
+from cardio_explorer.engine.nn.checkpoint import Checkpoint, load_checkpoint
 
 
 @dataclass(frozen=True)

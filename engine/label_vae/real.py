@@ -23,9 +23,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from cardio_explorer.engine.label_vae.atlas import LatentAtlas, encode_stack, interpolate_codes
+from cardio_explorer.engine.label_vae.morph import decode_codes
 from cardio_explorer.engine.metrics.overlap import dice_per_structure
-from cardio_explorer.engine.pathology.atlas import LatentAtlas, encode_stack, interpolate_codes
-from cardio_explorer.engine.pathology.morph import decode_codes
 from cardio_explorer.engine.subject import Subject
 
 STRUCTURES = ("lv", "myo", "rv")

@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 from cardio_explorer.engine.device import choose_device
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.limits import available_cpus
-from cardio_explorer.engine.models.checkpoint import Checkpoint, load_checkpoint
+from cardio_explorer.engine.nn.checkpoint import Checkpoint, load_checkpoint
 
 OPTIM_PREFIX = "optim."
 # Random streams per epoch: batch order + augmentation, and the model's sampling noise.

@@ -1,1 +1,0 @@
-"""Datasets built from cohorts: preloaded label slices and subject splits."""

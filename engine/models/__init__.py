@@ -1,1 +1,0 @@
-"""Networks: label VAE, SPADE generator, conditional 4D VAE."""

@@ -1,0 +1,1 @@
+"""What every network shares: checkpoints (safetensors + JSON), training helpers, slices."""
