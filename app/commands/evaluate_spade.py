@@ -24,6 +24,7 @@ from cardio_explorer.app.commands._reports import (
 from cardio_explorer.engine.device import choose_device, current_precision, describe
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.io.cohort import read_cohort
+from cardio_explorer.engine.io.split import read_split
 from cardio_explorer.engine.nn.checkpoint import load_checkpoint
 from cardio_explorer.engine.nn.slices import split_subjects
 from cardio_explorer.engine.preprocess import DEFAULT_SPACING_MM
@@ -60,6 +61,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="folder of real hearts with images in any layout the readers know: tissue "
         "contrast of SPADE's images vs the real ones under real.contrast",
+    )
+    parser.add_argument(
+        "--split",
+        type=Path,
+        default=None,
+        help="split file of subject ids (e.g. docs/acdc_split.json): the judge trains on the "
+        "'train' ids of --data, the 'held_out' ids of --data and --real are tested",
     )
     parser.add_argument(
         "--style",
@@ -109,6 +117,26 @@ def split_for_evaluation(
     return split.train, split.val
 
 
+def split_by_file(
+    subjects: list[Subject], split: Path, trained_ids: set[str]
+) -> tuple[list[Subject], list[Subject]]:
+    """(judge subjects, test subjects) from a split file; held-out ids SPADE saw are refused."""
+    train_ids, held_ids = set(read_split(split, "train")), set(read_split(split, "held_out"))
+    seen = sorted(held_ids & trained_ids)
+    if seen:
+        raise CardioInputError(
+            split, f"held-out ids {', '.join(seen[:5])} were used to train this checkpoint"
+        )
+    judge = [s for s in subjects if s.subject_id in train_ids]
+    test = [s for s in subjects if s.subject_id in held_ids]
+    if not judge or not test:
+        raise CardioInputError(
+            "--data",
+            f"needs subjects of both parts of {split} (judge {len(judge)}, test {len(test)})",
+        )
+    return judge, test
+
+
 def run(args: argparse.Namespace) -> int:
     """Evaluate, write report.json and report.md; 0 (or 1 with --strict and a missed target)."""
     check_report_out(args)
@@ -133,7 +161,8 @@ def run(args: argparse.Namespace) -> int:
     if args.data is not None:
         report = _fidelity(args, model, checkpoint, device, spacing, size)
     if args.real is not None:
-        subjects, skipped = _with_images(args.real)
+        ids = None if args.split is None else read_split(args.split, "held_out")
+        subjects, skipped = _with_images(args.real, ids)
         real = evaluate_contrast(
             model, prepare_subjects(subjects, size, spacing), args.style, args.seed
         )
@@ -148,6 +177,7 @@ def run(args: argparse.Namespace) -> int:
         },
         "data": None if args.data is None else str(args.data),
         "real_data": None if args.real is None else str(args.real),
+        "split": None if args.split is None else f"{args.split} (judge: train, test: held_out)",
         "device": describe(device),
         "precision": current_precision(device),
         **report,
@@ -164,9 +194,10 @@ def run(args: argparse.Namespace) -> int:
     return exit_status(report, args.strict)
 
 
-def _with_images(folder: Path) -> tuple[list[Subject], list[str]]:
-    """The subjects of a folder that have images (ED/ES), and the ids of those that have none."""
-    ids = [s.subject_id for s in read_cohort(folder, frames="ed_es")]
+def _with_images(folder: Path, only: list[str] | None = None) -> tuple[list[Subject], list[str]]:
+    """The subjects of a folder (``only`` these ids) that have images (ED/ES), and the ids of
+    those that have none."""
+    ids = [s.subject_id for s in read_cohort(folder, frames="ed_es", subject_ids=only)]
     subjects, skipped = [], []
     for sid in ids:
         try:
@@ -185,9 +216,12 @@ def _fidelity(
     """Label fidelity and intensities on the held-out subjects of --data."""
     subjects = read_cohort(args.data, frames="ed_es", images=True, progress=not args.no_progress)
     trained = set(checkpoint.extra.get("train_subjects", []))
-    seg_subjects, test_subjects = split_for_evaluation(
-        subjects, trained, args.test_fraction, args.seed
-    )
+    if args.split is not None:
+        seg_subjects, test_subjects = split_by_file(subjects, args.split, trained)
+    else:
+        seg_subjects, test_subjects = split_for_evaluation(
+            subjects, trained, args.test_fraction, args.seed
+        )
     if args.max_test_subjects is not None:
         test_subjects = test_subjects[: max(1, args.max_test_subjects)]
     settings = FidelitySettings(

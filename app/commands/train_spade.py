@@ -17,6 +17,7 @@ from cardio_explorer.app.commands._training import (
 from cardio_explorer.engine.device import current_precision, describe
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.io.cohort import read_cohort
+from cardio_explorer.engine.io.split import read_split
 from cardio_explorer.engine.nn.checkpoint import read_checkpoint_header
 from cardio_explorer.engine.nn.slices import split_subjects
 from cardio_explorer.engine.nn.training import training_device
@@ -63,6 +64,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--max-subjects", type=int, default=None, help="use the first N only")
     parser.add_argument(
+        "--split",
+        type=Path,
+        default=None,
+        help="split file of subject ids (e.g. docs/acdc_split.json): train on its 'train' ids "
+        "(its 'held_out' ids stay unseen, for `evaluate spade --split`)",
+    )
+    parser.add_argument(
         "--checkpoint-every",
         type=int,
         default=DEFAULTS.checkpoint_every,
@@ -86,6 +94,7 @@ def spade_command_line(args: argparse.Namespace) -> str:
         ("--out", args.out),
         ("--val-fraction", args.val_fraction),
         ("--max-subjects", args.max_subjects),
+        ("--split", args.split),
         ("--checkpoint-every", args.checkpoint_every),
         ("--spacing-mm", args.spacing_mm),
     ]
@@ -128,7 +137,14 @@ def run(args: argparse.Namespace) -> int:
         mixed_precision=args.precision != "fp32",
     )
     device = training_device(args.device, args.threads)
-    subjects = read_cohort(args.data, frames="ed_es", images=True, progress=not args.no_progress)
+    ids = None if args.split is None else read_split(args.split, "train")
+    subjects = read_cohort(
+        args.data,
+        frames="ed_es",
+        images=True,
+        subject_ids=ids,
+        progress=not args.no_progress,
+    )
     if args.max_subjects is not None:
         if args.max_subjects < 2:
             raise CardioInputError("--max-subjects", f"must be >= 2, got {args.max_subjects}")
@@ -150,6 +166,7 @@ def run(args: argparse.Namespace) -> int:
         "spacing_mm": args.spacing_mm,
         "data": str(args.data.resolve()),
         "command": spade_command_line(args),
+        "split": None if args.split is None else {"file": str(args.split), "part": "train"},
         "device": describe(device),
         "precision": current_precision(device),
         "torch": torch.__version__,

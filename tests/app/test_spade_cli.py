@@ -215,3 +215,45 @@ def test_evaluate_needs_data_or_real(trained, tmp_path, capsys):
     argv = ["evaluate", "spade", "--checkpoint", str(out), "--out", str(tmp_path / "r.json")]
     assert cli.main(argv) == 2
     assert "--real" in capsys.readouterr().err
+
+
+def _split_file(folder, train, held_out):
+    """A split file (ids only), as docs/acdc_split.json."""
+    path = folder / "split.json"
+    path.write_text(json.dumps({"rule": "test", "train": train, "held_out": held_out}))
+    return path
+
+
+def test_split_trains_on_its_train_ids_and_evaluates_on_its_held_out_ids(tmp_path, capsys):
+    data = write_cohort(tmp_path / "cohort", n=6)
+    train_ids = [f"patient{i:03d}" for i in (1, 2, 3, 4)]
+    held = ["patient005", "patient006"]
+    split = _split_file(tmp_path, train_ids, held)
+    config = _tiny_config(tmp_path)
+    out = tmp_path / "split.safetensors"
+    options = ("--config", str(config), "--epochs", "1", "--val-fraction", "0")
+    assert _train(data, out, *options, "--split", str(split), *FAST) == 0
+    extra = load_checkpoint(out, "spade").extra
+    assert sorted(extra["train_subjects"]) == train_ids
+    assert "--split" in extra["command"]
+
+    report_path = tmp_path / "r.json"
+    argv = ("--split", str(split), "--real", str(data), "--segmenter-steps", "2")
+    assert _evaluate(out, data, report_path, *argv) == 0
+    report = json.loads(report_path.read_text())
+    # without the split nothing would be testable (SPADE saw every id of the training part)
+    assert report["test_subjects"] == held
+    assert report["counts"]["segmenter_subjects"] == 4
+    assert report["real"]["n_subjects"] == 2  # --real: the held-out ids only
+    assert report["real"]["n_volumes"] == 4
+
+
+def test_split_refuses_held_out_ids_the_model_was_trained_on(trained, tmp_path, capsys):
+    _, data, _, out = trained  # trained on 4 of the 6 subjects
+    seen = sorted(load_checkpoint(out, "spade").extra["train_subjects"])
+    others = [f"patient{i:03d}" for i in range(1, 7) if f"patient{i:03d}" not in seen]
+    split = _split_file(tmp_path, others, seen[:1])
+    assert _evaluate(out, data, tmp_path / "r.json", "--split", str(split)) == 2
+    err = capsys.readouterr().err
+    assert seen[0] in err
+    assert "were used to train this checkpoint" in err
