@@ -217,7 +217,12 @@ def _fidelity(
     subjects = read_cohort(args.data, frames="ed_es", images=True, progress=not args.no_progress)
     trained = set(checkpoint.extra.get("train_subjects", []))
     if args.split is not None:
-        seg_subjects, test_subjects = split_by_file(subjects, args.split, trained)
+        # ids are only comparable within one folder: the cohort reuses ACDC-style ids
+        trained_on = checkpoint.extra.get("data")
+        same = trained_on is None or Path(trained_on).resolve() == args.data.resolve()
+        seg_subjects, test_subjects = split_by_file(
+            subjects, args.split, trained if same else set()
+        )
     else:
         seg_subjects, test_subjects = split_for_evaluation(
             subjects, trained, args.test_fraction, args.seed

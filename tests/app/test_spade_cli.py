@@ -257,3 +257,15 @@ def test_split_refuses_held_out_ids_the_model_was_trained_on(trained, tmp_path, 
     err = capsys.readouterr().err
     assert seen[0] in err
     assert "were used to train this checkpoint" in err
+
+
+def test_split_ids_of_another_folder_are_not_the_training_subjects(trained, tmp_path, capsys):
+    _, _, _, out = trained  # trained on 4 subjects of another folder with the same ids
+    data = write_cohort(tmp_path / "other", n=4, seed=5)
+    split = _split_file(tmp_path, ["patient001", "patient002"], ["patient003", "patient004"])
+    argv = ("--split", str(split), "--segmenter-steps", "2")
+    assert _evaluate(out, data, tmp_path / "r.json", *argv) == 0
+    assert json.loads((tmp_path / "r.json").read_text())["test_subjects"] == [
+        "patient003",
+        "patient004",
+    ]
