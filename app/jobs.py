@@ -217,7 +217,7 @@ class CohortOutput:
 def run_cohort(request: CohortRequest, is_current: IsCurrent) -> Iterator[str]:
     """One subject per step."""
     from cardio_explorer.engine.io.cohort import read_cohort
-    from cardio_explorer.engine.label_vae.atlas import encode_subject
+    from cardio_explorer.engine.label_vae.encoding import encode_subject
     from cardio_explorer.engine.label_vae.morph import PathologyMorph
     from cardio_explorer.engine.preprocess import preprocess_subject
 
