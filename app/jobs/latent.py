@@ -10,7 +10,8 @@ from typing import ClassVar
 import numpy as np
 
 from cardio_explorer.app.jobs.models import Engines
-from cardio_explorer.app.jobs.morph import PATH_ALPHAS, IsCurrent, require
+from cardio_explorer.app.jobs.morph import PATH_ALPHAS, require
+from cardio_explorer.app.jobs.protocol import IsCurrent
 
 GROUP_SAMPLES = 6  # pseudo-pathology samples drawn per group in the latent view
 _GROUP_SAMPLE_SEED = 1000

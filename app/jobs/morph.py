@@ -2,15 +2,15 @@
 
 Each request is a frozen dataclass (its ``lane`` tells the worker which older request it
 supersedes); each job function takes the request and ``is_current`` and returns a result or a
-generator (stepped between other lanes' requests). Nothing here touches a widget: surfaces are
-extracted here, drawn on the GUI thread.
+generator (stepped between other lanes' requests). Nothing here touches a widget or VTK: meshes are
+extracted here by the ``mesher`` the window passes in, drawn on the GUI thread.
 """
 
 from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
@@ -18,15 +18,14 @@ from typing import Any, ClassVar
 import numpy as np
 
 from cardio_explorer.app.jobs.models import Engines
-from cardio_explorer.app.jobs.protocol import Partial
+from cardio_explorer.app.jobs.protocol import IsCurrent, Mesher, Partial
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.limits import MAX_STEPS
 from cardio_explorer.engine.metrics.phenotypes import Phenotypes, measure_phenotypes
 from cardio_explorer.engine.subject import Subject
 from cardio_explorer.engine.volume import ImageVolume, LabelVolume
-from cardio_explorer.viewer.surfaces import Mesh, Surfaces, extract_meshes, surfaces_from_meshes
+from cardio_explorer.viewer.mesh import Mesh
 
-IsCurrent = Callable[[Any], bool]
 CURVE_ALPHAS = tuple(float(a) for a in np.linspace(0.0, 1.0, 6))
 PATH_ALPHAS = tuple(float(a) for a in np.linspace(0.0, 1.0, 11))
 
@@ -93,15 +92,6 @@ class MorphOutput:
     ed: LabelVolume | None = None
     es: LabelVolume | None = None
     phenotypes: Phenotypes | None = None
-    # the vtkPolyData once built; the complete result made by dataclasses.replace shares it
-    _built: dict[str, Surfaces] = field(default_factory=dict, repr=False)
-
-    @property
-    def surfaces(self) -> Surfaces:
-        """vtkPolyData per structure, built once on first use (on the GUI thread)."""
-        if "surfaces" not in self._built:
-            self._built["surfaces"] = surfaces_from_meshes(self.meshes)
-        return self._built["surfaces"]
 
     @property
     def complete(self) -> bool:
@@ -115,7 +105,7 @@ def readout_phenotypes(ed: LabelVolume, es: LabelVolume) -> Phenotypes:
     return measure_phenotypes(ed, es, wall=False)
 
 
-def run_morph(request: MorphRequest, is_current: IsCurrent) -> Iterator[Partial]:
+def run_morph(request: MorphRequest, is_current: IsCurrent, mesher: Mesher) -> Iterator[Partial]:
     """Shown phase + surfaces (+ SPADE image) first, as a Partial; then the other phase and
     the read-outs. During a drag a newer request replaces the job after its first stage,
     whose Partial is still drawn (without the slow image), so a drag shows steps."""
@@ -127,7 +117,7 @@ def run_morph(request: MorphRequest, is_current: IsCurrent) -> Iterator[Partial]
     shown = morph.morph(*args, request.phase, *sample)
     inference_ms = (time.perf_counter() - start) * 1000.0
     start = time.perf_counter()
-    meshes = extract_meshes(shown.labels, request.smoothing)
+    meshes = mesher(shown.labels, request.smoothing)
     surface_ms = (time.perf_counter() - start) * 1000.0
     image = image_labels = None
     if request.show_image and request.engines.spade is not None and is_current(request):

@@ -9,8 +9,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from cardio_explorer.app.jobs.morph import IsCurrent, require
-from cardio_explorer.viewer.surfaces import Mesh, extract_meshes
+from cardio_explorer.app.jobs.morph import require
+from cardio_explorer.app.jobs.protocol import IsCurrent, Mesher
+from cardio_explorer.viewer.mesh import Mesh
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,7 @@ class MovieRequest:
     error_title: ClassVar[str] = "Cannot write the movie"
 
 
-def run_movie(request: MovieRequest, is_current: IsCurrent) -> Iterator[str]:
+def run_movie(request: MovieRequest, is_current: IsCurrent, mesher: Mesher) -> Iterator[str]:
     """Meshes of every frame (numpy: any thread), one alpha per step."""
     morph = require(request.engines, "label_vae")
     frames: list[dict[int, Mesh]] = []
@@ -44,6 +45,6 @@ def run_movie(request: MovieRequest, is_current: IsCurrent) -> Iterator[str]:
             request.correlated,
             request.seed,
         )
-        frames.append(extract_meshes(step.labels, request.smoothing))
+        frames.append(mesher(step.labels, request.smoothing))
         yield f"movie: frame {i + 1}/{request.n_frames}"
     return tuple(frames)

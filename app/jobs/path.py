@@ -15,11 +15,11 @@ from typing import ClassVar
 import numpy as np
 
 from cardio_explorer.app.jobs.models import Engines
-from cardio_explorer.app.jobs.morph import IsCurrent, readout_phenotypes, require
-from cardio_explorer.app.jobs.protocol import Partial
+from cardio_explorer.app.jobs.morph import readout_phenotypes, require
+from cardio_explorer.app.jobs.protocol import IsCurrent, Mesher, Partial
 from cardio_explorer.engine.metrics.phenotypes import Phenotypes
 from cardio_explorer.engine.volume import LabelVolume
-from cardio_explorer.viewer.surfaces import Mesh, extract_meshes
+from cardio_explorer.viewer.mesh import Mesh
 
 PATH_STEPS = 21  # alpha 0, 0.05, ..., 1
 CPU_CHUNK = 1  # alphas per step on a CPU: batching gains nothing there, and a short step
@@ -68,7 +68,7 @@ class PathFrame:
     surface_ms: float
 
 
-def run_path(request: PathRequest, is_current: IsCurrent) -> Iterator[Partial]:
+def run_path(request: PathRequest, is_current: IsCurrent, mesher: Mesher) -> Iterator[Partial]:
     """Yields a Partial with a tuple of PathFrames per chunk; returns the number of frames."""
     morph = require(request.engines, "label_vae")
     n = len(request.alphas)
@@ -86,7 +86,7 @@ def run_path(request: PathRequest, is_current: IsCurrent) -> Iterator[Partial]:
         for index, d, s in zip(indices, ed, es, strict=True):
             shown = d if request.phase == "ED" else s
             began = time.perf_counter()
-            meshes = extract_meshes(shown.labels, request.smoothing)
+            meshes = mesher(shown.labels, request.smoothing)
             surface_ms = (time.perf_counter() - began) * 1000.0
             frames.append(
                 PathFrame(

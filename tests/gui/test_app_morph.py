@@ -12,12 +12,13 @@ from app_harness import open_window, settle, tiny_checkpoints, wait_for
 from PySide6.QtCore import Qt
 
 from cardio_explorer.app.gui.window import MainWindow
+from cardio_explorer.app.gui.workers import run_request
 from cardio_explorer.app.jobs.models import load_engines
 from cardio_explorer.app.jobs.morph import MorphRequest
-from cardio_explorer.app.jobs.runner import run_request
 from cardio_explorer.engine.label_vae.morph import PathologyMorph
 from cardio_explorer.engine.metrics.phenotypes import measure_phenotypes
 from cardio_explorer.resources import bundled_checkpoint
+from cardio_explorer.viewer.surfaces import surfaces_from_meshes
 
 pytestmark = pytest.mark.gui
 
@@ -62,7 +63,7 @@ def test_alpha_slider_changes_the_readouts_which_match_the_shown_labels(qtbot, w
     assert readouts.text("rvef") == f"{expected['rvef']:.1f} {unit}"
     np.testing.assert_array_equal(shown.labels.data, _direct(window, alpha=1.0).labels.data)
     # the 3D view shows exactly this step's surfaces
-    for label, poly in shown.surfaces.items():
+    for label, poly in surfaces_from_meshes(shown.meshes).items():
         assert window.views.heart.actor(label).GetMapper().GetInput() is poly
     np.testing.assert_array_equal(
         window.views.slice.displayed_labels(), shown.labels.data[window.views.slice.slice_index]
@@ -141,12 +142,17 @@ def test_surfaces_come_first_and_stale_readouts_are_greyed_until_the_new_ones_ar
     assert not shown.complete
     assert readouts.pending
     assert readouts.values == old
-    assert window.views.heart.actor(2).GetMapper().GetInput() is shown.surfaces[2]
+    assert (
+        window.views.heart.actor(2).GetMapper().GetInput() is surfaces_from_meshes(shown.meshes)[2]
+    )
     gate.set()
     settle(qtbot, window)
     assert not readouts.pending
     assert window.display.morph.complete
-    assert window.display.morph.surfaces is shown.surfaces  # same step: nothing redrawn
+    assert window.display.morph.meshes is shown.meshes  # same step: nothing redrawn
+    assert (
+        window.views.heart.actor(2).GetMapper().GetInput() is surfaces_from_meshes(shown.meshes)[2]
+    )
     expected = measure_phenotypes(window.display.morph.ed, window.display.morph.es)
     assert readouts.values["lvedv_ml"] == pytest.approx(expected.lvedv_ml)
 

@@ -10,12 +10,13 @@ import pytest
 import torch
 from app_harness import open_window, settle, tiny_checkpoints, wait_for
 
+from cardio_explorer.app.gui.workers import run_request
 from cardio_explorer.app.jobs.models import load_engines
 from cardio_explorer.app.jobs.morph import MorphRequest
 from cardio_explorer.app.jobs.path import coarse_to_fine, path_alphas
-from cardio_explorer.app.jobs.runner import run_request
 from cardio_explorer.engine.label_vae.morph import PathologyMorph
 from cardio_explorer.engine.metrics.phenotypes import measure_phenotypes
+from cardio_explorer.viewer.surfaces import surfaces_from_meshes
 
 pytestmark = pytest.mark.gui
 
@@ -50,8 +51,10 @@ def test_the_cached_path_is_the_engines_morph_with_its_readouts(qtbot):
         np.testing.assert_array_equal(frame.labels.data, ed.data)  # phase ED shown
         assert frame.phenotypes.lvedv_ml == pytest.approx(measure_phenotypes(ed, es).lvedv_ml)
         output = path.output(index)
-        assert output.surfaces is path.output(index).surfaces  # VTK built once per alpha
-        assert output.surfaces[1].GetNumberOfPoints() == len(frame.meshes[1].points)
+        assert output is path.output(index)
+        surfaces = surfaces_from_meshes(output.meshes)
+        assert surfaces[1] is surfaces_from_meshes(path.output(index).meshes)[1]  # VTK built once
+        assert surfaces[1].GetNumberOfPoints() == len(frame.meshes[1].points)
 
 
 def test_scrubbing_draws_from_the_cache_and_release_decodes_the_exact_alpha(qtbot):

@@ -109,7 +109,7 @@ class MorphPath(QObject):
         return index is not None and abs(self.frames[index].alpha - alpha) < 1e-6
 
     def output(self, index: int) -> MorphOutput:
-        """A cached frame as a complete morph step (its vtkPolyData built once, here)."""
+        """A cached frame as a complete morph step (made once; the viewer builds its VTK once)."""
         if index in self._outputs:
             return self._outputs[index]
         frame = self.frames[index]

@@ -137,7 +137,7 @@ class MovieController(QObject):
             if path is None:
                 return None
         path = check_movie_path(path)
-        frames = [sample.surfaces[t] for t in range(sample.labels.n_frames)]
+        frames = [surfaces_from_meshes(m) for m in sample.meshes]
         fps = 1000.0 / (sample.labels.frame_duration_ms or 50.0)
         return self._render(frames, path, fps)
 
