@@ -88,6 +88,7 @@ def measure(device: torch.device, repeats: int) -> list[BenchResult]:
     """Medians of the morph job over alphas that change at every call (no cache can help):
     to the updated surfaces (what the 3D view waits for), and to the read-outs."""
     from cardio_explorer.app.jobs.morph import MorphRequest, run_morph
+    from cardio_explorer.app.jobs.query import MorphQuery
 
     # the window meshes with VTK through viewer: the one import of viewer from app/commands,
     # allowed by name in pyproject.toml's import-linter contract
@@ -104,7 +105,7 @@ def measure(device: torch.device, repeats: int) -> list[BenchResult]:
 
     def slider_move() -> None:
         alpha = float(_ALPHAS[next(calls) % len(_ALPHAS)])
-        request = MorphRequest(0, engines, subject, target, "ED", alpha, True, 0)
+        request = MorphRequest(0, engines, MorphQuery(subject, target, "ED", alpha, True, 0))
         start = time.perf_counter()
         job = run_morph(request, lambda _request: True, extract_meshes)
         next(job)  # the Partial: shown phase decoded, surfaces extracted

@@ -19,6 +19,7 @@ import numpy as np
 
 from cardio_explorer.app.jobs.models import Engines
 from cardio_explorer.app.jobs.protocol import IsCurrent, Mesher, Partial
+from cardio_explorer.app.jobs.query import MorphQuery
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.limits import MAX_STEPS
 from cardio_explorer.engine.metrics.phenotypes import Phenotypes, measure_phenotypes
@@ -65,12 +66,7 @@ class MorphRequest:
 
     request_id: int
     engines: Engines
-    subject_id: str
-    target_group: str
-    phase: str
-    alpha: float
-    correlated: bool
-    seed: int
+    query: MorphQuery
     show_image: bool = False
     smoothing: int = 10
     lane: ClassVar[str] = "morph"
@@ -110,18 +106,16 @@ def run_morph(request: MorphRequest, is_current: IsCurrent, mesher: Mesher) -> I
     the read-outs. During a drag a newer request replaces the job after its first stage,
     whose Partial is still drawn (without the slow image), so a drag shows steps."""
     morph = require(request.engines, "label_vae")
-    other_phase = "ES" if request.phase == "ED" else "ED"
-    args = (request.subject_id, request.target_group)
-    sample = (request.alpha, request.correlated, request.seed)
+    query = request.query
     start = time.perf_counter()
-    shown = morph.morph(*args, request.phase, *sample)
+    shown = query.decode(morph)
     inference_ms = (time.perf_counter() - start) * 1000.0
     start = time.perf_counter()
     meshes = mesher(shown.labels, request.smoothing)
     surface_ms = (time.perf_counter() - start) * 1000.0
     image = image_labels = None
     if request.show_image and request.engines.spade is not None and is_current(request):
-        image = images_for(request.engines, shown.labels, request.seed)
+        image = images_for(request.engines, shown.labels, query.seed)
         grid_labels = spade_grid(request.engines, shown.labels)
         image_labels = None if grid_labels is shown.labels else grid_labels
     first = MorphOutput(
@@ -135,8 +129,8 @@ def run_morph(request: MorphRequest, is_current: IsCurrent, mesher: Mesher) -> I
     )
     yield Partial(first)
     start = time.perf_counter()
-    other = morph.morph(*args, other_phase, *sample).labels
-    ed, es = (shown.labels, other) if request.phase == "ED" else (other, shown.labels)
+    other = query.decode(morph, phase=query.other_phase).labels
+    ed, es = (shown.labels, other) if query.phase == "ED" else (other, shown.labels)
     return replace(
         first,
         ed=ed,
@@ -149,14 +143,12 @@ def run_morph(request: MorphRequest, is_current: IsCurrent, mesher: Mesher) -> I
 # phenotype vs alpha -----------------------------------------------------------------------------
 @dataclass(frozen=True)
 class CurveRequest:
-    """Phenotypes along the whole morph (ED and ES at each alpha)."""
+    """Phenotypes along the whole morph (ED and ES at each alpha; the query's own phase and
+    alpha are not used)."""
 
     request_id: int
     engines: Engines
-    subject_id: str
-    target_group: str
-    correlated: bool
-    seed: int
+    query: MorphQuery
     alphas: tuple[float, ...] = CURVE_ALPHAS
     lane: ClassVar[str] = "curve"
 
@@ -174,11 +166,7 @@ def run_curve(request: CurveRequest, is_current: IsCurrent) -> Iterator[str]:
     morph = require(request.engines, "label_vae")
     values = []
     for i, alpha in enumerate(request.alphas):
-        values.extend(
-            morph.phenotypes(
-                request.subject_id, request.target_group, [alpha], request.correlated, request.seed
-            )
-        )
+        values.extend(request.query.phenotypes(morph, [alpha]))
         yield f"phenotype curve {i + 1}/{len(request.alphas)}"
     return CurveOutput(request.alphas, tuple(values))
 
@@ -245,15 +233,12 @@ def on_source_grid(labels: LabelVolume) -> LabelVolume:
 # morph path export ------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class SeriesRequest:
-    """Decode the morph at ``n_steps`` alphas and write each step as NIfTI into a folder."""
+    """Decode the morph at ``n_steps`` alphas (0 to 1; the query's alpha is not used) and write
+    each step as NIfTI into a folder."""
 
     request_id: int
     engines: Engines
-    subject_id: str
-    target_group: str
-    phase: str
-    correlated: bool
-    seed: int
+    query: MorphQuery
     n_steps: int
     folder: Path
     lane: ClassVar[str] = "export"
@@ -268,23 +253,17 @@ def run_series(request: SeriesRequest, is_current: IsCurrent) -> Iterator[str]:
         raise CardioInputError(
             "steps", f"the morph path needs 2 to {MAX_STEPS} steps, got {request.n_steps}"
         )
-    check_safe_id(request.subject_id, "subject id")  # it names the files
+    query = request.query
+    check_safe_id(query.subject_id, "subject id")  # it names the files
     morph = require(request.engines, "label_vae")
     folder = Path(request.folder)
     folder.mkdir(parents=True, exist_ok=True)
     alphas = np.linspace(0.0, 1.0, request.n_steps)
     written = []
     for i, alpha in enumerate(alphas):
-        step = morph.morph(
-            request.subject_id,
-            request.target_group,
-            request.phase,
-            float(alpha),
-            request.correlated,
-            request.seed,
-        )
+        step = query.decode(morph, alpha=alpha)
         name = (
-            f"{request.subject_id}_{request.target_group}_{request.phase}"
+            f"{query.subject_id}_{query.target_group}_{query.phase}"
             f"_step{i:02d}_alpha{round(100 * alpha):03d}.nii.gz"
         )
         written.append(write_label_volume(on_source_grid(step.labels), child_path(folder, name)))

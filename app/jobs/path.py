@@ -17,6 +17,7 @@ import numpy as np
 from cardio_explorer.app.jobs.models import Engines
 from cardio_explorer.app.jobs.morph import readout_phenotypes, require
 from cardio_explorer.app.jobs.protocol import IsCurrent, Mesher, Partial
+from cardio_explorer.app.jobs.query import MorphQuery
 from cardio_explorer.engine.metrics.phenotypes import Phenotypes
 from cardio_explorer.engine.volume import LabelVolume
 from cardio_explorer.viewer.mesh import Mesh
@@ -38,15 +39,12 @@ def coarse_to_fine(n: int) -> list[int]:
 
 @dataclass(frozen=True)
 class PathRequest:
-    """Decode the morph (ED and ES) at every path alpha; meshes of the shown phase."""
+    """Decode the morph (ED and ES) at every path alpha; meshes of the query's phase (its
+    alpha is not used)."""
 
     request_id: int
     engines: Engines
-    subject_id: str
-    target_group: str
-    phase: str
-    correlated: bool
-    seed: int
+    query: MorphQuery
     smoothing: int = 10
     alphas: tuple[float, ...] = path_alphas()
     lane: ClassVar[str] = "path"
@@ -74,17 +72,17 @@ def run_path(request: PathRequest, is_current: IsCurrent, mesher: Mesher) -> Ite
     n = len(request.alphas)
     chunk = n if morph.device.type == "cuda" else CPU_CHUNK
     order = coarse_to_fine(n)
-    args = (request.subject_id, request.target_group)
+    query = request.query
     for start in range(0, n, chunk):
         indices = order[start : start + chunk]
         alphas = [request.alphas[i] for i in indices]
         began = time.perf_counter()
-        ed = morph.series(*args, "ED", alphas, request.correlated, request.seed)
-        es = morph.series(*args, "ES", alphas, request.correlated, request.seed)
+        ed = query.series(morph, "ED", alphas)
+        es = query.series(morph, "ES", alphas)
         inference_ms = (time.perf_counter() - began) * 1000.0 / len(alphas)
         frames = []
         for index, d, s in zip(indices, ed, es, strict=True):
-            shown = d if request.phase == "ED" else s
+            shown = d if query.phase == "ED" else s
             began = time.perf_counter()
             meshes = mesher(shown.labels, request.smoothing)
             surface_ms = (time.perf_counter() - began) * 1000.0

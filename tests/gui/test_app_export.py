@@ -137,7 +137,7 @@ def test_session_round_trip_restores_controls_and_camera(qtbot, window, tmp_path
     for key in ("alpha", "target_group", "seed", "phase"):
         assert other.state.get(key) == session.controls[key]
     np.testing.assert_allclose(other.views.heart.camera()["position"], camera["position"])
-    assert other.morph.last_result.request.target_group == "HCM"
+    assert other.morph.last_result.request.query.target_group == "HCM"
     bad = tmp_path / "bad.json"
     bad.write_text("{}")
     assert other.exports.open_session(bad) is None

@@ -291,15 +291,7 @@ class ExportController(QObject):
             if not ok:
                 return None
         request = SeriesRequest(
-            next_request_id(),
-            self.window.engines,
-            state.subject_id,
-            state.target_group,
-            state.phase,
-            state.correlated,
-            state.seed,
-            int(n_steps),
-            Path(folder),
+            next_request_id(), self.window.engines, state.morph_query(), int(n_steps), Path(folder)
         )
         self.window.worker.submit(request)
         return request

@@ -50,16 +50,7 @@ class MorphPath(QObject):
     def rebuild(self, engines: Engines) -> PathRequest:
         """Drop the cache and ask for the path of the current controls."""
         s = self.state
-        self.request = PathRequest(
-            next_request_id(),
-            engines,
-            s.subject_id,
-            s.target_group,
-            s.phase,
-            s.correlated,
-            s.seed,
-            s.smoothing,
-        )
+        self.request = PathRequest(next_request_id(), engines, s.morph_query(), s.smoothing)
         self.frames.clear()
         self._outputs.clear()
         self.complete = False

@@ -107,11 +107,7 @@ class MovieController(QObject):
         request = MovieRequest(
             next_request_id(),
             self.window.engines,
-            state.subject_id,
-            state.target_group,
-            state.phase,
-            state.correlated,
-            state.seed,
+            state.morph_query(),
             state.smoothing,
             int(n_frames),
             check_movie_path(path),
