@@ -94,7 +94,7 @@ class MainWindow(QMainWindow):
         self.morph.on_shown = self._morph_shown
         self.morph.path.on_progress = self._path_progress
         self.sequences.on_sequence = self._sequence_shown
-        self.exports = ExportController(self)
+        self.exports = ExportController(self, self)
         self.hearts = HeartController(self)
         self.help = HelpController(self)
         self.movies = MovieController(self)
