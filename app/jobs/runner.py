@@ -8,7 +8,12 @@ from typing import Any
 
 from cardio_explorer.app.jobs.heart import HeartRequest, run_heart
 from cardio_explorer.app.jobs.latent import LatentRequest, run_latent
-from cardio_explorer.app.jobs.models import ModelsRequest, run_models
+from cardio_explorer.app.jobs.models import (
+    CheckpointRequest,
+    ModelsRequest,
+    run_checkpoint,
+    run_models,
+)
 from cardio_explorer.app.jobs.morph import (
     CohortRequest,
     CurveRequest,
@@ -33,12 +38,24 @@ from cardio_explorer.app.jobs.sequence import (
 # "models" loads the models not needed for the first heart, right after it is drawn.
 # "path" (the cached morph path) builds in the background, after everything a user asked for;
 # waiting for it is not being busy.
-LANES = ("morph", "models", "sequence", "latent", "curve", "export", "sweep", "cohort", "heart")
+LANES = (
+    "morph",
+    "models",
+    "checkpoint",
+    "sequence",
+    "latent",
+    "curve",
+    "export",
+    "sweep",
+    "cohort",
+    "heart",
+)
 LANES += ("movie", "path")
 BACKGROUND_LANES = ("path",)
 # request type -> job(request, is_current); the jobs in MESH_JOBS also take a mesher
 JOBS: Mapping[type, Callable[..., Any]] = {
     ModelsRequest: run_models,
+    CheckpointRequest: run_checkpoint,
     LatentRequest: run_latent,
     CurveRequest: run_curve,
     SeriesRequest: run_series,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from app_harness import open_window, tiny_checkpoints
+from app_harness import open_window, settle, tiny_checkpoints
 from hostile import rewrite_checkpoint, with_reference_id
 
 from cardio_explorer.app.jobs.morph import SeriesRequest, run_series
@@ -30,12 +30,15 @@ def _poison(tensors):
         ({"weights": _poison}, "NaN or infinite"),
     ],
 )
-def test_open_checkpoint_refuses_a_hostile_file_with_a_dialog(window, tmp_path, edit, problem):
+def test_open_checkpoint_refuses_a_hostile_file_with_a_dialog(
+    qtbot, window, tmp_path, edit, problem
+):
     hostile = rewrite_checkpoint(
         tiny_checkpoints()["label_vae"], tmp_path / "h.safetensors", **edit
     )
     before = window.engines
-    assert window.exports.open_checkpoint(hostile) is False
+    assert window.exports.open_checkpoint(hostile) is not None
+    settle(qtbot, window)
     assert window.engines is before
     text = window.error_boxes[-1].text()
     assert "h.safetensors" in text

@@ -14,7 +14,7 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QMenu, QMessageBox, QWidget
 
 from cardio_explorer.app.gui.host import Host
-from cardio_explorer.app.jobs.models import ModelSlot, checkpoint_kind, load_slot
+from cardio_explorer.app.jobs.models import CheckpointRequest, ModelSlot
 from cardio_explorer.app.jobs.morph import (
     CohortOutput,
     CohortRequest,
@@ -66,6 +66,7 @@ class ExportController(QObject):
         self.last_series: tuple[Path, ...] = ()
         host.router.route("cohort", self._cohort_done)
         host.router.route("export", self._series_done)
+        host.router.route("checkpoint", self._checkpoint_opened)
 
     # menu -----------------------------------------------------------------------------------
     def build_menu(self, menu: QMenu) -> None:
@@ -118,21 +119,27 @@ class ExportController(QObject):
         return Path(name) if name else None
 
     # opening --------------------------------------------------------------------------------
-    def open_checkpoint(self, path: str | Path | None = None) -> bool:
-        """Load a label VAE, CHeart or SPADE checkpoint (kind from its header); False on error."""
+    def open_checkpoint(self, path: str | Path | None = None) -> CheckpointRequest | None:
+        """Load a label VAE, CHeart or SPADE checkpoint (kind from its header) on the worker,
+        with progress in the status bar; an error ends in a dialog. None when nothing was asked."""
         if path is None:
             path = self._ask_open("Open checkpoint", "Checkpoints (*.safetensors)")
             if path is None:
-                return False
-        try:
-            kind = checkpoint_kind(path)
-            slot = load_slot(kind, path, self.host.engines.device)
-        except CardioInputError as error:
+                return None
+        path = Path(path)
+        if not path.is_file():  # said at once, before any work
+            error = CardioInputError(path, "checkpoint file not found")
             self.host.report_error("Cannot open checkpoint", str(error))
-            return False
+            return None
+        request = CheckpointRequest(next_request_id(), self.host.engines.device, path)
+        self.host.worker.submit(request)
+        self.host.status(f"opening checkpoint {path.name}…")
+        return request
+
+    def _checkpoint_opened(self, result: JobDone) -> None:
+        slot: ModelSlot = result.value
         self.host.set_engines(self.host.engines.with_slot(slot))
-        self.host.status(f"loaded {kind} checkpoint {Path(path).name}")
-        return True
+        self.host.status(f"loaded {slot.kind} checkpoint {Path(result.request.path).name}")
 
     def open_cohort(self, folder: str | Path | None = None) -> CohortRequest | None:
         """Encode a cohort folder in the worker; its subjects become morph sources."""
