@@ -9,6 +9,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from cardio_explorer.app.jobs.latent_cache import tsne_points
 from cardio_explorer.app.jobs.models import Engines
 from cardio_explorer.app.jobs.morph import PATH_ALPHAS, require
 from cardio_explorer.app.jobs.protocol import IsCurrent
@@ -82,8 +83,6 @@ def run_latent(request: LatentRequest, is_current: IsCurrent) -> Iterator[str]:
     path = np.stack([query.latent_path(morph, alpha).ravel() for alpha in PATH_ALPHAS])
     cohort = np.stack(codes)
     if request.method == "tsne":
-        from cardio_explorer.app.jobs.latent_cache import tsne_points
-
         sha = request.engines.slot("label_vae").sha256
         points, path_2d = yield from tsne_points(
             sha, phase, cohort, tuple(groups), tuple(ids), path

@@ -16,8 +16,11 @@ from typing import Any, ClassVar
 import torch
 
 from cardio_explorer import resources
+from cardio_explorer.engine.cheart.model import CHeartModel, load_model
 from cardio_explorer.engine.errors import CardioInputError
+from cardio_explorer.engine.label_vae.morph import PathologyMorph
 from cardio_explorer.engine.nn.checkpoint import Checkpoint, load_checkpoint
+from cardio_explorer.engine.spade.network import SpadeModel, load_spade
 
 KINDS = ("label_vae", "cheart", "spade")
 KIND_TITLES = {"label_vae": "label VAE", "cheart": "CHeart", "spade": "SPADE"}
@@ -62,17 +65,17 @@ class Engines:
         return self.slots.get(kind, ModelSlot(kind, message=f"no {KIND_TITLES[kind]} model"))
 
     @property
-    def morph(self):  # -> PathologyMorph | None
+    def morph(self) -> PathologyMorph | None:
         """The pathology morph (label VAE + latent atlas), or None."""
         return self.slot("label_vae").model
 
     @property
-    def cheart(self):  # -> CHeartModel | None
+    def cheart(self) -> CHeartModel | None:
         """The CHeart 3D+t model, or None."""
         return self.slot("cheart").model
 
     @property
-    def spade(self):  # -> SpadeModel | None
+    def spade(self) -> SpadeModel | None:
         """The SPADE label-to-image generator, or None."""
         return self.slot("spade").model
 
@@ -81,26 +84,18 @@ class Engines:
         return replace(self, slots={**self.slots, slot.kind: slot})
 
 
-# The method packages are imported when their first checkpoint loads (start-up time: the window
-# shows before torch builds three networks' modules).
-def _label_vae(checkpoint: Checkpoint, device: torch.device) -> Any:
-    from cardio_explorer.engine.label_vae.morph import PathologyMorph  # start-up time
-
+def _label_vae(checkpoint: Checkpoint, device: torch.device) -> PathologyMorph:
     morph = PathologyMorph.from_checkpoint(checkpoint, device)
     if not morph.atlas.reference_ids:
         raise CardioInputError(checkpoint.path, "its latent atlas holds no NOR subject to morph")
     return morph
 
 
-def _cheart(checkpoint: Checkpoint, device: torch.device) -> Any:
-    from cardio_explorer.engine.cheart.model import load_model  # start-up time
-
+def _cheart(checkpoint: Checkpoint, device: torch.device) -> CHeartModel:
     return load_model(checkpoint, device)
 
 
-def _spade(checkpoint: Checkpoint, device: torch.device) -> Any:
-    from cardio_explorer.engine.spade.network import load_spade  # start-up time
-
+def _spade(checkpoint: Checkpoint, device: torch.device) -> SpadeModel:
     return load_spade(checkpoint, device)
 
 

@@ -21,8 +21,21 @@ from cardio_explorer.app.jobs.models import Engines
 from cardio_explorer.app.jobs.protocol import IsCurrent, Mesher, Partial
 from cardio_explorer.app.jobs.query import MorphQuery
 from cardio_explorer.engine.errors import CardioInputError
+from cardio_explorer.engine.frame import to_source_grid
+from cardio_explorer.engine.io.cohort import read_cohort
+from cardio_explorer.engine.io.nifti import write_label_table, write_label_volume
+from cardio_explorer.engine.io.safe_paths import check_safe_id, child_path
+from cardio_explorer.engine.label_vae.atlas import encode_subject
+from cardio_explorer.engine.label_vae.morph import PathologyMorph
 from cardio_explorer.engine.limits import MAX_STEPS
 from cardio_explorer.engine.metrics.phenotypes import Phenotypes, measure_phenotypes
+from cardio_explorer.engine.preprocess import (
+    DEFAULT_SPACING_MM,
+    crop_or_pad,
+    preprocess_subject,
+    resample_inplane,
+)
+from cardio_explorer.engine.spade.inference import StyleSpec, synthesise_images
 from cardio_explorer.engine.subject import Subject
 from cardio_explorer.engine.volume import ImageVolume, LabelVolume
 from cardio_explorer.viewer.mesh import Mesh
@@ -42,7 +55,6 @@ def require(engines: Engines, kind: str) -> Any:
 def images_for(engines: Engines, labels: LabelVolume, seed: int) -> ImageVolume:
     """SPADE image of labels (3D or 3D+t), on the labels' grid when the generator fits it,
     else on the generator's grid (1.5 mm in-plane, cropped around the heart)."""
-    from cardio_explorer.engine.spade.inference import StyleSpec, synthesise_images
 
     spade = require(engines, "spade")
     return synthesise_images(spade, spade_grid(engines, labels), StyleSpec(seed=int(seed)))
@@ -50,7 +62,6 @@ def images_for(engines: Engines, labels: LabelVolume, seed: int) -> ImageVolume:
 
 def spade_grid(engines: Engines, labels: LabelVolume) -> LabelVolume:
     """Labels resampled and cropped onto the SPADE generator's in-plane grid (when needed)."""
-    from cardio_explorer.engine.preprocess import DEFAULT_SPACING_MM, crop_or_pad, resample_inplane
 
     size = require(engines, "spade").config.image_size
     _, sy, sx = labels.spacing_zyx
@@ -186,7 +197,7 @@ class CohortRequest:
 class CohortOutput:
     """A new morph engine whose references are the cohort's subjects, and the subjects."""
 
-    morph: Any  # PathologyMorph
+    morph: PathologyMorph
     subjects: dict[str, Subject]
     folder: Path
     notes: tuple[str, ...] = field(default_factory=tuple)
@@ -194,10 +205,6 @@ class CohortOutput:
 
 def run_cohort(request: CohortRequest, is_current: IsCurrent) -> Iterator[str]:
     """One subject per step."""
-    from cardio_explorer.engine.io.cohort import read_cohort
-    from cardio_explorer.engine.label_vae.atlas import encode_subject
-    from cardio_explorer.engine.label_vae.morph import PathologyMorph
-    from cardio_explorer.engine.preprocess import preprocess_subject
 
     morph = require(request.engines, "label_vae")
     subjects = read_cohort(request.folder)
@@ -225,7 +232,6 @@ def run_cohort(request: CohortRequest, is_current: IsCurrent) -> Iterator[str]:
 
 def on_source_grid(labels: LabelVolume) -> LabelVolume:
     """Labels on the grid of the user's file they were made from, when known (else as is)."""
-    from cardio_explorer.engine.frame import to_source_grid
 
     return labels if labels.source_grid is None else to_source_grid(labels)
 
@@ -246,8 +252,6 @@ class SeriesRequest:
 
 def run_series(request: SeriesRequest, is_current: IsCurrent) -> Iterator[str]:
     """Writes <subject>_<target>_<phase>_step<NN>_alpha<AAA>.nii.gz and a label table."""
-    from cardio_explorer.engine.io.nifti import write_label_table, write_label_volume
-    from cardio_explorer.engine.io.safe_paths import check_safe_id, child_path
 
     if not 2 <= request.n_steps <= MAX_STEPS:
         raise CardioInputError(

@@ -17,7 +17,15 @@ from cardio_explorer.app.jobs.latent import fit_pca
 from cardio_explorer.app.jobs.models import Engines
 from cardio_explorer.app.jobs.morph import images_for, require, spade_grid
 from cardio_explorer.app.jobs.protocol import IsCurrent, Mesher, SupersededError
+from cardio_explorer.engine.cheart.inference import (
+    complete_sequence,
+    end_systolic_frame,
+    generate_sequences,
+    population_curves,
+    sequence_phenotypes,
+)
 from cardio_explorer.engine.errors import CardioInputError
+from cardio_explorer.engine.metrics.phenotypes import volume_curve
 from cardio_explorer.engine.subject import Conditions
 from cardio_explorer.engine.volume import ImageVolume, LabelVolume
 from cardio_explorer.viewer.mesh import Mesh
@@ -74,13 +82,6 @@ class SequenceOutput:
 
 def run_sequence(request: SequenceRequest, is_current: IsCurrent, mesher: Mesher) -> Iterator[str]:
     """Decode, then one sample's surfaces (and images) per step."""
-    from cardio_explorer.engine.cheart.inference import (
-        complete_sequence,
-        end_systolic_frame,
-        generate_sequences,
-        sequence_phenotypes,
-    )
-    from cardio_explorer.engine.metrics.phenotypes import volume_curve
 
     model = require(request.engines, "cheart")
     start = time.perf_counter()
@@ -162,7 +163,6 @@ def sweep_values(model: Any, condition: str, steps: int = SWEEP_STEPS) -> tuple[
 
 def run_sweep(request: SweepRequest, is_current: IsCurrent) -> Iterator[str]:
     """One sweep value per step (both sexes, the same prior samples at every value)."""
-    from cardio_explorer.engine.cheart.inference import population_curves
 
     model = require(request.engines, "cheart")
     curves: dict[str, dict[str, dict[str, list[float]]]] = {}

@@ -6,6 +6,9 @@ import html
 import platform
 from typing import TYPE_CHECKING
 
+import torch
+import vtkmodules
+from PySide6 import __version__ as qt_version
 from PySide6.QtCore import QObject
 from PySide6.QtGui import QAction, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
@@ -142,9 +145,6 @@ def shortcut_rows(window: QWidget) -> list[tuple[str, str]]:
 
 def about_html(window: MainWindow) -> str:
     """The About text: versions, device, precision, checkpoints (path, sha256, training data)."""
-    import torch
-    import vtkmodules
-    from PySide6 import __version__ as qt_version
 
     engines = window.engines
     rows = [

@@ -37,7 +37,7 @@ def check_movie_path(path: str | Path) -> Path:
         raise CardioInputError(path, "a movie must end in .gif or .mp4")
     if suffix == ".mp4":
         try:
-            import imageio_ffmpeg  # noqa: F401
+            import imageio_ffmpeg  # noqa: F401  (optional dependency: probed, not used)
         except ImportError:
             raise CardioInputError(
                 path,
@@ -51,7 +51,7 @@ def check_movie_path(path: str | Path) -> Path:
 
 def write_movie(frames: Sequence[np.ndarray], path: Path, fps: float) -> Path:
     """Write RGB frames (H, W, 3) as an animated GIF (looping) or an MP4."""
-    import imageio.v3 as iio
+    import imageio.v3 as iio  # start-up: its plugins load only when a movie is written
 
     if path.suffix.lower() == ".gif":
         iio.imwrite(path, np.stack(frames), duration=1000.0 / fps, loop=0)
