@@ -107,6 +107,7 @@ def config_from_arg(value: str) -> CHeartConfig:
 def run(args: argparse.Namespace) -> int:
     """Train; print one line per epoch and a summary."""
     check_training_outputs(args)
+    # start-up: imported when the command runs, not when the parser lists it
     from cardio_explorer.engine.cheart.options import EpochRecord, TrainOptions
     from cardio_explorer.engine.cheart.training import train_cheart_on_folder
 

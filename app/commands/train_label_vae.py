@@ -166,6 +166,7 @@ def _print_epoch(record: EpochRecord) -> None:
 def run(args: argparse.Namespace) -> int:
     """Read the cohort, train, write the model and its resumable state."""
     check_training_outputs(args)
+    # start-up: imported when the command runs, not when the parser lists it
     from cardio_explorer.engine.io.cohort import read_cohort
     from cardio_explorer.engine.io.split import read_split
 

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from cardio_explorer.app.jobs.query import MorphQuery
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.subject import Conditions
 
@@ -127,6 +128,13 @@ class AppState:
         """Value of one field."""
         self._check_name(name)
         return self._values[name]
+
+    def morph_query(self) -> MorphQuery:
+        """The morph the controls describe (subject, target, phase, alpha, sampling, seed)."""
+        v = self._values
+        return MorphQuery(
+            v["subject_id"], v["target_group"], v["phase"], v["alpha"], v["correlated"], v["seed"]
+        )
 
     def snapshot(self) -> dict[str, Any]:
         """All fields as a plain dict (conditions as a dict), e.g. for sessions."""

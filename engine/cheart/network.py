@@ -30,6 +30,7 @@ from cardio_explorer.engine.cheart.motion import (
     move_first_frame,
     smoothness,
 )
+from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.nn.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 
 
@@ -316,9 +317,12 @@ def save_cheart(
     return save_checkpoint(path, "cheart", net.config.to_dict(), weights, extra)
 
 
-def load_cheart(path: str | Path) -> tuple[CHeartNet, Checkpoint]:
-    """Rebuild the network from a ``cheart`` checkpoint (eval mode, CPU)."""
-    checkpoint = load_checkpoint(path, expected_kind="cheart")
+def load_cheart(source: str | Path | Checkpoint) -> tuple[CHeartNet, Checkpoint]:
+    """Rebuild the network from a ``cheart`` checkpoint, a file or one read already (eval, CPU)."""
+    checkpoint = source if isinstance(source, Checkpoint) else load_checkpoint(source, "cheart")
+    if checkpoint.kind != "cheart":
+        where = checkpoint.path or "checkpoint"
+        raise CardioInputError(where, f"is a {checkpoint.kind} checkpoint, not a cheart checkpoint")
     config = checkpoint.parse_config(CHeartConfig.from_dict)
     checkpoint.check_fits(lambda: CHeartNet(config), "net.")
     net = CHeartNet(config)

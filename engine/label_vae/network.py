@@ -279,9 +279,15 @@ class LoadedLabelVae(NamedTuple):
     checkpoint: Checkpoint
 
 
-def load_label_vae(path: str | Path, device: torch.device | str = "cpu") -> LoadedLabelVae:
-    """Load a label VAE checkpoint in eval mode; another kind or mismatched weights: clear error."""
-    checkpoint = load_checkpoint(path, expected_kind=KIND)
+def load_label_vae(
+    source: str | Path | Checkpoint, device: torch.device | str = "cpu"
+) -> LoadedLabelVae:
+    """Load a label VAE checkpoint (a file, or one read already) in eval mode; another kind or
+    mismatched weights: clear error."""
+    checkpoint = source if isinstance(source, Checkpoint) else load_checkpoint(source, KIND)
+    path = checkpoint.path or "checkpoint"
+    if checkpoint.kind != KIND:
+        raise CardioInputError(path, f"is a {checkpoint.kind} checkpoint, not a {KIND} checkpoint")
     config = LabelVaeConfig.from_dict(checkpoint.config, source=path)
     checkpoint.check_fits(lambda: LabelVAE(config), MODEL_PREFIX)
     model = LabelVAE(config)
