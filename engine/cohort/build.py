@@ -27,6 +27,7 @@ from cardio_explorer.engine.cohort.writer import manifest_row, write_manifest, w
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.io.nifti import write_label_table
 from cardio_explorer.engine.io.staging import staged_folder
+from cardio_explorer.engine.labels import value_names
 from cardio_explorer.engine.processes import die_with_parent
 
 MANIFEST = "manifest.csv"
@@ -112,7 +113,7 @@ def _write_json(path: Path, config: CohortConfig, command: str | None) -> None:
     info.update(
         version=__version__,
         generator="cardio_explorer.engine.cohort",
-        label_values={"1": "RV", "2": "MYO", "3": "LV"},
+        label_values={str(v): name for v, name in value_names(acdc_labels=True).items()},
         command=command,
     )
     if config.geometry != "dense":

@@ -29,12 +29,12 @@ from cardio_explorer.engine.label_vae.network import (
     LabelVAE,
     LossTerms,
     build_label_vae,
-    onehot,
     save_label_vae,
 )
 from cardio_explorer.engine.label_vae.validation import reconstruction_dice
 from cardio_explorer.engine.limits import MAX_BATCH
 from cardio_explorer.engine.nn.checkpoint import load_checkpoint
+from cardio_explorer.engine.nn.onehot import one_hot
 from cardio_explorer.engine.nn.slices import (
     LabelSlices,
     augment_labels,
@@ -215,7 +215,7 @@ def train_label_vae(
                 labels, data_rng, options.max_rotation_deg, options.max_shift_px
             )
         with autocast(device):
-            out = model(onehot(labels, config.n_classes))
+            out = model(one_hot(labels, config.n_classes))
         return model.loss(out, labels, beta_at(epoch, step))
 
     def show(epoch: int, step: int, means: list[float]) -> dict[str, str]:

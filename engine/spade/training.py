@@ -24,6 +24,7 @@ from cardio_explorer.engine.device import autocast
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.limits import MAX_BATCH, check_count
 from cardio_explorer.engine.nn.checkpoint import load_checkpoint, save_checkpoint
+from cardio_explorer.engine.nn.onehot import one_hot
 from cardio_explorer.engine.nn.training import (
     batch_indices,
     finite_or_none,
@@ -44,7 +45,7 @@ from cardio_explorer.engine.spade.losses import (
     kl_loss,
     reconstruction_loss,
 )
-from cardio_explorer.engine.spade.network import SpadeModel, one_hot_labels
+from cardio_explorer.engine.spade.network import SpadeModel
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +124,7 @@ class SpadeTrainer:
         model, w = self.model, self.settings.weights
         disc = model.discriminator
         assert disc is not None
-        onehot = one_hot_labels(labels, model.config.n_labels)
+        onehot = one_hot(labels, model.config.n_labels)
         real = images[:, None].float()
         amp = self.settings.mixed_precision
 
@@ -190,7 +191,7 @@ def _validation_l1(model: SpadeModel, val: ImageLabelSlices, device: torch.devic
             labels = torch.from_numpy(val.labels[batch]).to(device)
             images = torch.from_numpy(val.images[batch]).to(device)
             mu = model.encoder(images[:, None]).mu
-            fake = model.generator(one_hot_labels(labels, model.config.n_labels), mu)[:, 0]
+            fake = model.generator(one_hot(labels, model.config.n_labels), mu)[:, 0]
             errors.append(float((fake - images).abs().mean()) * len(batch))
     model.train()
     return sum(errors) / len(idx)
