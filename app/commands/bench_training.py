@@ -56,7 +56,7 @@ def _spade_step(device: torch.device) -> Callable[[], object]:
     labels = torch.from_numpy(bench_labels(SPADE_LEAN.image_size, SPADE_BATCH).data).long()
     images = labels.float() / 1.5 - 1.0
     labels, images = labels.to(device), images.to(device)
-    return lambda: trainer.step(labels, images)
+    return lambda: trainer.update(labels, images)
 
 
 def _cheart_step(device: torch.device) -> Callable[[], object]:

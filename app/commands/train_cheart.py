@@ -109,6 +109,7 @@ def run(args: argparse.Namespace) -> int:
     check_training_outputs(args)
     from cardio_explorer.engine.cheart.options import EpochRecord, TrainOptions
     from cardio_explorer.engine.cheart.training import train_cheart_on_folder
+    from cardio_explorer.engine.nn import distributed
 
     config = (
         None if args.resume is not None and args.config == "lean" else config_from_arg(args.config)
@@ -126,7 +127,6 @@ def run(args: argparse.Namespace) -> int:
         patience=args.patience,
         validate_every=args.validate_every,
         checkpoint_every=args.checkpoint_every,
-        mixed_precision=args.precision != "fp32",
         threads=args.threads,
         progress=not args.no_progress,
     )
@@ -158,6 +158,8 @@ def run(args: argparse.Namespace) -> int:
         summary=summary,
         on_epoch=report,
     )
+    if not distributed.is_main():  # under torchrun rank 0 reports what it wrote
+        return 0
     best = result.best_val_dice["mean"] if result.best_val_dice else None
     best_text = f"{best:.4f}" if best is not None else "n/a"
     print(

@@ -19,6 +19,7 @@ from cardio_explorer.engine.label_vae.training import (
     state_path_for,
     train_label_vae_on_subjects,
 )
+from cardio_explorer.engine.nn import distributed
 from cardio_explorer.engine.subject import Subject
 
 DEFAULTS = TrainOptions()
@@ -210,6 +211,8 @@ def run(args: argparse.Namespace) -> int:
         with_atlas=not args.no_atlas,
         on_epoch=_print_epoch,
     )
+    if not distributed.is_main():  # under torchrun rank 0 reports what it wrote
+        return 0
     dice = result.final_val_dice
     shown = f"mean {dice['mean']:.3f}" if dice else "no validation subjects"
     print(
