@@ -21,9 +21,10 @@ import torch
 from cardio_explorer.engine.cheart.conditions import ConditionStats
 from cardio_explorer.engine.cheart.config import LEAN, CHeartConfig
 from cardio_explorer.engine.cheart.data import SequenceSet, load_sequences
-from cardio_explorer.engine.cheart.model import CHeartModel, prepare_for_inference
+from cardio_explorer.engine.cheart.model import CHeartModel, load_model, prepare_for_inference
 from cardio_explorer.engine.cheart.network import CHeartLoss, CHeartNet, cheart_loss, save_cheart
 from cardio_explorer.engine.cheart.options import EpochRecord, TrainOptions, TrainResult
+from cardio_explorer.engine.cheart.prior import prior_for_sequences
 from cardio_explorer.engine.cheart.validation import completion_dice
 from cardio_explorer.engine.cheart.warm_start import warm_start
 from cardio_explorer.engine.device import autocast, current_precision, describe
@@ -282,9 +283,6 @@ def _check_start(resume: str | Path | None, init_from: str | Path | None) -> Non
 
 def _with_fitted_prior(path: Path, train: SequenceSet, device: torch.device) -> CHeartModel:
     """Fit p(z0 | c) to the training subjects under the best model, store it in ``path``."""
-    from cardio_explorer.engine.cheart.model import load_model
-    from cardio_explorer.engine.cheart.prior import prior_for_sequences
-
     model = load_model(path, device)
     try:
         model.prior = prior_for_sequences(

@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from tqdm import tqdm
+
 from cardio_explorer import __version__
 from cardio_explorer.engine.cohort.conditions import condition_stats
 from cardio_explorer.engine.cohort.generate import (
@@ -96,8 +98,6 @@ def generate_cohort(
         try:
             results = running
             if progress:
-                from tqdm import tqdm
-
                 results = tqdm(running, total=config.n, desc="cohort", unit="subject")
             rows = list(results)
         finally:

@@ -23,6 +23,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from tqdm.auto import tqdm
+
 from cardio_explorer import __version__
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.io.atomic import atomic_write_csv, atomic_write_text
@@ -332,8 +334,6 @@ def write_dataset(
     """Run ``jobs`` into ``out`` with labels.txt, the manifest and a provenance JSON; ``out``
     appears whole or not at all. ``shard_of`` (k, n) only names the manifest and provenance
     (the jobs are already the shard's); ``provenance`` adds to what the engine records."""
-    from tqdm.auto import tqdm
-
     start = time.perf_counter()
     phases = check_phases(phases)
     rows = []

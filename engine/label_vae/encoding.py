@@ -10,6 +10,7 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from cardio_explorer.engine.device import autocast
 from cardio_explorer.engine.errors import CardioInputError
@@ -120,8 +121,6 @@ def build_atlas(
 
     The model must already be on ``device``; its train/eval mode is restored afterwards.
     """
-    from tqdm.auto import tqdm
-
     encoded: list[ReferenceSubject] = []
     fallbacks = skipped = 0
     for subject in tqdm(subjects, desc="latent atlas", unit="subject", disable=not progress):

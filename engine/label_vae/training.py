@@ -57,6 +57,7 @@ from cardio_explorer.engine.nn.training import (
     training_device,
     training_state,
 )
+from cardio_explorer.engine.preprocess import preprocess_subject
 from cardio_explorer.engine.subject import Subject
 
 log = logging.getLogger(__name__)
@@ -130,8 +131,6 @@ def prepare_subjects(
     subjects: Sequence[Subject], size: int = 128, spacing_mm: float = 1.5
 ) -> list[Subject]:
     """Preprocess subjects not yet preprocessed (orientation, spacing_mm in-plane, size crop)."""
-    from cardio_explorer.engine.preprocess import preprocess_subject
-
     out = []
     for subject in subjects:
         done = subject.info.get("preprocess", {})
