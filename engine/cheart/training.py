@@ -31,11 +31,9 @@ from cardio_explorer.engine.device import autocast, current_precision, describe
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.nn import distributed
 from cardio_explorer.engine.nn.checkpoint import file_sha256, load_checkpoint
-from cardio_explorer.engine.nn.trainer import Progress, Schedule, Trainer
+from cardio_explorer.engine.nn.trainer import BetaVaeSchedule, Progress, Schedule, Trainer
 from cardio_explorer.engine.nn.training import (
     EpochLosses,
-    decay_factor,
-    linear_ramp,
     load_training_state,
     restore_training,
     state_path_for,
@@ -67,7 +65,7 @@ def _model_extra(
     }
 
 
-class _CHeartMethod:
+class _CHeartMethod(BetaVaeSchedule):
     """CHeart's part of a training run: its step, validation, records and its two files."""
 
     def __init__(
@@ -82,26 +80,23 @@ class _CHeartMethod:
         beta: float,
         device: torch.device,
     ) -> None:
-        self.net, self.optimizer, self.options = net, optimizer, options
+        super().__init__(
+            net,
+            optimizer,
+            lr=lr,
+            beta=beta,
+            warmup_epochs=options.beta_warmup_epochs,
+            epochs=options.epochs,
+            decay_epochs=options.lr_decay_epochs,
+        )
+        self.net, self.options = net, options
         self.forward = distributed.wrap(net, device)  # DDP under torchrun
         self.train, self.val, self.stats, self.device = train, val, stats, device
-        self.base_lr, self.beta, self.lr, self.n_steps = lr, beta, lr, 1
         self.labels = torch.from_numpy(train.labels)  # uint8 on the CPU; batches move
         self.conditions = torch.from_numpy(stats.matrix(train.conditions))
         self.has_validation = val is not None and len(val) > 0
         self.out_path: Path | None = None
         self.summary: dict[str, Any] = {}
-
-    def beta_at(self, epoch: int, step: int) -> float:
-        return self.beta * linear_ramp(epoch + step / self.n_steps, self.options.beta_warmup_epochs)
-
-    def begin_epoch(self, epoch: int, n_steps: int) -> None:
-        self.n_steps = n_steps
-        o = self.options
-        self.lr = self.base_lr * decay_factor(epoch, o.epochs, o.lr_decay_epochs)
-        for group in self.optimizer.param_groups:
-            group["lr"] = self.lr
-        self.net.train()
 
     def step(
         self, epoch: int, step: int, idx: torch.Tensor, data_rng: torch.Generator

@@ -43,13 +43,12 @@ from cardio_explorer.engine.nn.slices import (
     collect_label_slices,
     split_subjects,
 )
-from cardio_explorer.engine.nn.trainer import Progress, Schedule, Trainer
+from cardio_explorer.engine.nn.trainer import BetaVaeSchedule, Progress, Schedule, Trainer
 from cardio_explorer.engine.nn.training import (
     AdaptiveGradClip,
     BetaVaeEpochRecord,
     EpochLosses,
     check_options,
-    decay_factor,
     linear_ramp,
     load_training_state,
     restore_training,
@@ -153,7 +152,7 @@ def _resume_state(path: Path, config: LabelVaeConfig | None) -> tuple[Any, dict[
     return checkpoint, state
 
 
-class _LabelVaeMethod:
+class _LabelVaeMethod(BetaVaeSchedule):
     """The label VAE's part of a training run: its step, validation, records and state file."""
 
     def __init__(
@@ -167,26 +166,21 @@ class _LabelVaeMethod:
         state_path: str | Path | None,
         device: torch.device,
     ) -> None:
-        self.model, self.optimizer, self.options = model, optimizer, options
+        decay = options.epochs // 4 if options.lr_decay_epochs is None else options.lr_decay_epochs
+        super().__init__(
+            model,
+            optimizer,
+            lr=options.lr,
+            beta=beta,
+            warmup_epochs=options.beta_warmup_epochs,
+            epochs=options.epochs,
+            decay_epochs=decay,
+        )
+        self.options = options
         self.forward = distributed.wrap(model, device)  # DDP under torchrun
         self.train_labels, self.val, self.device = train_labels, val, device
-        self.beta, self.state_path = beta, state_path
-        self.decay_epochs = (
-            options.epochs // 4 if options.lr_decay_epochs is None else options.lr_decay_epochs
-        )
+        self.state_path = state_path
         self.has_validation = val is not None and len(val) > 0
-        self.n_steps = 1
-        self.lr = options.lr
-
-    def beta_at(self, epoch: int, step: int) -> float:
-        return self.beta * linear_ramp(epoch + step / self.n_steps, self.options.beta_warmup_epochs)
-
-    def begin_epoch(self, epoch: int, n_steps: int) -> None:
-        self.n_steps = n_steps
-        self.lr = self.options.lr * decay_factor(epoch, self.options.epochs, self.decay_epochs)
-        for group in self.optimizer.param_groups:
-            group["lr"] = self.lr
-        self.model.train()
 
     def step(
         self, epoch: int, step: int, idx: torch.Tensor, data_rng: torch.Generator

@@ -25,6 +25,8 @@ from cardio_explorer.engine.nn import distributed
 from cardio_explorer.engine.nn.training import (
     EpochLosses,
     batch_indices,
+    decay_factor,
+    linear_ramp,
     optimise_epoch,
     reseed_epoch,
     should_checkpoint,
@@ -192,3 +194,36 @@ class Trainer:
             if done:
                 break
         return progress
+
+
+class BetaVaeSchedule:
+    """The schedules both beta-VAEs (label VAE, CHeart) share: the KL weight ramps up over
+    ``warmup_epochs`` and the learning rate decays linearly over the last ``decay_epochs``."""
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        optimizer: torch.optim.Optimizer,
+        *,
+        lr: float,
+        beta: float,
+        warmup_epochs: float,
+        epochs: int,
+        decay_epochs: int,
+    ) -> None:
+        self.model, self.optimizer = model, optimizer
+        self.base_lr, self.lr, self.beta = lr, lr, beta
+        self.warmup_epochs, self.epochs, self.decay_epochs = warmup_epochs, epochs, decay_epochs
+        self.n_steps = 1
+
+    def beta_at(self, epoch: int, step: int) -> float:
+        """KL weight at a step of an epoch (steps count as fractions of an epoch)."""
+        return self.beta * linear_ramp(epoch + step / self.n_steps, self.warmup_epochs)
+
+    def begin_epoch(self, epoch: int, n_steps: int) -> None:
+        """This epoch's learning rate; the model in train mode."""
+        self.n_steps = n_steps
+        self.lr = self.base_lr * decay_factor(epoch, self.epochs, self.decay_epochs)
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.lr
+        self.model.train()
