@@ -1,6 +1,6 @@
 """Your own heart: File > Open heart, recent files, drag-and-drop, and its own image beside SPADE's.
 
-The heart is read, preprocessed and encoded on the worker (:mod:`cardio_explorer.app.heart_jobs`);
+The heart is read, preprocessed and encoded on the worker (:mod:`cardio_explorer.app.jobs.heart`);
 it then joins the morph's subject list, and the subject picker switches to it. Bad files end in
 one dialog naming the file and the problem; the window stays as it was.
 """
@@ -15,16 +15,16 @@ from PySide6.QtCore import QEvent, QObject, QSettings, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QMenu, QWidget
 
-from cardio_explorer.app.engines import ModelSlot
-from cardio_explorer.app.heart_jobs import HeartOutput, HeartRequest
-from cardio_explorer.app.workers import JobDone, next_request_id
+from cardio_explorer.app.jobs.heart import HeartOutput, HeartRequest
+from cardio_explorer.app.jobs.models import ModelSlot
+from cardio_explorer.app.jobs.protocol import JobDone, next_request_id
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.label_vae.morph import PathologyMorph
 from cardio_explorer.engine.label_vae.user import UserHeart, V, join_atlas, to_own_grid
 from cardio_explorer.viewer.slice_view import SliceView
 
 if TYPE_CHECKING:
-    from cardio_explorer.app.window import MainWindow
+    from cardio_explorer.app.gui.window import MainWindow
 
 RECENT_KEY = "recent/hearts"
 MAX_RECENT = 8

@@ -12,8 +12,8 @@ from typing import Any
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QPushButton, QSlider, QWidget
 
-from cardio_explorer.app.controllers.widgets import show_playing
-from cardio_explorer.app.state import AppState
+from cardio_explorer.app.gui.controllers.widgets import show_playing
+from cardio_explorer.app.jobs.state import AppState
 
 DEFAULT_FRAME_MS = 50.0
 

@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from cardio_explorer.app.jobs import IsCurrent, require
+from cardio_explorer.app.jobs.morph import IsCurrent, require
 from cardio_explorer.viewer.surfaces import Mesh, extract_meshes
 
 

@@ -14,9 +14,9 @@ from typing import ClassVar
 
 import numpy as np
 
-from cardio_explorer.app.engines import Engines
-from cardio_explorer.app.jobs import IsCurrent, readout_phenotypes, require
-from cardio_explorer.app.workers import Partial
+from cardio_explorer.app.jobs.models import Engines
+from cardio_explorer.app.jobs.morph import IsCurrent, readout_phenotypes, require
+from cardio_explorer.app.jobs.protocol import Partial
 from cardio_explorer.engine.metrics.phenotypes import Phenotypes
 from cardio_explorer.engine.volume import LabelVolume
 from cardio_explorer.viewer.surfaces import Mesh, extract_meshes

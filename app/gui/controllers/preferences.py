@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cardio_explorer.app.controllers.heart import settings
+from cardio_explorer.app.gui.controllers.heart import settings
 from cardio_explorer.engine.device import PRECISIONS, describe, set_precision
 
 DEVICES = ("auto", "cpu", "cuda")

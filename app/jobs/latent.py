@@ -9,8 +9,8 @@ from typing import ClassVar
 
 import numpy as np
 
-from cardio_explorer.app.engines import Engines
-from cardio_explorer.app.jobs import PATH_ALPHAS, IsCurrent, require
+from cardio_explorer.app.jobs.models import Engines
+from cardio_explorer.app.jobs.morph import PATH_ALPHAS, IsCurrent, require
 
 GROUP_SAMPLES = 6  # pseudo-pathology samples drawn per group in the latent view
 _GROUP_SAMPLE_SEED = 1000
@@ -63,7 +63,7 @@ def fit_pca(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def run_latent(request: LatentRequest, is_current: IsCurrent) -> Iterator[str]:
     """Reference subjects (their own group) and seeded samples of each pathology group; t-SNE
-    lays them out once per checkpoint and cohort (:mod:`cardio_explorer.app.latent_cache`)."""
+    lays them out once per checkpoint and cohort (:mod:`cardio_explorer.app.jobs.latent_cache`)."""
     morph = require(request.engines, "label_vae")
     atlas = morph.atlas
     codes, groups, ids = [], [], []
@@ -96,7 +96,7 @@ def run_latent(request: LatentRequest, is_current: IsCurrent) -> Iterator[str]:
     )
     cohort = np.stack(codes)
     if request.method == "tsne":
-        from cardio_explorer.app.latent_cache import tsne_points
+        from cardio_explorer.app.jobs.latent_cache import tsne_points
 
         sha = request.engines.slot("label_vae").sha256
         points, path_2d = yield from tsne_points(

@@ -14,8 +14,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from cardio_explorer.app.engines import KINDS, Engines
-from cardio_explorer.app.state import (
+from cardio_explorer.app.jobs.models import KINDS, Engines
+from cardio_explorer.app.jobs.state import (
     EMBEDDINGS,
     MAX_SAMPLES,
     MAX_SEED,

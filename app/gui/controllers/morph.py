@@ -9,19 +9,20 @@ from typing import Any
 
 from PySide6.QtCore import QObject
 
-from cardio_explorer.app.controllers.morph_panel import (  # noqa: F401  (re-exported)
+from cardio_explorer.app.gui.controllers.morph_panel import (  # noqa: F401  (re-exported)
     ALPHA_PER_TICK,
     PLAY_TICK_MS,
     SPEEDS,
     MorphPanel,
 )
-from cardio_explorer.app.controllers.morph_path import PATH_FIELDS, MorphPath
-from cardio_explorer.app.display import Display
-from cardio_explorer.app.engines import Engines
-from cardio_explorer.app.jobs import CurveOutput, CurveRequest, MorphRequest
-from cardio_explorer.app.latent_jobs import LatentRequest
-from cardio_explorer.app.state import AppState
-from cardio_explorer.app.workers import CoalescingWorker, JobDone, ResultRouter, next_request_id
+from cardio_explorer.app.gui.controllers.morph_path import PATH_FIELDS, MorphPath
+from cardio_explorer.app.gui.display import Display
+from cardio_explorer.app.gui.workers import CoalescingWorker, ResultRouter
+from cardio_explorer.app.jobs.latent import LatentRequest
+from cardio_explorer.app.jobs.models import Engines
+from cardio_explorer.app.jobs.morph import CurveOutput, CurveRequest, MorphRequest
+from cardio_explorer.app.jobs.protocol import JobDone, next_request_id
+from cardio_explorer.app.jobs.state import AppState
 
 MORPH_FIELDS = frozenset(
     {

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from cardio_explorer.viewer.anatomy import HeartAids
 
 if TYPE_CHECKING:
-    from cardio_explorer.app.window import MainWindow
+    from cardio_explorer.app.gui.window import MainWindow
 
 TITLES = {
     "slice": "Short axis (labels; image when shown)",

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from cardio_explorer.app.jobs import IsCurrent, require
+from cardio_explorer.app.jobs.morph import IsCurrent, require
 from cardio_explorer.engine.label_vae.user import UserHeart
 
 

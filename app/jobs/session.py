@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cardio_explorer.app.engines import KINDS, Engines
-from cardio_explorer.app.session_check import check_session_data
+from cardio_explorer.app.jobs.models import KINDS, Engines
+from cardio_explorer.app.jobs.session_check import check_session_data
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.io.atomic import atomic_write_text
 from cardio_explorer.engine.limits import check_file_size, load_json

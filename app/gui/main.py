@@ -98,7 +98,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(list(argv or []))
     if args.screenshot is not None and not os.environ.get("DISPLAY"):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from cardio_explorer.app.startup import check_display, prefer_xcb
+    from cardio_explorer.app.gui.startup import check_display, prefer_xcb
     from cardio_explorer.engine.errors import CardioInputError
 
     prefer_xcb()
@@ -109,12 +109,12 @@ def run(argv: Sequence[str] | None = None) -> int:
         return 2
     from PySide6.QtWidgets import QApplication
 
-    from cardio_explorer.app.controllers.preferences import (
+    from cardio_explorer.app.gui.controllers.preferences import (
         apply_preferences,
         load_preferences,
         preferred_device,
     )
-    from cardio_explorer.app.window import MainWindow
+    from cardio_explorer.app.gui.window import MainWindow
     from cardio_explorer.engine.device import choose_device, keep_freed_memory
 
     try:
@@ -166,7 +166,7 @@ def _first_engines(paths: dict, device, session: Path | None):
     The label VAE draws the first heart (CHeart when there is no label VAE); a session may
     need any model at once, so then all load now.
     """
-    from cardio_explorer.app.engines import load_engines, load_kind
+    from cardio_explorer.app.jobs.models import load_engines, load_kind
 
     if session is not None:
         return load_engines(paths, device)

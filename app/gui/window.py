@@ -19,30 +19,25 @@ from PySide6.QtWidgets import (
     QMessageBox,
 )
 
-from cardio_explorer.app.controllers.aids import install_aids
-from cardio_explorer.app.controllers.conditions import ConditionsPanel, SequenceController
-from cardio_explorer.app.controllers.export import ExportController
-from cardio_explorer.app.controllers.heart import HeartController
-from cardio_explorer.app.controllers.help import HelpController
-from cardio_explorer.app.controllers.morph import MorphController, MorphPanel
-from cardio_explorer.app.controllers.movie import MovieController
-from cardio_explorer.app.controllers.playback import PlaybackBar
-from cardio_explorer.app.controllers.readouts import ReadoutBox
-from cardio_explorer.app.controllers.view3d import SurfaceControls
-from cardio_explorer.app.display import Display, Views
-from cardio_explorer.app.engines import KINDS, Engines, ModelsRequest, load_slot
-from cardio_explorer.app.layout import DEFAULT_SIZE, build_central, fit_to_screen
-from cardio_explorer.app.runner import BACKGROUND_LANES, LANES, run_request
-from cardio_explorer.app.session import Session, checkpoint_mismatches
-from cardio_explorer.app.session_check import check_fits
-from cardio_explorer.app.state import AppState
-from cardio_explorer.app.workers import (
-    CoalescingWorker,
-    JobDone,
-    JobFailed,
-    ResultRouter,
-    next_request_id,
-)
+from cardio_explorer.app.gui.controllers.aids import install_aids
+from cardio_explorer.app.gui.controllers.conditions import ConditionsPanel, SequenceController
+from cardio_explorer.app.gui.controllers.export import ExportController
+from cardio_explorer.app.gui.controllers.heart import HeartController
+from cardio_explorer.app.gui.controllers.help import HelpController
+from cardio_explorer.app.gui.controllers.morph import MorphController, MorphPanel
+from cardio_explorer.app.gui.controllers.movie import MovieController
+from cardio_explorer.app.gui.controllers.playback import PlaybackBar
+from cardio_explorer.app.gui.controllers.readouts import ReadoutBox
+from cardio_explorer.app.gui.controllers.view3d import SurfaceControls
+from cardio_explorer.app.gui.display import Display, Views
+from cardio_explorer.app.gui.layout import DEFAULT_SIZE, build_central, fit_to_screen
+from cardio_explorer.app.gui.workers import CoalescingWorker, ResultRouter
+from cardio_explorer.app.jobs.models import KINDS, Engines, ModelsRequest, load_slot
+from cardio_explorer.app.jobs.protocol import JobDone, JobFailed, next_request_id
+from cardio_explorer.app.jobs.runner import BACKGROUND_LANES, LANES, run_request
+from cardio_explorer.app.jobs.session import Session, checkpoint_mismatches
+from cardio_explorer.app.jobs.session_check import check_fits
+from cardio_explorer.app.jobs.state import AppState
 from cardio_explorer.engine.device import current_precision, describe
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.viewer.heart_view import HeartView

@@ -16,8 +16,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cardio_explorer.app.display import Display
-from cardio_explorer.app.state import AppState
+from cardio_explorer.app.gui.display import Display
+from cardio_explorer.app.jobs.state import AppState
 from cardio_explorer.engine.labels import LABEL_TABLE
 from cardio_explorer.viewer.heart_view import HeartView
 

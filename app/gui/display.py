@@ -11,11 +11,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cardio_explorer.app.controllers.readouts import ReadoutBox
-from cardio_explorer.app.jobs import MorphOutput
-from cardio_explorer.app.latent_jobs import LatentOutput
-from cardio_explorer.app.sequence_jobs import SequenceOutput, SequenceSample
-from cardio_explorer.app.state import AppState
+from cardio_explorer.app.gui.controllers.readouts import ReadoutBox
+from cardio_explorer.app.jobs.latent import LatentOutput
+from cardio_explorer.app.jobs.morph import MorphOutput
+from cardio_explorer.app.jobs.sequence import SequenceOutput, SequenceSample
+from cardio_explorer.app.jobs.state import AppState
 from cardio_explorer.engine.volume import ImageVolume, LabelVolume
 from cardio_explorer.viewer.heart_view import HeartView, slice_plane
 from cardio_explorer.viewer.latent_view import LatentView

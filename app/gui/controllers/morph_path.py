@@ -12,12 +12,13 @@ from collections.abc import Callable
 
 from PySide6.QtCore import QObject
 
-from cardio_explorer.app.display import Display
-from cardio_explorer.app.engines import Engines
-from cardio_explorer.app.jobs import MorphOutput
-from cardio_explorer.app.path_jobs import PathFrame, PathRequest
-from cardio_explorer.app.state import AppState
-from cardio_explorer.app.workers import CoalescingWorker, JobDone, ResultRouter, next_request_id
+from cardio_explorer.app.gui.display import Display
+from cardio_explorer.app.gui.workers import CoalescingWorker, ResultRouter
+from cardio_explorer.app.jobs.models import Engines
+from cardio_explorer.app.jobs.morph import MorphOutput
+from cardio_explorer.app.jobs.path import PathFrame, PathRequest
+from cardio_explorer.app.jobs.protocol import JobDone, next_request_id
+from cardio_explorer.app.jobs.state import AppState
 
 PATH_FIELDS = frozenset({"subject_id", "target_group", "phase", "correlated", "seed", "smoothing"})
 

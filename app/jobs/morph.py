@@ -17,8 +17,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from cardio_explorer.app.engines import Engines
-from cardio_explorer.app.workers import Partial
+from cardio_explorer.app.jobs.models import Engines
+from cardio_explorer.app.jobs.protocol import Partial
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.limits import MAX_STEPS
 from cardio_explorer.engine.metrics.phenotypes import Phenotypes, measure_phenotypes

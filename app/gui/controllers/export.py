@@ -14,16 +14,21 @@ from PySide6.QtCore import QObject
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QMenu, QMessageBox
 
-from cardio_explorer.app.engines import ModelSlot, checkpoint_kind, load_slot
-from cardio_explorer.app.jobs import CohortOutput, CohortRequest, SeriesRequest, on_source_grid
-from cardio_explorer.app.session import (
+from cardio_explorer.app.jobs.models import ModelSlot, checkpoint_kind, load_slot
+from cardio_explorer.app.jobs.morph import (
+    CohortOutput,
+    CohortRequest,
+    SeriesRequest,
+    on_source_grid,
+)
+from cardio_explorer.app.jobs.protocol import JobDone, next_request_id
+from cardio_explorer.app.jobs.session import (
     Session,
     checkpoint_mismatches,
     checkpoints_of,
     read_session,
     write_session,
 )
-from cardio_explorer.app.workers import JobDone, next_request_id
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.io.nifti import (
     nifti_stem,
@@ -36,7 +41,7 @@ from cardio_explorer.viewer.screenshot import save_screenshot
 from cardio_explorer.viewer.surfaces import EXPORT_FORMATS, export_surfaces
 
 if TYPE_CHECKING:
-    from cardio_explorer.app.window import MainWindow
+    from cardio_explorer.app.gui.window import MainWindow
 
 NIFTI_FILTER = "NIfTI (*.nii.gz *.nii)"
 LABEL_TABLE_FILTERS = "ITK-SNAP label description (*.txt);;3D Slicer colour table (*.ctbl)"

@@ -20,18 +20,19 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cardio_explorer.app.controllers.widgets import NoticeLabel
-from cardio_explorer.app.display import Display
-from cardio_explorer.app.engines import Engines
-from cardio_explorer.app.sequence_jobs import (
+from cardio_explorer.app.gui.controllers.widgets import NoticeLabel
+from cardio_explorer.app.gui.display import Display
+from cardio_explorer.app.gui.workers import CoalescingWorker, ResultRouter
+from cardio_explorer.app.jobs.models import Engines
+from cardio_explorer.app.jobs.protocol import JobDone, next_request_id
+from cardio_explorer.app.jobs.sequence import (
     SequenceOutput,
     SequenceRequest,
     SweepOutput,
     SweepRequest,
     sweep_values,
 )
-from cardio_explorer.app.state import MAX_SAMPLES, SWEEP_CONDITIONS, AppState
-from cardio_explorer.app.workers import CoalescingWorker, JobDone, ResultRouter, next_request_id
+from cardio_explorer.app.jobs.state import MAX_SAMPLES, SWEEP_CONDITIONS, AppState
 from cardio_explorer.engine.cheart.conditions import UNITS
 from cardio_explorer.engine.subject import Conditions
 from cardio_explorer.viewer.plots import SweepBand

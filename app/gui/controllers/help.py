@@ -26,19 +26,19 @@ from PySide6.QtWidgets import (
 )
 
 from cardio_explorer import __version__
-from cardio_explorer.app.controllers.preferences import (
+from cardio_explorer.app.gui.controllers.preferences import (
     PreferencesDialog,
     apply_preferences,
     save_preferences,
 )
-from cardio_explorer.app.controllers.tooltips import apply_tooltips
-from cardio_explorer.app.engines import KIND_TITLES, KINDS
+from cardio_explorer.app.gui.controllers.tooltips import apply_tooltips
+from cardio_explorer.app.jobs.models import KIND_TITLES, KINDS
 from cardio_explorer.engine.device import current_precision, describe, precision_policy
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.nn.checkpoint import read_checkpoint_header
 
 if TYPE_CHECKING:
-    from cardio_explorer.app.window import MainWindow
+    from cardio_explorer.app.gui.window import MainWindow
 
 # Keys that are not menu actions (window shortcuts, the 3D view's mouse), with what they do.
 OTHER_KEYS = (

@@ -13,10 +13,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from cardio_explorer.app.engines import Engines
-from cardio_explorer.app.jobs import IsCurrent, images_for, require, spade_grid
-from cardio_explorer.app.latent_jobs import fit_pca
-from cardio_explorer.app.workers import SupersededError
+from cardio_explorer.app.jobs.latent import fit_pca
+from cardio_explorer.app.jobs.models import Engines
+from cardio_explorer.app.jobs.morph import IsCurrent, images_for, require, spade_grid
+from cardio_explorer.app.jobs.protocol import SupersededError
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.subject import Conditions
 from cardio_explorer.engine.volume import ImageVolume, LabelVolume

@@ -26,8 +26,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cardio_explorer.app.controllers.widgets import NoticeLabel, show_playing
-from cardio_explorer.app.state import AppState
+from cardio_explorer.app.gui.controllers.widgets import NoticeLabel, show_playing
+from cardio_explorer.app.jobs.state import AppState
 
 SPEEDS = {"0.5x": 0.5, "1x": 1.0, "2x": 2.0}
 PLAY_TICK_MS = 40  # 25 frames/s, drawn from the cached morph path

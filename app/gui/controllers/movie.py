@@ -16,13 +16,13 @@ from PySide6.QtCore import QObject
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QFileDialog, QMenu
 
-from cardio_explorer.app.movie_jobs import MovieRequest
-from cardio_explorer.app.workers import JobDone, next_request_id
+from cardio_explorer.app.jobs.movie import MovieRequest
+from cardio_explorer.app.jobs.protocol import JobDone, next_request_id
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.viewer.surfaces import surfaces_from_meshes
 
 if TYPE_CHECKING:
-    from cardio_explorer.app.window import MainWindow
+    from cardio_explorer.app.gui.window import MainWindow
 
 MOVIE_FILTER = "Animated GIF (*.gif);;MP4 video (*.mp4)"
 MORPH_FRAMES = 21

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from cardio_explorer.app.engines import ModelsRequest, run_models
-from cardio_explorer.app.heart_jobs import HeartRequest, run_heart
-from cardio_explorer.app.jobs import (
+from cardio_explorer.app.jobs.heart import HeartRequest, run_heart
+from cardio_explorer.app.jobs.latent import LatentRequest, run_latent
+from cardio_explorer.app.jobs.models import ModelsRequest, run_models
+from cardio_explorer.app.jobs.morph import (
     CohortRequest,
     CurveRequest,
     IsCurrent,
@@ -17,10 +18,9 @@ from cardio_explorer.app.jobs import (
     run_morph,
     run_series,
 )
-from cardio_explorer.app.latent_jobs import LatentRequest, run_latent
-from cardio_explorer.app.movie_jobs import MovieRequest, run_movie
-from cardio_explorer.app.path_jobs import PathRequest, run_path
-from cardio_explorer.app.sequence_jobs import (
+from cardio_explorer.app.jobs.movie import MovieRequest, run_movie
+from cardio_explorer.app.jobs.path import PathRequest, run_path
+from cardio_explorer.app.jobs.sequence import (
     SequenceRequest,
     SweepRequest,
     run_sequence,
