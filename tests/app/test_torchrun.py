@@ -18,7 +18,7 @@ import torch
 from tiny_models import COHORT, TINY, TINY_SPADE, write_tiny_cohort
 
 from cardio_explorer.app.cli import main
-from cardio_explorer.app.engines import load_slot
+from cardio_explorer.app.jobs.models import load_slot
 from cardio_explorer.engine.io.nifti import read_label_volume, write_image_volume
 from cardio_explorer.engine.nn.checkpoint import load_checkpoint
 from cardio_explorer.engine.volume import ImageVolume
