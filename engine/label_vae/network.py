@@ -231,14 +231,6 @@ def _fold_batchnorm(seq: nn.Sequential) -> None:
             seq[i + 1] = nn.Identity()
 
 
-def onehot(labels: torch.Tensor, n_classes: int = 4) -> torch.Tensor:
-    """Integer labels [B, H, W] -> float one-hot [B, n_classes, H, W] (channels_last memory)."""
-    out = functional.one_hot(
-        labels.long(), n_classes
-    )  # [B, H, W, C]: already the channels_last layout
-    return out.permute(0, 3, 1, 2).float()
-
-
 def build_label_vae(config: LabelVaeConfig | str = LEAN) -> LabelVAE:
     """A freshly initialised label VAE from a config or a preset name ('lean', 'paper')."""
     if isinstance(config, str):
