@@ -18,6 +18,7 @@ from cardio_explorer.engine.device import current_precision, describe
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.io.cohort import read_cohort
 from cardio_explorer.engine.io.split import read_split
+from cardio_explorer.engine.nn import distributed
 from cardio_explorer.engine.nn.checkpoint import read_checkpoint_header
 from cardio_explorer.engine.nn.slices import split_subjects
 from cardio_explorer.engine.nn.training import training_device
@@ -134,7 +135,6 @@ def run(args: argparse.Namespace) -> int:
         lr_d=args.lr_d,
         seed=args.seed,
         checkpoint_every=args.checkpoint_every,
-        mixed_precision=args.precision != "fp32",
     )
     device = training_device(args.device, args.threads)
     ids = None if args.split is None else read_split(args.split, "train")
@@ -168,6 +168,7 @@ def run(args: argparse.Namespace) -> int:
         "command": spade_command_line(args),
         "split": None if args.split is None else {"file": str(args.split), "part": "train"},
         "device": describe(device),
+        "processes": distributed.world_size(),
         "precision": current_precision(device),
         "torch": torch.__version__,
     }
@@ -183,5 +184,6 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         on_epoch=_print_epoch,
     )
-    print(f"wrote {args.out} (state: {training_state_path(args.out)}); {result.epochs} epochs")
+    if distributed.is_main():  # under torchrun rank 0 reports what it wrote
+        print(f"wrote {args.out} (state: {training_state_path(args.out)}); {result.epochs} epochs")
     return 0
