@@ -11,8 +11,8 @@ from tiny_models import tiny_label_vae_checkpoint, write_tiny_cohort
 from cardio_explorer.app.cli import main
 from cardio_explorer.app.commands.synthesize import parse_alphas, parse_seeds, parse_shard
 from cardio_explorer.engine.errors import CardioInputError
+from cardio_explorer.engine.factory.writers import MANIFEST_COLUMNS
 from cardio_explorer.engine.io.nifti import read_label_volume
-from cardio_explorer.engine.label_vae.dataset import MANIFEST_COLUMNS
 from cardio_explorer.engine.nn.checkpoint import file_sha256
 
 
@@ -48,11 +48,11 @@ def test_writes_files_labels_and_manifest(checkpoint, tmp_path, capsys):
     assert sorted([r["file_ed"] for r in rows] + [r["file_es"] for r in rows]) == files
     assert {r["correlated"] for r in rows} == {"True"}
     for row in rows[:2]:
-        labels = read_label_volume(out / row["file_ed"])
+        labels = read_label_volume(out / row["file_ed"], acdc_labels=True)
         assert labels.spatial_shape[0] == 32
     out_text = capsys.readouterr().out.strip().splitlines()
     assert len(out_text) == 1
-    assert out_text[0].startswith("wrote 32 label files for 16 morphs and manifest.csv to ")
+    assert out_text[0].startswith("wrote 32 files for 16 morphs and manifest.csv to ")
     provenance = json.loads((out / "provenance.json").read_text())
     assert provenance["command"].startswith("cardio-explorer synthesize --checkpoint ")
     assert provenance["checkpoint_sha256"] == file_sha256(checkpoint)
@@ -82,20 +82,23 @@ def test_shards_split_the_work_without_overlap(checkpoint, tmp_path, capsys):
     assert "(shard 2/2 of 6)" in capsys.readouterr().out
 
 
-def test_acdc_labels_and_one_phase(checkpoint, tmp_path):
+def test_acdc_labels_by_default_and_one_phase(checkpoint, tmp_path):
     out = tmp_path / "acdc"
     extra = ("--groups", "HCM", "--subjects", "p1", "--seeds", "0", "--alphas", "1")
-    assert synthesize(checkpoint, out, *extra, "--phases", "ED", "--acdc-labels") == 0
+    assert synthesize(checkpoint, out, *extra, "--phases", "ED") == 0
     (row,) = read_manifest(out / "manifest.csv")
     assert row["file_ed"] == "p1_HCM_s0_a100_ED_gt.nii.gz"
     assert row["file_es"] == ""
     assert float(row["lvedv_ml"]) >= 0.0
     assert sorted(p.name for p in out.iterdir()) == [
+        ".plan-sha256",
         "labels.txt",
         "manifest.csv",
         "p1_HCM_s0_a100_ED_gt.nii.gz",
+        "plan.toml",
         "provenance.json",
     ]
+    assert row["label_values"] == "acdc"
     table = (out / "labels.txt").read_text().splitlines()
     assert table[-3].split()[0] == "1"
     assert table[-3].endswith('"RV blood pool"')  # ACDC numbering: 1 is the RV
