@@ -273,6 +273,7 @@ def run_series(request: SeriesRequest, is_current: IsCurrent) -> Iterator[str]:
     """Writes <subject>_<target>_<phase>_step<NN>_alpha<AAA>.nii.gz and a label table."""
     from cardio_explorer.engine.io.nifti import write_label_table, write_label_volume
     from cardio_explorer.engine.io.safe_paths import check_safe_id, child_path
+    from cardio_explorer.engine.labels import FILES_HOLD_ACDC_VALUES as ACDC
 
     if not 2 <= request.n_steps <= MAX_STEPS:
         raise CardioInputError(
@@ -297,7 +298,8 @@ def run_series(request: SeriesRequest, is_current: IsCurrent) -> Iterator[str]:
             f"{request.subject_id}_{request.target_group}_{request.phase}"
             f"_step{i:02d}_alpha{round(100 * alpha):03d}.nii.gz"
         )
-        written.append(write_label_volume(on_source_grid(step.labels), child_path(folder, name)))
+        path = child_path(folder, name)
+        written.append(write_label_volume(on_source_grid(step.labels), path, acdc_labels=ACDC))
         yield f"wrote {i + 1}/{len(alphas)} morph steps"
-    written.append(write_label_table(folder / "labels.txt"))
+    written.append(write_label_table(folder / "labels.txt", acdc_labels=ACDC))
     return tuple(written)

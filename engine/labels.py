@@ -53,6 +53,10 @@ LABEL_TABLE = LabelTable(
     )
 )
 
+# Every label file the project writes (cohort, synthesize, the app's exports, `labels`) holds
+# ACDC values, the field's default, with a label table beside it; in memory LV is 1.
+FILES_HOLD_ACDC_VALUES = True
+
 # ACDC stores 1 RV, 2 MYO, 3 LV; index = value on disk, entry = value in memory.
 ACDC_TO_INTERNAL = (0, 3, 2, 1)
 INTERNAL_TO_ACDC = (0, 3, 2, 1)
