@@ -6,13 +6,13 @@ import csv
 import json
 
 import pytest
-from tiny_models import tiny_label_vae_checkpoint, write_tiny_cohort
+from tiny_models import tiny_label_vae_checkpoint, tiny_spade_checkpoint, write_tiny_cohort
 
 from cardio_explorer.app.cli import main
 from cardio_explorer.app.commands.synthesize import parse_alphas, parse_seeds, parse_shard
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.factory.writers import MANIFEST_COLUMNS
-from cardio_explorer.engine.io.nifti import read_label_volume
+from cardio_explorer.engine.io.nifti import read_image_volume, read_label_volume
 from cardio_explorer.engine.nn.checkpoint import file_sha256
 
 
@@ -169,3 +169,62 @@ def test_parsers():
     assert parse_shard(None) == (1, 1)
     with pytest.raises(CardioInputError, match="expected a comma-separated list"):
         parse_seeds("0,,1")
+
+
+def test_print_plan_round_trips_through_plan_files(checkpoint, tmp_path, capsys):
+    argv = ["synthesize", "--checkpoint", str(checkpoint), "--print-plan", "--groups", "HCM"]
+    assert main([*argv, "--seeds", "0-3,9", "--steps", "3", "--labels", "app"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("# cardio-explorer synthesis plan (30 cases)")
+    assert 'seeds = "0-3,9"' in text
+    assert 'groups = ["HCM"]' in text
+    assert not list(tmp_path.iterdir())  # printing does no work
+    plan = tmp_path / "plan.toml"
+    plan.write_text(text.replace('seeds = "0-3,9"', 'seeds = "2"'))
+    out = tmp_path / "data"
+    # a flag given on top of the plan file wins
+    assert synthesize(checkpoint, out, "--plan", str(plan), "--alphas", "1") == 0
+    rows = read_manifest(out / "manifest.csv")
+    assert [(r["subject"], r["group"], r["seed"], r["alpha"]) for r in rows] == [
+        ("p1", "HCM", "2", "1.0"),
+        ("p2", "HCM", "2", "1.0"),
+    ]
+    assert {r["label_values"] for r in rows} == {"app"}
+    assert (out / "plan.toml").read_text().count("alphas = [1.0]") == 1
+
+
+def test_a_bad_plan_file_names_the_file_and_the_field(checkpoint, tmp_path, capsys):
+    plan = tmp_path / "plan.toml"
+    plan.write_text('[morphs]\ngroups = ["XYZ"]\n')
+    out = tmp_path / "never"
+    assert synthesize(checkpoint, out, "--plan", str(plan)) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert f"{plan}: groups: unknown group 'XYZ'" in err[0]
+    assert not out.exists()
+    assert synthesize(checkpoint, out, "--layout", "nnunet") == 2
+    assert "--layout: nnunet needs images" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_images_in_the_acdc_layout(checkpoint, tmp_path):
+    spade = tiny_spade_checkpoint(tmp_path / "spade.safetensors")
+    out = tmp_path / "acdc"
+    extra = ("--groups", "DCM", "--subjects", "p2", "--seeds", "0", "--alphas", "1")
+    argv = ("--images", "--spade-checkpoint", str(spade), "--layout", "acdc", "--workers", "2")
+    assert synthesize(checkpoint, out, *extra, *argv) == 0
+    case = out / "p2_DCM_s0_a100"
+    assert sorted(p.name for p in case.iterdir()) == [
+        "Info.cfg",
+        "p2_DCM_s0_a100_frame01.nii.gz",
+        "p2_DCM_s0_a100_frame01_gt.nii.gz",
+        "p2_DCM_s0_a100_frame02.nii.gz",
+        "p2_DCM_s0_a100_frame02_gt.nii.gz",
+    ]
+    image = read_image_volume(case / "p2_DCM_s0_a100_frame01.nii.gz")
+    labels = read_label_volume(case / "p2_DCM_s0_a100_frame01_gt.nii.gz", acdc_labels=True)
+    assert image.data.shape == labels.data.shape
+    assert image.data.std() > 0
+    (row,) = read_manifest(out / "manifest.csv")
+    assert row["spade_sha256"] == file_sha256(spade)
+    assert row["image_es"] == "p2_DCM_s0_a100/p2_DCM_s0_a100_frame02.nii.gz"
