@@ -12,11 +12,11 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from cardio_explorer import __version__
 from cardio_explorer.engine.errors import CardioInputError
@@ -24,10 +24,13 @@ from cardio_explorer.engine.factory.cases import compute_unit
 from cardio_explorer.engine.factory.layouts import write_nnunet_json, write_root_files
 from cardio_explorer.engine.factory.plan import ResolvedPlan
 from cardio_explorer.engine.factory.writers import (
+    MANIFEST_COLUMNS,
     PARTS,
     CaseWriter,
+    WrittenCase,
     done_cases,
     merged_rows,
+    morph_case,
     row_sources,
     write_manifest,
 )
@@ -36,6 +39,7 @@ from cardio_explorer.engine.io.staging import check_output_folder
 from cardio_explorer.engine.label_vae.morph import PathologyMorph
 from cardio_explorer.engine.spade.network import SpadeModel
 
+LABEL_VALUE_NAMES = {"acdc": "ACDC (1 RV, 2 MYO, 3 LV)", "app": "1 LV, 2 MYO, 3 RV"}
 PLAN_FILE = "plan.toml"
 STAMP_FILE = ".plan-sha256"
 
@@ -81,7 +85,7 @@ def provenance_name(ranks: Ranks) -> str:
     return f"provenance-{k}-of-{n}.json" if ranks.shard else "provenance.json"
 
 
-def prepare_folder(out: Path, plan: ResolvedPlan, overwrite: bool) -> bool:
+def prepare_folder(out: Path, plan: Work, overwrite: bool) -> bool:
     """Make ``out`` ready; True when it holds the same plan (a run to resume).
 
     A folder written by another plan, or anything else non-empty, is refused unless
@@ -107,10 +111,120 @@ def prepare_folder(out: Path, plan: ResolvedPlan, overwrite: bool) -> bool:
     return False
 
 
+class Work(Protocol):
+    """What a run writes: the cases of a resolved plan, by unit (morphs or sequences)."""
+
+    sha256: str
+    n_cases: int
+    labels: str  # values on disk: "acdc" or "app"
+    columns: tuple[str, ...]
+
+    def to_toml(self) -> str:
+        """The plan, as --plan reads it."""
+
+    def units_of(self, rank: int, world: int) -> Iterator[int]:
+        """Units of rank ``rank`` of ``world``."""
+
+    def cases_of(self, unit: int) -> range:
+        """Case indices of a unit."""
+
+    def compute(self, unit: int, wanted: set[int]) -> list[WrittenCase]:
+        """The wanted cases of a unit, ready to write."""
+
+    def finish(self, out: Path, n_rows: int) -> None:
+        """Files the layout needs beside the cases (nnU-Net's dataset.json)."""
+
+    def record(self) -> dict[str, Any]:
+        """The plan's fields for provenance.json."""
+
+
+@dataclass(frozen=True, eq=False)
+class MorphWork:
+    """Pathology morphs (``ResolvedPlan``) as a run's work."""
+
+    plan: ResolvedPlan
+    morph: PathologyMorph
+    spade: SpadeModel | None
+    common: dict[str, Any]
+
+    @property
+    def sha256(self) -> str:
+        return self.plan.sha256
+
+    @property
+    def n_cases(self) -> int:
+        return self.plan.n_cases
+
+    @property
+    def labels(self) -> str:
+        return self.plan.plan.labels
+
+    columns = MANIFEST_COLUMNS
+
+    def to_toml(self) -> str:
+        return self.plan.to_toml()
+
+    def units_of(self, rank: int, world: int) -> Iterator[int]:
+        return self.plan.units_of(rank, world)
+
+    def cases_of(self, unit: int) -> range:
+        n = len(self.plan.plan.alphas)
+        return range(unit * n, (unit + 1) * n)
+
+    def compute(self, unit: int, wanted: set[int]) -> list[WrittenCase]:
+        p = self.plan.plan
+        return [
+            morph_case(case, p.layout, p.images, self.common)
+            for case in compute_unit(self.morph, self.spade, self.plan, unit, wanted)
+        ]
+
+    def finish(self, out: Path, n_rows: int) -> None:
+        p = self.plan.plan
+        if p.layout == "nnunet":
+            write_nnunet_json(out, n_rows * len(p.phases), p.labels == "acdc")
+
+    def record(self) -> dict[str, Any]:
+        p = self.plan.plan
+        return {
+            "groups": list(p.groups or ()),
+            "subjects": list(p.subjects or ()),
+            "seeds": list(p.seeds),
+            "alphas": list(p.alphas),
+            "correlated": p.correlated,
+            "phases": list(p.phases),
+            "layout": p.layout,
+            "images": p.images,
+        }
+
+
+def morph_work(
+    morph: PathologyMorph,
+    spade: SpadeModel | None,
+    plan: ResolvedPlan,
+    provenance: dict[str, Any] | None = None,
+) -> MorphWork:
+    """The morph plan as work; ``provenance`` gives the per-row hashes and precision."""
+    common = {"label_values": plan.plan.labels, "plan_sha256": plan.sha256, **(provenance or {})}
+    keys = ("label_values", "precision", "plan_sha256", "label_vae_sha256", "spade_sha256")
+    return MorphWork(plan, morph, spade, {k: common.get(k, "") for k in keys})
+
+
 def run_plan(
     morph: PathologyMorph,
     spade: SpadeModel | None,
     plan: ResolvedPlan,
+    out: str | Path,
+    *,
+    provenance: dict[str, Any] | None = None,
+    **options: Any,
+) -> RunResult:
+    """Write this process's share of a morph ``plan`` into ``out`` (see ``run_work``)."""
+    work = morph_work(morph, spade, plan, provenance)
+    return run_work(work, out, provenance=provenance, **options)
+
+
+def run_work(
+    work: Work,
     out: str | Path,
     *,
     ranks: Ranks = Ranks(),
@@ -119,17 +233,16 @@ def run_plan(
     progress: bool = False,
     provenance: dict[str, Any] | None = None,
 ) -> RunResult:
-    """Write this process's share of ``plan`` into ``out``; see the module docstring."""
+    """Write this process's share of ``work`` into ``out``; see the module docstring."""
     from tqdm.auto import tqdm
 
     start = time.perf_counter()
     out = Path(out).absolute()
-    p = plan.plan
     error = None
     if ranks.merges:
         try:
-            prepare_folder(out, plan, overwrite)
-            write_root_files(out, p.labels == "acdc")
+            prepare_folder(out, work, overwrite)
+            write_root_files(out, work.labels == "acdc")
             (out / PARTS).mkdir(exist_ok=True)
         except CardioInputError as failure:
             error = (str(failure.thing), failure.problem)
@@ -137,35 +250,22 @@ def run_plan(
     if error is not None:
         raise CardioInputError(*error)
     ranks.barrier()
-    done = done_cases(out, plan.n_cases)
-    units = list(plan.units_of(ranks.rank, ranks.world))
-    n_alphas = len(p.alphas)
-    mine = len(units) * n_alphas
-    skipped = sum(done[u * n_alphas + a] for u in units for a in range(n_alphas))
-    common = {"label_values": p.labels, "plan_sha256": plan.sha256, **(provenance or {})}
-    common = {
-        k: common.get(k, "")
-        for k in ("label_values", "precision", "plan_sha256", "label_vae_sha256", "spade_sha256")
-    }
+    done = done_cases(out, work.n_cases)
+    units = list(work.units_of(ranks.rank, ranks.world))
+    mine = sum(len(work.cases_of(u)) for u in units)
+    skipped = sum(done[i] for u in units for i in work.cases_of(u))
     part = out / PARTS / f"rank-{ranks.rank}-of-{ranks.world}.csv"
     writer = CaseWriter(
-        out,
-        part,
-        layout=p.layout,
-        images=p.images,
-        acdc_values=p.labels == "acdc",
-        common=common,
-        workers=workers,
+        out, part, columns=work.columns, acdc_values=work.labels == "acdc", workers=workers
     )
     label = f"synthesize {ranks.rank + 1}/{ranks.world}" if ranks.world > 1 else "synthesize"
     bar = tqdm(total=mine, initial=skipped, desc=label, unit="case", disable=not progress)
     try:
         for unit in units:
-            first = unit * n_alphas
-            wanted = {first + a for a in range(n_alphas) if not done[first + a]}
+            wanted = {i for i in work.cases_of(unit) if not done[i]}
             if not wanted:
                 continue
-            for case in compute_unit(morph, spade, plan, unit, wanted):
+            for case in work.compute(unit, wanted):
                 bar.update(writer.submit(case))
         bar.update(writer.finish())
     except BaseException:
@@ -177,38 +277,31 @@ def run_plan(
     ranks.barrier()
     manifest = None
     if ranks.merges:
-        manifest = _merge(out, plan, ranks, part, provenance or {}, time.perf_counter() - start)
+        manifest = _merge(out, work, ranks, part, provenance or {}, time.perf_counter() - start)
     ranks.barrier()
     return RunResult(out, manifest, writer.written, skipped, mine, time.perf_counter() - start)
 
 
 def _merge(
-    out: Path, plan: ResolvedPlan, ranks: Ranks, part: Path, extra: dict[str, Any], took: float
+    out: Path, work: Work, ranks: Ranks, part: Path, extra: dict[str, Any], took: float
 ) -> Path:
     """Manifest, layout files and provenance; part logs removed once merged."""
     manifest = out / manifest_name(ranks)
     sources = [manifest, part] if ranks.shard else row_sources(out)
     sources = [s for s in sources if s.is_file()]
-    n_rows = write_manifest(manifest, merged_rows(sources))
-    p = plan.plan
-    if p.layout == "nnunet":
-        write_nnunet_json(out, n_rows * len(p.phases), p.labels == "acdc")
+    n_rows = write_manifest(manifest, merged_rows(sources), work.columns)
+    work.finish(out, n_rows)
     record = {
         "software": f"cardio-explorer {__version__}",
         "written_utc": datetime.now(UTC).isoformat(timespec="seconds"),
-        "plan_sha256": plan.sha256,
+        "plan_sha256": work.sha256,
         "shard": [ranks.rank + 1, ranks.world] if ranks.shard else [1, 1],
         "world_size": 1 if ranks.shard else ranks.world,
         "n_jobs": n_rows,
-        "groups": list(p.groups or ()),
-        "subjects": list(p.subjects or ()),
-        "seeds": list(p.seeds),
-        "alphas": list(p.alphas),
-        "correlated": p.correlated,
-        "phases": list(p.phases),
-        "layout": p.layout,
-        "images": p.images,
-        "label_values": "ACDC (1 RV, 2 MYO, 3 LV)" if p.labels == "acdc" else "1 LV, 2 MYO, 3 RV",
+        **work.record(),
+        "label_values": "ACDC (1 RV, 2 MYO, 3 LV)"
+        if work.labels == "acdc"
+        else "1 LV, 2 MYO, 3 RV",
         "last_run_s": round(took, 2),
         **extra,
     }

@@ -12,8 +12,9 @@ import csv
 import heapq
 import os
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,17 @@ MANIFEST_COLUMNS = (
 FileTask = tuple[str, str, Any]
 
 
+@dataclass(frozen=True, eq=False)
+class WrittenCase:
+    """A computed case as the writer takes it: its files, manifest row and folders."""
+
+    index: int
+    tasks: list[FileTask]
+    row: dict[str, Any]
+    folders: list[str] = field(default_factory=list)
+    beside: Callable[[Path], object] | None = None  # small files written here (Info.cfg)
+
+
 def _write_files(folder: Path, tasks: list[FileTask], acdc_values: bool) -> None:
     """Write one case's files (runs in a worker process)."""
     for relative, kind, volume in tasks:
@@ -60,8 +72,8 @@ def _write_files(folder: Path, tasks: list[FileTask], acdc_values: bool) -> None
             write_image_volume(volume, path, quantise=True)
 
 
-def case_tasks(case: Case, layout: str, images: bool) -> tuple[list[FileTask], dict[str, str]]:
-    """The files of a case and the manifest's file columns."""
+def morph_case(case: Case, layout: str, images: bool, common: dict[str, Any]) -> WrittenCase:
+    """A morph case's files, manifest row, folders and (ACDC layout) Info.cfg."""
     tasks: list[FileTask] = []
     columns = {"file_ed": "", "file_es": "", "image_ed": "", "image_es": ""}
     for phase, labels in case.labels.items():
@@ -71,7 +83,17 @@ def case_tasks(case: Case, layout: str, images: bool) -> tuple[list[FileTask], d
         if "image" in files:
             tasks.append((files["image"], "image", case.images[phase]))
             columns[f"image_{phase.lower()}"] = files["image"]
-    return tasks, columns
+    beside = None
+    if layout == "acdc" and case.conditions is not None:
+        job, conditions = case.job, case.conditions
+        beside = lambda folder: write_case_info(folder, job.stem, job.group, conditions)  # noqa: E731
+    return WrittenCase(
+        case.index,
+        tasks,
+        manifest_row(case, columns, common),
+        case_folders(layout, case.job.stem),
+        beside,
+    )
 
 
 def manifest_row(case: Case, files: dict[str, str], common: dict[str, Any]) -> dict[str, Any]:
@@ -107,15 +129,11 @@ class CaseWriter:
         folder: Path,
         part: Path,
         *,
-        layout: str,
-        images: bool,
+        columns: tuple[str, ...],
         acdc_values: bool,
-        common: dict[str, Any],
         workers: int = 1,
     ) -> None:
-        self.folder, self.layout, self.images = folder, layout, images
-        self.acdc_values, self.common = acdc_values, common
-        self.workers = workers
+        self.folder, self.acdc_values, self.workers = folder, acdc_values, workers
         self.pool = (
             ProcessPoolExecutor(workers, initializer=die_with_parent, initargs=(os.getpid(),))
             if workers > 0
@@ -124,20 +142,19 @@ class CaseWriter:
         self.pending: deque[tuple[Future | None, dict[str, Any]]] = deque()
         new = not part.exists() or part.stat().st_size == 0
         self.log = part.open("a", newline="", encoding="utf-8")
-        self.csv = csv.DictWriter(self.log, fieldnames=MANIFEST_COLUMNS)
+        self.csv = csv.DictWriter(self.log, fieldnames=columns)
         if new:
             self.csv.writeheader()
             self.log.flush()
         self.written = 0
 
-    def submit(self, case: Case) -> int:
+    def submit(self, case: WrittenCase) -> int:
         """Queue a case; returns how many cases finished meanwhile."""
-        tasks, files = case_tasks(case, self.layout, self.images)
-        for name in case_folders(self.layout, case.job.stem):
+        for name in case.folders:
             (self.folder / name).mkdir(exist_ok=True)
-        if self.layout == "acdc" and case.conditions is not None:
-            write_case_info(self.folder, case.job.stem, case.job.group, case.conditions)
-        row = manifest_row(case, files, self.common)
+        if case.beside is not None:
+            case.beside(self.folder)
+        tasks, row = case.tasks, case.row
         if self.pool is None:
             _write_files(self.folder, tasks, self.acdc_values)
             self.pending.append((None, row))
@@ -223,14 +240,16 @@ def merged_rows(sources: Iterable[Path]) -> Iterator[dict[str, Any]]:
             yield row
 
 
-def write_manifest(path: Path, rows: Iterable[dict[str, Any]]) -> int:
+def write_manifest(
+    path: Path, rows: Iterable[dict[str, Any]], columns: tuple[str, ...] = MANIFEST_COLUMNS
+) -> int:
     """Write a manifest CSV atomically from a stream of rows; returns the number of rows."""
     count = 0
 
     def write(tmp: Path) -> None:
         nonlocal count
         with tmp.open("w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, fieldnames=MANIFEST_COLUMNS, extrasaction="ignore")
+            writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
             writer.writeheader()
             for row in rows:
                 writer.writerow(row)
