@@ -163,6 +163,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="label values on disk: acdc (1 RV, 2 MYO, 3 LV; default, as cohort) or app "
         "(1 LV, 2 MYO, 3 RV); labels.txt beside the files says which",
     )
+    sequences = parser.add_mutually_exclusive_group()
+    sequences.add_argument(
+        "--conditions-grid",
+        default=None,
+        metavar="SPEC",
+        help="4D CHeart sequences instead of morphs, for every combination of e.g. "
+        "'age=30,50,70;sex=F,M;sbp=120' (conditions not given: the training means per sex)",
+    )
+    sequences.add_argument(
+        "--conditions-csv",
+        type=Path,
+        default=None,
+        help="4D CHeart sequences for each row of a CSV (subject, age, sex, height, weight, sbp)",
+    )
+    parser.add_argument(
+        "--cheart-checkpoint", type=Path, default=None, help="CHeart checkpoint (default: bundled)"
+    )
     parser.add_argument("--shard", default=None, metavar="K/N", help="write shard K of N only")
     parser.add_argument(
         "--workers", type=int, default=1, help="processes writing NIfTI files (0: in this one)"
@@ -214,10 +231,21 @@ def _flag_error(error: CardioInputError, args: argparse.Namespace) -> CardioInpu
     return CardioInputError(flag, error.problem)
 
 
+# flags that only morphs use, refused with the sequence flags
+_MORPH_ONLY = ("plan", "groups", "subjects", "alphas", "steps", "phases", "correlated")
+
+
 def run(args: argparse.Namespace) -> int:
     """Resolve the plan, run this process's share, print a summary line."""
     from cardio_explorer.app.commands._synthesize_run import execute
 
+    if args.conditions_grid is not None or args.conditions_csv is not None:
+        given = [name for name in _MORPH_ONLY if getattr(args, name) is not None]
+        if given:
+            flag = "--uncorrelated" if given[0] == "correlated" else f"--{given[0]}"
+            raise CardioInputError(flag, "is for morphs, not with --conditions-grid/-csv")
+        if args.layout not in (None, "flat"):
+            raise CardioInputError("--layout", "4D sequences are written flat")
     plan = plan_from_args(args)
     if args.out is None and not (args.print_plan or args.bench):
         raise CardioInputError("--out", "required (the dataset folder to write)")

@@ -94,10 +94,12 @@ def compute_unit(
     keep = [k for k, i in enumerate(indices) if wanted is None or i in wanted]
     if not keep:
         return []
-    alphas = [p.alphas[k] for k in keep]
-    decoded = {
-        phase: morph.series(subject, group, phase, alphas, p.correlated, seed) for phase in PHASES
-    }
+    # every alpha is decoded, wanted or not: the same batch on every run and rank, so a
+    # resumed or split run writes the same bytes
+    decoded = {}
+    for phase in PHASES:
+        every = morph.series(subject, group, phase, p.alphas, p.correlated, seed)
+        decoded[phase] = [every[k] for k in keep]
     conditions = morph.atlas.reference(subject).conditions
     style_seed = plan.style_seed(unit) if p.images else None
     images: dict[tuple[int, str], ImageVolume] = {}
