@@ -55,7 +55,8 @@ def test_writes_files_labels_and_manifest(checkpoint, tmp_path, capsys):
     assert out_text[0].startswith("wrote 32 files for 16 morphs and manifest.csv to ")
     provenance = json.loads((out / "provenance.json").read_text())
     assert provenance["command"].startswith("cardio-explorer synthesize --checkpoint ")
-    assert provenance["checkpoint_sha256"] == file_sha256(checkpoint)
+    assert provenance["label_vae_sha256"] == file_sha256(checkpoint)
+    assert provenance["precision"] in ("fp32", "bf16")
     assert provenance["groups"] == ["DCM", "HCM"]
     assert provenance["seeds"] == [0, 1]
     assert provenance["alphas"] == [0.0, 1.0]
