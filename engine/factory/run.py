@@ -31,6 +31,7 @@ from cardio_explorer.engine.factory.writers import (
     done_cases,
     merged_rows,
     morph_case,
+    remove_temporaries,
     row_sources,
     write_manifest,
 )
@@ -93,6 +94,7 @@ def prepare_folder(out: Path, plan: Work, overwrite: bool) -> bool:
     stamp = out / STAMP_FILE
     resume = stamp.is_file() and stamp.read_text().strip() == plan.sha256
     if resume and not overwrite:
+        remove_temporaries(out)  # what a hard-killed run was writing
         return True
     if stamp.is_file() and not overwrite:
         raise CardioInputError(

@@ -175,12 +175,25 @@ class CaseWriter:
         self.written += done
         return done
 
+    def _log_finished(self) -> None:
+        """Log the cases whose files are already whole (in order), so a stop loses none."""
+        while self.pending:
+            future, row = self.pending[0]
+            if future is not None and not (future.done() and future.exception() is None):
+                break
+            self.pending.popleft()
+            self.csv.writerow(row)
+            self.written += 1
+        self.log.flush()
+
     def finish(self) -> int:
         """Wait for every queued case; returns how many finished."""
         return self._drain(0)
 
     def close(self, cancel: bool = False) -> None:
         """Stop the pool (cancelling queued writes when ``cancel``) and close the log."""
+        if cancel:
+            self._log_finished()
         if self.pool is not None:
             if cancel:
                 # SIGTERM must end us within seconds: stop the workers mid-file (their
