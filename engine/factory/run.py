@@ -151,29 +151,36 @@ class MorphWork:
 
     @property
     def sha256(self) -> str:
+        """The plan's hash."""
         return self.plan.sha256
 
     @property
     def n_cases(self) -> int:
+        """Number of morphs."""
         return self.plan.n_cases
 
     @property
     def labels(self) -> str:
+        """Label values on disk."""
         return self.plan.plan.labels
 
     columns = MANIFEST_COLUMNS
 
     def to_toml(self) -> str:
+        """The plan as TOML."""
         return self.plan.to_toml()
 
     def units_of(self, rank: int, world: int) -> Iterator[int]:
+        """Units of one rank."""
         return self.plan.units_of(rank, world)
 
     def cases_of(self, unit: int) -> range:
+        """The alphas of a unit, as case indices."""
         n = len(self.plan.plan.alphas)
         return range(unit * n, (unit + 1) * n)
 
     def compute(self, unit: int, wanted: set[int]) -> list[WrittenCase]:
+        """The wanted morphs of a unit, ready to write."""
         p = self.plan.plan
         return [
             morph_case(case, p.layout, p.images, self.common)
@@ -181,11 +188,13 @@ class MorphWork:
         ]
 
     def finish(self, out: Path, n_rows: int) -> None:
+        """nnU-Net's dataset.json when the layout needs it."""
         p = self.plan.plan
         if p.layout == "nnunet":
             write_nnunet_json(out, n_rows * len(p.phases), p.labels == "acdc")
 
     def record(self) -> dict[str, Any]:
+        """The plan's fields for provenance.json."""
         p = self.plan.plan
         return {
             "groups": list(p.groups or ()),
