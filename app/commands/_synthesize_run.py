@@ -23,7 +23,7 @@ def execute(
     import torch
 
     from cardio_explorer.engine.device import choose_device, current_precision, describe
-    from cardio_explorer.engine.factory.cases import check_image_model
+    from cardio_explorer.engine.factory.cases import ReferenceStyles, check_image_model
     from cardio_explorer.engine.factory.distributed import (
         close_ranks,
         device_for_rank,
@@ -52,10 +52,16 @@ def execute(
     if args.print_plan:
         print(work.to_toml() if sequences else resolved.to_toml(), end="")
         return 0
+    styles = None
     if not sequences:
         spade = load_spade(spade_checkpoint, device) if spade_checkpoint is not None else None
         if spade is not None:
             check_image_model(morph, spade)
+        if resolved.plan.style == "reference":
+            if args.style_from is None:
+                raise CardioInputError("--style-from", "the plan's style is reference: name DIR")
+            # every subject's image read and encoded now: a missing one stops before any work
+            styles = ReferenceStyles(args.style_from, spade).load(resolved.plan.subjects)
     if world is None and shard[1] > 1:
         ranks = Ranks(rank=shard[0] - 1, world=shard[1], shard=True)
     else:
@@ -73,7 +79,9 @@ def execute(
     if sequences:
         work = replace_common(work, provenance)
     else:
-        work = morph_work(morph, spade, resolved, provenance)
+        if styles is not None:
+            provenance["style_from"] = str(args.style_from)
+        work = morph_work(morph, spade, resolved, provenance, styles)
     try:
         result = run_work(
             work,

@@ -157,6 +157,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="flat (default), nnunet (nnU-Net v2 raw: imagesTr, labelsTr, dataset.json) or acdc",
     )
     parser.add_argument(
+        "--style-from",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="with --images: each image in its reference subject's own style, encoded from "
+        "that subject's ED image in DIR (ACDC layout, e.g. ../shared/acdc); default: a style "
+        "seed per morph from the plan",
+    )
+    parser.add_argument(
         "--labels",
         choices=LABEL_VALUES,
         default=None,
@@ -210,6 +219,7 @@ def plan_from_args(args: argparse.Namespace) -> Plan:
         "images": args.images,
         "layout": args.layout,
         "labels": args.labels,
+        "style": None if args.style_from is None else "reference",
     }
     if args.subjects is not None:
         text = args.subjects.strip()
@@ -233,6 +243,7 @@ def _flag_error(error: CardioInputError, args: argparse.Namespace) -> CardioInpu
 
 # flags that only morphs use, refused with the sequence flags
 _MORPH_ONLY = ("plan", "groups", "subjects", "alphas", "steps", "phases", "correlated")
+_MORPH_ONLY += ("style_from",)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -243,6 +254,7 @@ def run(args: argparse.Namespace) -> int:
         given = [name for name in _MORPH_ONLY if getattr(args, name) is not None]
         if given:
             flag = "--uncorrelated" if given[0] == "correlated" else f"--{given[0]}"
+            flag = flag.replace("_", "-")
             raise CardioInputError(flag, "is for morphs, not with --conditions-grid/-csv")
         if args.layout not in (None, "flat"):
             raise CardioInputError("--layout", "4D sequences are written flat")

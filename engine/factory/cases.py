@@ -7,7 +7,9 @@ written phase in batches of ``image_batch`` slices, with the unit's style seed.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -21,7 +23,7 @@ from cardio_explorer.engine.label_vae.atlas import PHASES
 from cardio_explorer.engine.label_vae.morph import PathologyMorph
 from cardio_explorer.engine.metrics.diagnosis import meets_group_rule
 from cardio_explorer.engine.metrics.phenotypes import Phenotypes, measure_phenotypes
-from cardio_explorer.engine.spade.inference import StyleSpec, style_codes
+from cardio_explorer.engine.spade.inference import StyleSpec, encode_style, style_codes
 from cardio_explorer.engine.spade.network import SpadeModel
 from cardio_explorer.engine.volume import ImageVolume, LabelVolume
 
@@ -56,11 +58,16 @@ def check_image_model(morph: PathologyMorph, spade: SpadeModel) -> None:
 
 @torch.inference_mode()
 def _images(
-    spade: SpadeModel, volumes: list[LabelVolume], seed: int, device: torch.device, batch: int
+    spade: SpadeModel,
+    volumes: list[LabelVolume],
+    style: int | np.ndarray,
+    device: torch.device,
+    batch: int,
 ) -> list[ImageVolume]:
-    """SPADE images of several label volumes (one style code), all slices batched together."""
+    """SPADE images of several label volumes (one style: a seed or a code), slices batched."""
     slices = np.concatenate([v.data for v in volumes])
-    codes = style_codes(spade, StyleSpec(seed=seed), 1, device)
+    spec = StyleSpec(seed=style) if isinstance(style, int) else style
+    codes = style_codes(spade, spec, 1, device)
     out = np.empty(slices.shape, dtype=np.float32)
     for start in range(0, len(slices), batch):
         stop = min(start + batch, len(slices))
@@ -78,6 +85,37 @@ def _images(
     return images
 
 
+class ReferenceStyles:
+    """Style codes from the reference subjects' own images (ACDC layout folder), encoded once.
+
+    ``load(subjects)`` reads and encodes them all before any work, so a missing image is one
+    clear error up front."""
+
+    def __init__(self, folder: str | Path, spade: SpadeModel) -> None:
+        self.folder, self.spade = Path(folder), spade
+        self.codes: dict[str, np.ndarray] = {}
+
+    def load(self, subjects: Iterable[str]) -> ReferenceStyles:
+        """Encode the ED image of each subject (preprocessed onto SPADE's grid)."""
+        from cardio_explorer.engine.io.acdc import read_acdc_subject
+        from cardio_explorer.engine.preprocess import preprocess_subject
+
+        for sid in subjects:
+            if sid in self.codes:
+                continue
+            subject = read_acdc_subject(self.folder / sid, images=True)
+            if subject.ed_frame not in subject.images:
+                raise CardioInputError(self.folder / sid, "has no ED image to take the style from")
+            size = self.spade.config.image_size
+            prepared = preprocess_subject(subject, size=size)
+            self.codes[sid] = encode_style(self.spade, prepared.images[prepared.ed_frame])
+        return self
+
+    def code(self, subject_id: str) -> np.ndarray:
+        """The style code of a reference subject."""
+        return self.codes[subject_id]
+
+
 def compute_unit(
     morph: PathologyMorph,
     spade: SpadeModel | None,
@@ -85,8 +123,10 @@ def compute_unit(
     unit: int,
     wanted: set[int] | None = None,
     image_batch: int = IMAGE_BATCH,
+    styles: ReferenceStyles | None = None,
 ) -> list[Case]:
-    """The cases of ``unit`` (only those in ``wanted`` when given), in alpha order."""
+    """The cases of ``unit`` (only those in ``wanted`` when given), in alpha order; images in
+    the subject's own style when ``styles`` is given, else from the unit's style seed."""
     p = plan.plan
     subject, group, seed = plan.unit(unit)
     first = unit * len(p.alphas)
@@ -101,14 +141,14 @@ def compute_unit(
         every = morph.series(subject, group, phase, p.alphas, p.correlated, seed)
         decoded[phase] = [every[k] for k in keep]
     conditions = morph.atlas.reference(subject).conditions
-    style_seed = plan.style_seed(unit) if p.images else None
+    style_seed = plan.style_seed(unit) if p.images and styles is None else None
     images: dict[tuple[int, str], ImageVolume] = {}
     if p.images and spade is not None:
         order = [(k, phase) for k in range(len(keep)) for phase in p.phases]
         made = _images(
             spade,
             [decoded[phase][k].labels for k, phase in order],
-            style_seed,  # type: ignore[arg-type]
+            styles.code(subject) if styles is not None else style_seed,  # type: ignore[arg-type]
             morph.device,
             image_batch,
         )

@@ -34,11 +34,12 @@ from cardio_explorer.engine.limits import MAX_PLAN_CASES, MAX_SEED, MAX_SEEDS
 
 LAYOUTS = ("flat", "nnunet", "acdc")
 LABEL_VALUES = ("acdc", "app")
+STYLES = ("seed", "reference")
 DEFAULT_SEEDS = "0-19"
 # TOML sections and the plan fields each holds (a plan file mirrors the flags).
 SECTIONS = {
     "morphs": ("groups", "subjects", "seeds", "alphas", "correlated", "phases"),
-    "output": ("layout", "images", "labels"),
+    "output": ("layout", "images", "labels", "style"),
 }
 
 
@@ -78,6 +79,7 @@ class Plan:
     layout: str = "flat"
     images: bool = False
     labels: str = "acdc"
+    style: str = "seed"  # SPADE style: "seed" (from the plan) or "reference" (own image)
 
     def resolve(self, atlas: LatentAtlas) -> ResolvedPlan:
         """Check every field against the atlas; one clear error, before any work."""
@@ -90,6 +92,10 @@ class Plan:
             raise CardioInputError("layout", f"must be one of {LAYOUTS}, got {self.layout!r}")
         if self.labels not in LABEL_VALUES:
             raise CardioInputError("labels", f"must be one of {LABEL_VALUES}, got {self.labels!r}")
+        if self.style not in STYLES:
+            raise CardioInputError("style", f"must be one of {STYLES}, got {self.style!r}")
+        if self.style == "reference" and not self.images:
+            raise CardioInputError("style", "reference styles the images: add --images")
         if self.layout == "nnunet" and not self.images:
             raise CardioInputError(
                 "layout", "nnunet needs images (imagesTr); add --images or pick flat or acdc"
@@ -222,7 +228,7 @@ def _typed(name: str, value: Any, where: str) -> Any:
         if not isinstance(value, bool):
             raise CardioInputError(thing, f"must be true or false, got {value!r}")
         return value
-    if name in ("layout", "labels"):
+    if name in ("layout", "labels", "style"):
         if not isinstance(value, str):
             raise CardioInputError(thing, f"must be a string, got {value!r}")
         return value

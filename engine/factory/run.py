@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from cardio_explorer import __version__
 from cardio_explorer.engine.errors import CardioInputError
-from cardio_explorer.engine.factory.cases import compute_unit
+from cardio_explorer.engine.factory.cases import ReferenceStyles, compute_unit
 from cardio_explorer.engine.factory.layouts import write_nnunet_json, write_root_files
 from cardio_explorer.engine.factory.plan import ResolvedPlan
 from cardio_explorer.engine.factory.writers import (
@@ -148,6 +148,7 @@ class MorphWork:
     morph: PathologyMorph
     spade: SpadeModel | None
     common: dict[str, Any]
+    styles: ReferenceStyles | None = None
 
     @property
     def sha256(self) -> str:
@@ -184,7 +185,9 @@ class MorphWork:
         p = self.plan.plan
         return [
             morph_case(case, p.layout, p.images, self.common)
-            for case in compute_unit(self.morph, self.spade, self.plan, unit, wanted)
+            for case in compute_unit(
+                self.morph, self.spade, self.plan, unit, wanted, styles=self.styles
+            )
         ]
 
     def finish(self, out: Path, n_rows: int) -> None:
@@ -213,11 +216,17 @@ def morph_work(
     spade: SpadeModel | None,
     plan: ResolvedPlan,
     provenance: dict[str, Any] | None = None,
+    styles: ReferenceStyles | None = None,
 ) -> MorphWork:
-    """The morph plan as work; ``provenance`` gives the per-row hashes and precision."""
-    common = {"label_values": plan.plan.labels, "plan_sha256": plan.sha256, **(provenance or {})}
-    keys = ("label_values", "precision", "plan_sha256", "label_vae_sha256", "spade_sha256")
-    return MorphWork(plan, morph, spade, {k: common.get(k, "") for k in keys})
+    """The morph plan as work; ``provenance`` gives the per-row hashes and precision;
+    ``styles``: images in each reference subject's own style (else from style seeds)."""
+    p = plan.plan
+    style = "" if not p.images else p.style
+    common = {"label_values": p.labels, "plan_sha256": plan.sha256, "style": style}
+    common.update(provenance or {})
+    keys = ("style", "label_values", "precision", "plan_sha256", "label_vae_sha256")
+    keys += ("spade_sha256",)
+    return MorphWork(plan, morph, spade, {k: common.get(k, "") for k in keys}, styles)
 
 
 def run_plan(

@@ -34,6 +34,7 @@ MANIFEST_COLUMNS = (
     "seed",
     "alpha",
     "correlated",
+    "style",
     "style_seed",
     "file_ed",
     "file_es",

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 
+import numpy as np
 import pytest
 from tiny_models import tiny_label_vae_checkpoint, tiny_spade_checkpoint, write_tiny_cohort
 
@@ -12,8 +14,13 @@ from cardio_explorer.app.cli import main
 from cardio_explorer.app.commands.synthesize import parse_alphas, parse_seeds, parse_shard
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.factory.writers import MANIFEST_COLUMNS
-from cardio_explorer.engine.io.nifti import read_image_volume, read_label_volume
+from cardio_explorer.engine.io.nifti import (
+    read_image_volume,
+    read_label_volume,
+    write_image_volume,
+)
 from cardio_explorer.engine.nn.checkpoint import file_sha256
+from cardio_explorer.engine.volume import ImageVolume
 
 
 @pytest.fixture(scope="module")
@@ -229,3 +236,35 @@ def test_images_in_the_acdc_layout(checkpoint, tmp_path):
     (row,) = read_manifest(out / "manifest.csv")
     assert row["spade_sha256"] == file_sha256(spade)
     assert row["image_es"] == "p2_DCM_s0_a100/p2_DCM_s0_a100_frame02.nii.gz"
+
+
+def test_images_in_each_reference_subjects_own_style(checkpoint, tmp_path, capsys):
+    cohort = write_tiny_cohort(tmp_path / "cohort")
+    spade = tiny_spade_checkpoint(tmp_path / "spade.safetensors")
+    extra = ("--groups", "DCM", "--seeds", "0", "--alphas", "1", "--images")
+    extra += ("--spade-checkpoint", str(spade), "--style-from", str(cohort))
+    # the tiny cohort has labels only: one clear error before any work
+    assert synthesize(checkpoint, tmp_path / "never", *extra) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert "p1" in err[0]
+    assert not (tmp_path / "never").exists()
+    rng = np.random.default_rng(0)
+    for (sid, brightness), frame in itertools.product((("p1", 0.2), ("p2", 0.9)), (1, 8)):
+        stem = cohort / sid / f"{sid}_frame{frame:02d}"
+        labels = read_label_volume(f"{stem}_gt.nii.gz", acdc_labels=True)
+        data = brightness * (labels.data > 0) + 0.05 * rng.standard_normal(labels.data.shape)
+        image = ImageVolume(data=data.astype(np.float32), affine=labels.affine)
+        write_image_volume(image, f"{stem}.nii.gz")
+    out = tmp_path / "own"
+    assert synthesize(checkpoint, out, *extra) == 0
+    rows = read_manifest(out / "manifest.csv")
+    assert {(r["style"], r["style_seed"]) for r in rows} == {("reference", "")}
+    seeded = tmp_path / "seeded"
+    assert synthesize(checkpoint, seeded, *extra[:-2]) == 0
+    assert {r["style"] for r in read_manifest(seeded / "manifest.csv")} == {"seed"}
+    own = [read_image_volume(out / r["file_ed"].replace("_gt", "")).data for r in rows]
+    assert not np.allclose(
+        own[0], read_image_volume(seeded / rows[0]["file_ed"].replace("_gt", "")).data
+    )
+    assert json.loads((out / "provenance.json").read_text())["style_from"] == str(cohort)
