@@ -57,7 +57,7 @@ def check_image_model(morph: PathologyMorph, spade: SpadeModel) -> None:
 
 
 @torch.inference_mode()
-def _images(
+def spade_images(
     spade: SpadeModel,
     volumes: list[LabelVolume],
     style: int | np.ndarray,
@@ -145,7 +145,7 @@ def compute_unit(
     images: dict[tuple[int, str], ImageVolume] = {}
     if p.images and spade is not None:
         order = [(k, phase) for k in range(len(keep)) for phase in p.phases]
-        made = _images(
+        made = spade_images(
             spade,
             [decoded[phase][k].labels for k, phase in order],
             styles.code(subject) if styles is not None else style_seed,  # type: ignore[arg-type]

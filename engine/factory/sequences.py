@@ -29,7 +29,7 @@ from cardio_explorer.engine.cheart.inference import (
 )
 from cardio_explorer.engine.cheart.model import CHeartModel
 from cardio_explorer.engine.errors import CardioInputError
-from cardio_explorer.engine.factory.cases import _images
+from cardio_explorer.engine.factory.cases import spade_images
 from cardio_explorer.engine.factory.morphs import MANIFEST_PHENOTYPES, check_seeds
 from cardio_explorer.engine.factory.writers import WrittenCase
 from cardio_explorer.engine.io.generic import read_conditions_csv
@@ -231,7 +231,7 @@ class SequenceWork:
             sequence = crop_or_pad(resample_inplane(sequence, DEFAULT_SPACING_MM), size=size)
             style = self.style_seed(index)
             frames = [sequence.frame(t) for t in range(sequence.n_frames)]
-            made = _images(self.spade, frames, style, self.model.device, 64)
+            made = spade_images(self.spade, frames, style, self.model.device, 64)
             image = sequence_image(sequence, np.stack([m.data for m in made]))
             image_file = f"{case}_4d.nii.gz"
             tasks.append((image_file, "image", image))
