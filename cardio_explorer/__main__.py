@@ -1,4 +1,5 @@
-"""``python -m cardio_explorer``: the same as the ``cardio-explorer`` command (torchrun uses it)."""
+"""``python -m cardio_explorer``: the console script, and what torchrun starts
+(``torchrun --nproc-per-node N -m cardio_explorer train KIND ...``)."""
 
 import sys
 

@@ -13,7 +13,7 @@ import numpy as np
 from cardio_explorer.app.commands._checkpoints import label_vae_checkpoint, resolve_checkpoint
 from cardio_explorer.app.commands._precision import add_precision_argument
 from cardio_explorer.engine.errors import CardioInputError
-from cardio_explorer.engine.factory.morphs import DEFAULT_ALPHAS, PATHOLOGY_GROUPS
+from cardio_explorer.engine.factory.morphs import DEFAULT_ALPHAS
 from cardio_explorer.engine.factory.plan import (
     DEFAULT_SEEDS,
     LABEL_VALUES,
@@ -23,6 +23,7 @@ from cardio_explorer.engine.factory.plan import (
     read_plan,
 )
 from cardio_explorer.engine.limits import MAX_STEPS, check_count
+from cardio_explorer.engine.subject import PATHOLOGY_GROUPS
 
 # Plan fields -> the flags that set them (errors name the flag the user typed).
 _FLAGS = {

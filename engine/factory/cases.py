@@ -14,17 +14,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from cardio_explorer.engine.cohort.conditions import Conditions
 from cardio_explorer.engine.device import autocast
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.factory.morphs import SynthesisJob
 from cardio_explorer.engine.factory.plan import ResolvedPlan
-from cardio_explorer.engine.label_vae.atlas import PHASES
 from cardio_explorer.engine.label_vae.morph import PathologyMorph
 from cardio_explorer.engine.metrics.diagnosis import meets_group_rule
 from cardio_explorer.engine.metrics.phenotypes import Phenotypes, measure_phenotypes
 from cardio_explorer.engine.spade.inference import StyleSpec, encode_style, style_codes
 from cardio_explorer.engine.spade.network import SpadeModel
+from cardio_explorer.engine.subject import PHASES, Conditions
 from cardio_explorer.engine.volume import ImageVolume, LabelVolume
 
 IMAGE_BATCH = 64

@@ -14,11 +14,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from cardio_explorer.engine.cohort.conditions import Conditions
 from cardio_explorer.engine.io.acdc import write_info_cfg
 from cardio_explorer.engine.io.atomic import atomic_write_text
 from cardio_explorer.engine.io.nifti import write_label_table
 from cardio_explorer.engine.labels import INTERNAL_TO_ACDC, LABEL_TABLE
+from cardio_explorer.engine.subject import Conditions
 
 LABEL_TABLE_FILE = "labels.txt"
 _ACDC_FRAME = {"ED": 1, "ES": 2}

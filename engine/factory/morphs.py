@@ -15,12 +15,11 @@ from dataclasses import dataclass
 
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.io.safe_paths import check_safe_id
-from cardio_explorer.engine.label_vae.atlas import PHASES, LatentAtlas
+from cardio_explorer.engine.label_vae.atlas import LatentAtlas
 from cardio_explorer.engine.label_vae.morph import check_alpha
 from cardio_explorer.engine.limits import MAX_PLAN_CASES
-from cardio_explorer.engine.subject import ACDC_GROUP_NAMES, GROUPS
+from cardio_explorer.engine.subject import ACDC_GROUP_NAMES, GROUPS, PATHOLOGY_GROUPS, PHASES
 
-PATHOLOGY_GROUPS = ("DCM", "HCM", "ARV", "MINF")
 DEFAULT_ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
 DEFAULT_SEEDS = tuple(range(20))
 MANIFEST_PHENOTYPES = ("lvedv_ml", "lvesv_ml", "lvef", "rvedv_ml", "rvef", "lvm_g", "max_wall_mm")

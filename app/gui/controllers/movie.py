@@ -37,7 +37,7 @@ def check_movie_path(path: str | Path) -> Path:
         raise CardioInputError(path, "a movie must end in .gif or .mp4")
     if suffix == ".mp4":
         try:
-            import imageio_ffmpeg  # noqa: F401
+            import imageio_ffmpeg  # noqa: F401  (optional dependency: probed, not used)
         except ImportError:
             raise CardioInputError(
                 path,
@@ -51,7 +51,7 @@ def check_movie_path(path: str | Path) -> Path:
 
 def write_movie(frames: Sequence[np.ndarray], path: Path, fps: float) -> Path:
     """Write RGB frames (H, W, 3) as an animated GIF (looping) or an MP4."""
-    import imageio.v3 as iio
+    import imageio.v3 as iio  # start-up: its plugins load only when a movie is written
 
     if path.suffix.lower() == ".gif":
         iio.imwrite(path, np.stack(frames), duration=1000.0 / fps, loop=0)
@@ -107,11 +107,7 @@ class MovieController(QObject):
         request = MovieRequest(
             next_request_id(),
             self.window.engines,
-            state.subject_id,
-            state.target_group,
-            state.phase,
-            state.correlated,
-            state.seed,
+            state.morph_query(),
             state.smoothing,
             int(n_frames),
             check_movie_path(path),
@@ -137,7 +133,7 @@ class MovieController(QObject):
             if path is None:
                 return None
         path = check_movie_path(path)
-        frames = [sample.surfaces[t] for t in range(sample.labels.n_frames)]
+        frames = [surfaces_from_meshes(m) for m in sample.meshes]
         fps = 1000.0 / (sample.labels.frame_duration_ms or 50.0)
         return self._render(frames, path, fps)
 
