@@ -107,6 +107,7 @@ def test_one_thick_edge_slice_does_not_set_the_maximum() -> None:
     thick = ring_volume(24.0, spacing, inner=14.0, nz=1).data
     edge = LabelVolume.from_array(np.concatenate([thick, thin]), spacing)
     assert max_wall_thickness_mm(edge) == pytest.approx(8.0, abs=1.5)
+    assert max_wall_thickness_mm(edge, corroborated=False) == pytest.approx(24.0, abs=1.5)
     # the same thickening on two adjacent slices is real and is kept
     two = LabelVolume.from_array(np.concatenate([thick, thick, thin]), spacing)
     assert max_wall_thickness_mm(two) == pytest.approx(24.0, abs=1.5)
