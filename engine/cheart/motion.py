@@ -13,6 +13,7 @@ import math
 from typing import NamedTuple
 
 import torch
+from torch import nn
 from torch.nn import functional
 
 # Voxels per unit of the decoder's displacement channels: a heart wall moves a few voxels on the
@@ -148,3 +149,43 @@ def smoothness(displacement: torch.Tensor) -> torch.Tensor:
         + (d[..., :, 1:, :] - d[..., :, :-1, :]).pow(2).mean()
         + (d[..., :, :, 1:] - d[..., :, :, :-1]).pow(2).mean()
     )
+
+
+class MotionBasis(nn.Module):
+    """Displacement fields placed by the anatomy they move: a small CNN reads frame 0 (one-hot,
+    pooled to half resolution) once per sequence and outputs ``k`` basis fields (3 channels
+    each, voxels, full resolution); each frame mixes them with ``k`` amplitudes read from its
+    decoder input (latent and condition code). The latent-only decoder head cannot see where
+    frame 0's walls are, so the negative log-likelihood prefers timid, misplaced fields (see
+    the README, issue 19); here the fields follow the walls and the latent sets how far they go.
+    The output layer starts at zero, so a warm-started model starts where it was."""
+
+    def __init__(self, n_labels: int, decoder_input: int, k: int, width: int = 16) -> None:
+        super().__init__()
+        self.k = k
+        self.anatomy = nn.Sequential(
+            nn.AvgPool3d(2),
+            nn.Conv3d(n_labels, width, 3, padding=1),
+            nn.LeakyReLU(0.2),
+            # Dilations grow the field of view to about 15 half-resolution voxels, the LV's
+            # radius and more, so a field can point from a wall towards the cavity's centre.
+            nn.Conv3d(width, width, 3, padding=2, dilation=2),
+            nn.LeakyReLU(0.2),
+            nn.Conv3d(width, width, 3, padding=4, dilation=4),
+            nn.LeakyReLU(0.2),
+            nn.ConvTranspose3d(width, 3 * k, kernel_size=4, stride=2, padding=1),
+        )
+        last = self.anatomy[-1]
+        nn.init.zeros_(last.weight)
+        nn.init.zeros_(last.bias)
+        self.amplitude = nn.Sequential(
+            nn.Linear(decoder_input, 64), nn.LeakyReLU(0.2), nn.Linear(64, k)
+        )
+
+    def forward(self, first: torch.Tensor, decoder_input: torch.Tensor) -> torch.Tensor:
+        """Frame-0 one-hot [B, C, D, H, W] and decoder inputs [B, T', z + code] ->
+        displacements [B, T', 3, D, H, W] (in units of ``DISPLACEMENT_VOXELS``)."""
+        b, _, d, h, w = first.shape
+        basis = self.anatomy(first).float().reshape(b, self.k, 3 * d * h * w)
+        amplitude = self.amplitude(decoder_input).float()  # [B, T', k]
+        return torch.bmm(amplitude, basis).view(b, -1, 3, d, h, w)

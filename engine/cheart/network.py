@@ -26,6 +26,7 @@ from torch.nn import functional
 
 from cardio_explorer.engine.cheart.motion import (
     DISPLACEMENT_VOXELS,
+    MotionBasis,
     MovedFrames,
     move_first_frame,
     smoothness,
@@ -47,6 +48,9 @@ class CHeartConfig:
     public code does), so that z is pushed to hold what the conditions do not explain.
     motion: frames after the first are frame 0 warped by decoded displacement fields (see the
     module docstring); motion_smoothness weighs the mean squared displacement gradient (voxels).
+    motion_basis: with motion, add this many displacement fields computed from frame 0 itself
+    and mixed per frame (engine/cheart/motion.py ``MotionBasis``); 0 (older checkpoints): the
+    latent-only head alone.
     """
 
     grid: tuple[int, int, int] = (32, 64, 64)
@@ -62,6 +66,7 @@ class CHeartConfig:
     condition_encoder: bool = True
     motion: bool = False
     motion_smoothness: float = 0.01
+    motion_basis: int = 0
     beta: float = 1e-3
     lr: float = 5e-4
     batch_size: int = 8
@@ -81,6 +86,8 @@ class CHeartConfig:
             problems.append("n_frames must be at least 2")
         if any(s <= 0 for s in self.spacing):
             problems.append("spacing must be positive")
+        if self.motion_basis < 0 or (self.motion_basis and not self.motion):
+            problems.append("motion_basis must be >= 0, and needs motion")
         if self.motion_smoothness < 0:
             problems.append("motion_smoothness must be >= 0")
         if problems:
@@ -119,8 +126,8 @@ PAPER = CHeartConfig(
     lstm_hidden=64,
 )
 # Bundled CPU model: 32 x 64 x 64 at 4 x 2.5 x 2.5 mm (same field of view as the paper),
-# motion decoding.
-LEAN = CHeartConfig(motion=True)
+# motion decoding with displacement fields placed by frame 0 (issue 19).
+LEAN = CHeartConfig(motion=True, motion_basis=8)
 # The same grid decoding every frame's labels, as the paper does; the bundled model's first
 # stage, which the motion model is warm-started from (see the README's reproduce line).
 LEAN_LABELS = CHeartConfig()
@@ -287,6 +294,10 @@ class CHeartNet(nn.Module):
         self.encoder = Encoder3d(config)
         self.temporal = TemporalLSTM(config.z_dim, config.condition_code, config.lstm_hidden)
         self.decoder = Decoder3d(config)
+        self.motion_basis = None
+        if config.motion_basis:
+            width = config.z_dim + config.condition_code
+            self.motion_basis = MotionBasis(config.n_labels, width, config.motion_basis)
 
     def one_hot(self, labels: torch.Tensor) -> torch.Tensor:
         """Integer labels [B, D, H, W] -> float one-hot [B, C, D, H, W]."""
@@ -333,18 +344,23 @@ class CHeartNet(nn.Module):
         if not self.config.motion:
             return CHeartOutput(self.decode(latents, conditions), mu, logvar, latents)
         b, t, _ = latents.shape
-        h = self.decoder.features(self._decoder_input(latents, conditions))
+        inputs = self._decoder_input(latents, conditions)
+        h = self.decoder.features(inputs)
         h = h.view(b, t, *h.shape[1:])
         # Labels only for frame 0, displacements only for the later frames.
         frame0_logits = self.decoder.blocks[-1](h[:, 0])
-        displacement = self.decoder.displacement(h[:, 1:].reshape(b * (t - 1), *h.shape[2:]))
-        displacement = displacement.float().view(b, t - 1, 3, *displacement.shape[2:])
-        displacement = displacement * DISPLACEMENT_VOXELS
         if source is None:  # generation: warp the decoded frame 0
             source = frame0_logits.argmax(dim=1)
         elif source.dim() == 5:
             source = source.argmax(dim=1)
-        moved = move_first_frame(self.one_hot(source), displacement)
+        first = self.one_hot(source)
+        displacement = self.decoder.displacement(h[:, 1:].reshape(b * (t - 1), *h.shape[2:]))
+        displacement = displacement.float().view(b, t - 1, 3, *displacement.shape[2:])
+        if self.motion_basis is not None:
+            later = inputs.view(b, t, -1)[:, 1:]
+            displacement = displacement + self.motion_basis(first, later)
+        displacement = displacement * DISPLACEMENT_VOXELS
+        moved = move_first_frame(first, displacement)
         return CHeartOutput(None, mu, logvar, latents, frame0_logits, source, displacement, moved)
 
     def generate(
