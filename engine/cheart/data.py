@@ -2,10 +2,11 @@
 
 Every heart CHeart reads (training sequences, a completed ED frame, a real ED/ES pair) goes
 through :func:`to_model_grid`: the anatomical frame of engine/frame.py (the label VAE's: LV ->
-RV along -x, base at slice 0, found from the labels of all frames together), in-plane at the
-grid's spacing, then nearest neighbour along the slices onto the model grid, centred on the
-bounding box of the ED frame's labels. Training and inference thus see hearts placed alike
-whatever the file's header says, and the result keeps the true (world) affine of the grid.
+RV along -x, base at slice 0, found from the ED frame's labels alone, as completion has only
+that frame), in-plane at the grid's spacing, then nearest neighbour along the slices onto the
+model grid, centred on the bounding box of the ED frame's labels. Training and inference thus
+see hearts placed alike whatever the file's header says, and the result keeps the true (world)
+affine of the grid.
 """
 
 from __future__ import annotations
@@ -103,12 +104,12 @@ def to_model_grid(
     volume: LabelVolume, shape: Sequence[int], spacing_zyx: Sequence[float]
 ) -> LabelVolume:
     """A 3D or 3D+t label volume in the anatomical frame on a model grid (see the module
-    docstring); the frame is measured from all its frames, the grid centred on frame 0."""
+    docstring); frame 0 sets the frame and the grid's centre for every frame."""
     from cardio_explorer.engine.frame import measure_frame, to_anatomical_frame
     from cardio_explorer.engine.preprocess import to_canonical_orientation
 
     canonical = to_canonical_orientation(volume)
-    frame = measure_frame(canonical)
+    frame = measure_frame(canonical.frame(0))
     inplane = float(spacing_zyx[2])
     # A window a little wider than the grid, so re-centring on the ED box loses nothing.
     extent = max(shape[1] * spacing_zyx[1], shape[2] * spacing_zyx[2])
