@@ -20,6 +20,7 @@ from torch.nn import functional
 # lean grid, and early optimiser steps then move boundaries by fractions of a voxel.
 DISPLACEMENT_VOXELS = 2.0
 _LOG_FLOOR = 1e-6
+_BACKGROUND, _LV, _MYO, _RV = 0, 1, 2, 3  # engine.labels.Label, as plain ints for torch
 
 
 # Motion is confined to this many voxels around frame 0's labelled box: outside it every later
@@ -83,7 +84,8 @@ class MovedFrames(NamedTuple):
         return torch.stack(out)
 
     def labels(self) -> torch.Tensor:
-        """Most probable label per voxel, uint8 [B, T', D, H, W]; computed inside the boxes."""
+        """Most probable label per voxel, uint8 [B, T', D, H, W]; computed inside the boxes,
+        the LV blood pool closed by myocardium (``enclose_lv``)."""
         out = []
         for box, moved in zip(self.boxes, self.foreground, strict=True):
             frames = torch.zeros((self.n_frames, *self.grid), dtype=torch.uint8, device=self.device)
@@ -91,7 +93,7 @@ class MovedFrames(NamedTuple):
                 best, index = moved.max(dim=1)
                 # Ties go to background, as argmax over (background, foreground...) would.
                 label = torch.where(best > 1.0 - moved.sum(dim=1), index + 1, 0)
-                frames[(slice(None), *box)] = label.to(torch.uint8)
+                frames[(slice(None), *box)] = enclose_lv(label.to(torch.uint8))
             out.append(frames)
         return torch.stack(out)
 
@@ -117,6 +119,30 @@ class MovedFrames(NamedTuple):
         frames = torch.zeros((self.n_frames, self.n_labels, *self.grid), device=self.device)
         frames[:, 0] = 1.0
         return frames
+
+
+def enclose_lv(labels: torch.Tensor) -> torch.Tensor:
+    """Labels [..., D, H, W] (internal values, base at slice 0) with every LV voxel that touches
+    background or RV in-plane turned to myocardium, except in each volume's most basal LV slice
+    (the open valve plane; see engine/metrics/topology.py).
+
+    A warp moves the endocardium and epicardium separately, and where the wall gets thinner
+    than a voxel the resampled cavity touches the background or the RV: blood through the wall,
+    which a heart cannot show. One pass suffices: a remaining LV voxel touches LV or myocardium
+    only. Integer label maps only (the likelihood in training is untouched)."""
+    lv = labels == _LV
+    open_side = (labels == _BACKGROUND) | (labels == _RV)
+    padded = functional.pad(open_side.to(torch.uint8), (1, 1, 1, 1), value=1).bool()
+    touches = (
+        padded[..., :-2, 1:-1]
+        | padded[..., 2:, 1:-1]
+        | padded[..., 1:-1, :-2]
+        | padded[..., 1:-1, 2:]
+    )
+    has_lv = lv.any(dim=-1).any(dim=-1)  # [..., D]
+    basal = has_lv & (torch.cumsum(has_lv.to(torch.int32), dim=-1) == 1)
+    exposed = lv & touches & ~basal[..., None, None]
+    return torch.where(exposed, torch.full_like(labels, _MYO), labels)
 
 
 def move_first_frame(first: torch.Tensor, displacement: torch.Tensor) -> MovedFrames:

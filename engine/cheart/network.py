@@ -28,6 +28,7 @@ from cardio_explorer.engine.cheart.motion import (
     DISPLACEMENT_VOXELS,
     MotionBasis,
     MovedFrames,
+    enclose_lv,
     move_first_frame,
     smoothness,
 )
@@ -349,8 +350,8 @@ class CHeartNet(nn.Module):
         h = h.view(b, t, *h.shape[1:])
         # Labels only for frame 0, displacements only for the later frames.
         frame0_logits = self.decoder.blocks[-1](h[:, 0])
-        if source is None:  # generation: warp the decoded frame 0
-            source = frame0_logits.argmax(dim=1)
+        if source is None:  # generation: warp the decoded frame 0, its LV closed
+            source = enclose_lv(frame0_logits.argmax(dim=1))
         elif source.dim() == 5:
             source = source.argmax(dim=1)
         first = self.one_hot(source)

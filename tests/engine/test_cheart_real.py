@@ -12,7 +12,7 @@ import torch
 from cardio_explorer.app.cli import main
 from cardio_explorer.engine.cheart.data import to_model_grid
 from cardio_explorer.engine.cheart.model import load_model
-from cardio_explorer.engine.cheart.motion import MotionBasis
+from cardio_explorer.engine.cheart.motion import MotionBasis, enclose_lv
 from cardio_explorer.engine.cheart.network import TINY, CHeartNet, save_cheart
 from cardio_explorer.engine.cheart.real import (
     DEFAULT_ES_PHASE,
@@ -153,6 +153,23 @@ def test_lv_exposed_fraction():
     basal[0, 20, 20:40] = Label.LV
     assert lv_exposed_fraction(basal) == 0.0
     assert lv_exposed_fraction(np.zeros((4, 8, 8), np.uint8)) == 0.0
+
+
+def test_enclose_lv_closes_the_wall_and_keeps_the_base_open():
+    leaking = _ring()
+    leaking[2:4, 20, 27:33] = Label.LV
+    leaking[:, 18:23, 20:34] = np.where(leaking[:, 18:23, 20:34] == Label.RV, Label.LV, Label.MYO)
+    leaking[0, 20, 20:40] = Label.LV  # the basal slice stays as it is
+    assert lv_exposed_fraction(leaking) > 0.05
+    both = torch.from_numpy(np.stack([leaking, _ring()]))
+    closed = enclose_lv(both).numpy()
+    assert lv_exposed_fraction(closed[0]) == 0.0
+    np.testing.assert_array_equal(closed[1], _ring())  # nothing to close: unchanged
+    np.testing.assert_array_equal(closed[0][0], leaking[0])
+    changed = closed[0] != leaking
+    assert set(np.unique(closed[0][changed])) == {Label.MYO}
+    # only a thin rim changes: the cavity keeps most of its volume
+    assert np.count_nonzero(changed) < 0.25 * np.count_nonzero(leaking == Label.LV)
 
 
 # motion basis ----------------------------------------------------------------------------------
