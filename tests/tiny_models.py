@@ -13,15 +13,12 @@ import torch
 
 from cardio_explorer.engine.io.acdc import read_acdc_subject, write_info_cfg
 from cardio_explorer.engine.io.nifti import write_label_volume
-from cardio_explorer.engine.label_vae.atlas import atlas_extra, build_atlas
-from cardio_explorer.engine.label_vae.network import (
-    LabelVaeConfig,
-    build_label_vae,
-    onehot,
-    save_label_vae,
-)
+from cardio_explorer.engine.label_vae.atlas import atlas_extra
+from cardio_explorer.engine.label_vae.config import LabelVaeConfig
+from cardio_explorer.engine.label_vae.encoding import build_atlas
+from cardio_explorer.engine.label_vae.network import build_label_vae, onehot, save_label_vae
 from cardio_explorer.engine.preprocess import preprocess_subject
-from cardio_explorer.engine.spade.network import LEAN as SPADE_LEAN
+from cardio_explorer.engine.spade.config import LEAN as SPADE_LEAN
 from cardio_explorer.engine.volume import LabelVolume
 
 SIZE = 32

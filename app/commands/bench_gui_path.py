@@ -20,7 +20,7 @@ _ALPHAS = np.linspace(0.05, 0.95, 19)
 def _engines(device: torch.device):
     """The bundled label VAE, or None when it is not trained yet."""
     from cardio_explorer import resources
-    from cardio_explorer.app.engines import Engines, load_slot
+    from cardio_explorer.app.jobs.models import Engines, load_slot
 
     path = resources.bundled_checkpoint("label_vae")
     if not path.is_file():
@@ -46,7 +46,7 @@ def synthetic_heart(shape=(32, 128, 128), spacing=(3.0, 1.5, 1.5), scale: float 
 def _fallback(device: torch.device, repeats: int) -> list[BenchResult]:
     """No bundled model: a lean label VAE with random weights decodes (the same cost), and the
     surfaces and phenotypes are measured on a synthetic heart of the same size."""
-    from cardio_explorer.app.jobs import readout_phenotypes
+    from cardio_explorer.app.jobs.morph import readout_phenotypes
     from cardio_explorer.engine.label_vae.atlas import ATLAS_SLICES
     from cardio_explorer.engine.label_vae.morph import decode_codes
     from cardio_explorer.engine.label_vae.network import build_label_vae
@@ -87,7 +87,7 @@ def _fallback(device: torch.device, repeats: int) -> list[BenchResult]:
 def measure(device: torch.device, repeats: int) -> list[BenchResult]:
     """Medians of the morph job over alphas that change at every call (no cache can help):
     to the updated surfaces (what the 3D view waits for), and to the read-outs."""
-    from cardio_explorer.app.jobs import MorphRequest, run_morph
+    from cardio_explorer.app.jobs.morph import MorphRequest, run_morph
 
     engines = _engines(device)
     if engines is None:

@@ -13,7 +13,7 @@ from cardio_explorer.app.commands._training import (
     add_common_training_arguments,
     check_training_outputs,
 )
-from cardio_explorer.engine.cheart.network import CONFIGS, CHeartConfig
+from cardio_explorer.engine.cheart.config import CONFIGS, CHeartConfig
 from cardio_explorer.engine.errors import CardioInputError
 
 log = logging.getLogger(__name__)
@@ -107,11 +107,8 @@ def config_from_arg(value: str) -> CHeartConfig:
 def run(args: argparse.Namespace) -> int:
     """Train; print one line per epoch and a summary."""
     check_training_outputs(args)
-    from cardio_explorer.engine.cheart.training import (
-        EpochRecord,
-        TrainOptions,
-        train_cheart_on_folder,
-    )
+    from cardio_explorer.engine.cheart.options import EpochRecord, TrainOptions
+    from cardio_explorer.engine.cheart.training import train_cheart_on_folder
 
     config = (
         None if args.resume is not None and args.config == "lean" else config_from_arg(args.config)

@@ -12,7 +12,7 @@ from cardio_explorer.app.commands._training import (
     command_line,
 )
 from cardio_explorer.engine.errors import CardioInputError
-from cardio_explorer.engine.label_vae.network import PRESETS, LabelVaeConfig
+from cardio_explorer.engine.label_vae.config import PRESETS, LabelVaeConfig
 from cardio_explorer.engine.label_vae.training import (
     EpochRecord,
     TrainOptions,

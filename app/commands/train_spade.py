@@ -21,8 +21,8 @@ from cardio_explorer.engine.nn.checkpoint import read_checkpoint_header
 from cardio_explorer.engine.nn.slices import split_subjects
 from cardio_explorer.engine.nn.training import training_device
 from cardio_explorer.engine.preprocess import DEFAULT_SPACING_MM
+from cardio_explorer.engine.spade.config import CONFIGS, SpadeConfig, resolve_config
 from cardio_explorer.engine.spade.data import collect_image_label_slices, prepare_subjects
-from cardio_explorer.engine.spade.network import CONFIGS, SpadeConfig, resolve_config
 from cardio_explorer.engine.spade.training import TrainSettings, train_spade, training_state_path
 
 DEFAULTS = TrainSettings()

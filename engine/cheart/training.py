@@ -13,7 +13,6 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -22,25 +21,18 @@ import numpy as np
 import torch
 
 from cardio_explorer.engine.cheart.conditions import ConditionStats
+from cardio_explorer.engine.cheart.config import LEAN, CHeartConfig
 from cardio_explorer.engine.cheart.data import SequenceSet, load_sequences
 from cardio_explorer.engine.cheart.model import CHeartModel, prepare_for_inference
-from cardio_explorer.engine.cheart.network import (
-    LEAN,
-    CHeartConfig,
-    CHeartLoss,
-    CHeartNet,
-    cheart_loss,
-    save_cheart,
-)
+from cardio_explorer.engine.cheart.network import CHeartLoss, CHeartNet, cheart_loss, save_cheart
+from cardio_explorer.engine.cheart.options import EpochRecord, TrainOptions, TrainResult
+from cardio_explorer.engine.cheart.validation import completion_dice
+from cardio_explorer.engine.cheart.warm_start import warm_start
 from cardio_explorer.engine.device import autocast, current_precision, describe
 from cardio_explorer.engine.errors import CardioInputError
-from cardio_explorer.engine.limits import MAX_BATCH
-from cardio_explorer.engine.metrics.overlap import dice_scores
 from cardio_explorer.engine.nn.checkpoint import file_sha256, load_checkpoint
 from cardio_explorer.engine.nn.training import (
-    BetaVaeEpochRecord,
     batch_indices,
-    check_options,
     decay_factor,
     linear_ramp,
     load_training_state,
@@ -55,108 +47,6 @@ from cardio_explorer.engine.nn.training import (
 )
 
 log = logging.getLogger(__name__)
-
-STRUCTURES = ("lv", "myo", "rv")
-_EVAL_BATCH = 4
-
-
-@dataclass(frozen=True)
-class TrainOptions:
-    """Run settings; batch_size, lr and beta None take the config's values.
-
-    patience: stop after this many validations without a better mean Dice (0: never stop early).
-    lr_decay_epochs: the learning rate decays linearly to 0 over the last N epochs (0: constant).
-    shift_voxels: random whole-sequence shifts (same for all frames) as augmentation.
-    """
-
-    epochs: int = 500
-    batch_size: int | None = None
-    lr: float | None = None
-    lr_decay_epochs: int = 0
-    beta: float | None = None
-    beta_warmup_epochs: float = 10.0
-    seed: int = 0
-    device: str = "auto"
-    val_fraction: float = 0.1
-    patience: int = 30
-    validate_every: int = 1
-    checkpoint_every: int = 5
-    shift_voxels: int = 2
-    mixed_precision: bool = True
-    threads: int | None = None
-    progress: bool = True
-
-    def __post_init__(self) -> None:
-        checks = {
-            "--epochs": self.epochs >= 1,
-            "--batch-size": self.batch_size is None or 1 <= self.batch_size <= MAX_BATCH,
-            "--lr": self.lr is None or self.lr > 0,
-            "--lr-decay-epochs": 0 <= self.lr_decay_epochs <= self.epochs,
-            "--beta": self.beta is None or self.beta >= 0,
-            "--beta-warmup-epochs": self.beta_warmup_epochs >= 0,
-            "--patience": self.patience >= 0,
-            "--val-fraction": 0 <= self.val_fraction < 1,
-            "--validate-every": self.validate_every >= 1,
-            "--checkpoint-every": self.checkpoint_every >= 0,
-            "--shift-voxels": self.shift_voxels >= 0,
-        }
-        check_options(self, checks)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-able dict."""
-        return dataclasses.asdict(self)
-
-
-@dataclass
-class EpochRecord(BetaVaeEpochRecord):
-    """One epoch: mean losses, KL weight, learning rate, speed and validation Dice (when run)."""
-
-    sequences_per_s: float
-    val_dice: dict[str, float] | None = None
-
-
-@dataclass
-class TrainResult:
-    """A finished run: the best model ready for inference, its history and where it went."""
-
-    model: CHeartModel
-    history: list[EpochRecord]
-    best_epoch: int
-    best_val_dice: dict[str, float] | None
-    stopped_early: bool
-    device: torch.device
-    model_path: Path | None = None
-    state_path: Path | None = None
-    seconds: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-@torch.inference_mode()
-def completion_dice(
-    net: CHeartNet, sequences: SequenceSet, stats: ConditionStats, device: torch.device
-) -> dict[str, float]:
-    """Mean over sequences of the Dice pooled over all frames, completing each from its ED."""
-    was_training = net.training
-    net.eval()
-    scores = []
-    try:
-        labels = torch.from_numpy(sequences.labels)
-        for start in range(0, len(sequences), _EVAL_BATCH):
-            batch = labels[start : start + _EVAL_BATCH].to(device)
-            cond = torch.from_numpy(
-                stats.matrix(sequences.conditions[start : start + len(batch)])
-            ).to(device)
-            with autocast(device):
-                out = net(batch[:, 0], cond, sample=False)
-            predicted = out.labels().cpu().numpy()
-            for p, r in zip(predicted, sequences.labels[start : start + len(batch)], strict=True):
-                scores.append(dice_scores(p, r))
-    finally:
-        net.train(was_training)
-    mean = np.mean(scores, axis=0)
-    result = {name: float(v) for name, v in zip(STRUCTURES, mean, strict=True)}
-    result["mean"] = float(mean.mean())
-    return result
 
 
 def _shift(labels: torch.Tensor, generator: torch.Generator, max_shift: int) -> torch.Tensor:
@@ -391,35 +281,6 @@ def train_cheart(
 def _check_start(resume: str | Path | None, init_from: str | Path | None) -> None:
     if resume is not None and init_from is not None:
         raise CardioInputError("--init-from", "a resumed run already has its weights")
-
-
-def warm_start(net: CHeartNet, path: str | Path) -> list[str]:
-    """Copy a CHeart checkpoint's weights into ``net``; returns the names started at zero.
-
-    A label-decoding checkpoint can start a motion network: its displacement layer, absent from
-    the checkpoint, starts at zero, so training starts from frame 0 copied to every frame. A
-    motion checkpoint without a motion basis can start one with: the basis keeps its own
-    initialisation, whose output layer is zero, so training starts from the old model.
-    Anything else that differs is a clear error."""
-    checkpoint = load_checkpoint(path, "cheart")
-    old = {k[len("net.") :]: v for k, v in checkpoint.tensors.items() if k.startswith("net.")}
-    state = net.state_dict()
-    zeroed = [k for k in state if k not in old and k.startswith("decoder.displacement.")]
-    fresh = {k for k in state if k not in old and k.startswith("motion_basis.")}
-    missing = sorted(set(state) - set(old) - set(zeroed) - fresh)
-    misfit = [k for k, v in state.items() if k in old and old[k].shape != v.shape]
-    if missing or misfit:
-        raise CardioInputError(
-            path,
-            "does not fit this network "
-            f"({len(missing)} missing, {len(misfit)} of another shape, e.g. "
-            f"{(missing + misfit)[0]}); --init-from needs the same grid and layer sizes",
-        )
-    for name in state:
-        if name not in fresh:
-            state[name] = torch.zeros_like(state[name]) if name in zeroed else old[name]
-    net.load_state_dict(state)
-    return zeroed
 
 
 def _with_fitted_prior(path: Path, train: SequenceSet, device: torch.device) -> CHeartModel:

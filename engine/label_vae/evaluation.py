@@ -24,12 +24,8 @@ import torch
 from scipy.stats import spearmanr
 from tqdm.auto import tqdm
 
-from cardio_explorer.engine.label_vae.atlas import (
-    REFERENCE_GROUP,
-    LatentAtlas,
-    encode_stack,
-    encode_subject,
-)
+from cardio_explorer.engine.label_vae.atlas import REFERENCE_GROUP, LatentAtlas
+from cardio_explorer.engine.label_vae.encoding import encode_stack, encode_subject
 from cardio_explorer.engine.label_vae.morph import MorphResult, PathologyMorph, decode_codes
 from cardio_explorer.engine.metrics.consistency import irregularity
 from cardio_explorer.engine.metrics.diagnosis import meets_group_rule

@@ -23,7 +23,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from cardio_explorer.engine.label_vae.atlas import LatentAtlas, encode_stack, interpolate_codes
+from cardio_explorer.engine.label_vae.atlas import LatentAtlas
+from cardio_explorer.engine.label_vae.encoding import encode_stack, interpolate_codes
 from cardio_explorer.engine.label_vae.morph import decode_codes
 from cardio_explorer.engine.metrics.overlap import dice_per_structure
 from cardio_explorer.engine.subject import Subject

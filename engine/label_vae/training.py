@@ -18,23 +18,22 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from cardio_explorer.engine.device import autocast, current_precision, describe
 from cardio_explorer.engine.errors import CardioInputError
+from cardio_explorer.engine.label_vae.config import LabelVaeConfig
 from cardio_explorer.engine.label_vae.network import (
     KIND,
     MODEL_PREFIX,
     LabelVAE,
-    LabelVaeConfig,
     LossTerms,
     build_label_vae,
     onehot,
     save_label_vae,
 )
+from cardio_explorer.engine.label_vae.validation import reconstruction_dice
 from cardio_explorer.engine.limits import MAX_BATCH
-from cardio_explorer.engine.metrics.overlap import dice_scores
 from cardio_explorer.engine.nn.checkpoint import load_checkpoint
 from cardio_explorer.engine.nn.slices import (
     LabelSlices,
@@ -62,9 +61,6 @@ from cardio_explorer.engine.nn.training import (
 from cardio_explorer.engine.subject import Subject
 
 log = logging.getLogger(__name__)
-
-STRUCTURES = ("lv", "myo", "rv")
-_EVAL_BATCH = 128
 
 
 @dataclass(frozen=True)
@@ -145,38 +141,6 @@ def prepare_subjects(
         else:
             out.append(preprocess_subject(subject, spacing_mm=spacing_mm, size=size))
     return out
-
-
-@torch.inference_mode()
-def reconstruction_dice(
-    model: LabelVAE, slices: LabelSlices, device: torch.device | str = "cpu"
-) -> dict[str, float]:
-    """Dice of mu-reconstructions per (subject, phase) 3D stack, averaged over stacks.
-
-    Returns {lv, myo, rv, mean}. A structure absent from both a stack and its reconstruction
-    counts as 1 (engine.metrics.overlap convention).
-    """
-    device = torch.device(device)
-    was_training = model.training
-    model.eval()
-    try:
-        predicted = np.empty_like(slices.labels)
-        labels = torch.from_numpy(slices.labels)
-        for start in range(0, len(labels), _EVAL_BATCH):
-            batch = labels[start : start + _EVAL_BATCH].to(device)
-            with autocast(device):
-                mu, _ = model.encode(onehot(batch, model.config.n_classes))
-                logits = model.decode(mu)
-            predicted[start : start + len(batch)] = logits.argmax(1).to(torch.uint8).cpu().numpy()
-    finally:
-        model.train(was_training)
-    scores = np.array(
-        [dice_scores(predicted[idx], slices.labels[idx]) for _, _, idx in slices.stacks()]
-    )
-    per_structure = scores.mean(axis=0)
-    result = {name: float(v) for name, v in zip(STRUCTURES, per_structure, strict=True)}
-    result["mean"] = float(per_structure.mean())
-    return result
 
 
 def _resume_state(path: Path, config: LabelVaeConfig | None) -> tuple[Any, dict[str, Any]]:
@@ -334,7 +298,8 @@ def build_atlas_extra(
     on the training subjects with the final weights and stored in the model file's extra.
     """
     try:
-        from cardio_explorer.engine.label_vae.atlas import atlas_extra, build_atlas
+        from cardio_explorer.engine.label_vae.atlas import atlas_extra
+        from cardio_explorer.engine.label_vae.encoding import build_atlas
     except ImportError:
         log.info("engine.label_vae.atlas not available: the checkpoint has no latent atlas")
         return {}

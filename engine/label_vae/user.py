@@ -22,9 +22,8 @@ from cardio_explorer.engine.label_vae.atlas import (
     LatentAtlas,
     ReferenceSubject,
     StackGeometry,
-    encode_stack,
-    encode_subject,
 )
+from cardio_explorer.engine.label_vae.encoding import encode_stack, encode_subject
 from cardio_explorer.engine.preprocess import preprocess_subject
 from cardio_explorer.engine.subject import Subject
 from cardio_explorer.engine.volume import LabelVolume, Volume

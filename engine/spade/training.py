@@ -34,6 +34,7 @@ from cardio_explorer.engine.nn.training import (
     should_checkpoint,
 )
 from cardio_explorer.engine.nn.training import state_path_for as training_state_path
+from cardio_explorer.engine.spade.config import SpadeConfig
 from cardio_explorer.engine.spade.data import ImageLabelSlices
 from cardio_explorer.engine.spade.losses import (
     LossWeights,
@@ -43,7 +44,7 @@ from cardio_explorer.engine.spade.losses import (
     kl_loss,
     reconstruction_loss,
 )
-from cardio_explorer.engine.spade.network import SpadeConfig, SpadeModel, one_hot_labels
+from cardio_explorer.engine.spade.network import SpadeModel, one_hot_labels
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cardio_explorer.app.state import DEFAULT_CONDITIONS, AppState
+from cardio_explorer.app.jobs.state import DEFAULT_CONDITIONS, AppState
 from cardio_explorer.engine.errors import CardioInputError
 
 

@@ -18,7 +18,7 @@ from tiny_models import (
     write_tiny_cohort,
 )
 
-from cardio_explorer.app.engines import load_slot
+from cardio_explorer.app.jobs.models import load_slot
 from cardio_explorer.engine.errors import CardioInputError
 
 REPLACEMENTS = st.recursive(

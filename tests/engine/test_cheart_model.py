@@ -7,11 +7,8 @@ import math
 import pytest
 import torch
 
+from cardio_explorer.engine.cheart.config import LEAN, PAPER, TINY, CHeartConfig
 from cardio_explorer.engine.cheart.network import (
-    LEAN,
-    PAPER,
-    TINY,
-    CHeartConfig,
     CHeartNet,
     cheart_loss,
     load_cheart,

@@ -10,10 +10,11 @@ import pytest
 import torch
 
 from cardio_explorer.app.cli import main
+from cardio_explorer.engine.cheart.config import TINY
 from cardio_explorer.engine.cheart.data import to_model_grid
 from cardio_explorer.engine.cheart.model import load_model
 from cardio_explorer.engine.cheart.motion import MotionBasis, enclose_lv
-from cardio_explorer.engine.cheart.network import TINY, CHeartNet, save_cheart
+from cardio_explorer.engine.cheart.network import CHeartNet, save_cheart
 from cardio_explorer.engine.cheart.real import (
     DEFAULT_ES_PHASE,
     complete_real,
@@ -21,7 +22,7 @@ from cardio_explorer.engine.cheart.real import (
     filled_conditions,
 )
 from cardio_explorer.engine.cheart.toy import random_model
-from cardio_explorer.engine.cheart.training import warm_start
+from cardio_explorer.engine.cheart.warm_start import warm_start
 from cardio_explorer.engine.cohort.build import generate_cohort
 from cardio_explorer.engine.cohort.generate import CohortConfig
 from cardio_explorer.engine.errors import CardioInputError

@@ -9,11 +9,9 @@ import pytest
 import torch
 
 from cardio_explorer.engine.errors import CardioInputError
+from cardio_explorer.engine.label_vae.config import LEAN, PAPER, LabelVaeConfig
 from cardio_explorer.engine.label_vae.network import (
-    LEAN,
-    PAPER,
     LabelVAE,
-    LabelVaeConfig,
     VaeOutput,
     build_label_vae,
     load_label_vae,

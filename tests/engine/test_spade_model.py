@@ -11,10 +11,14 @@ from spade_phantom import TINY, tiny_config
 
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.nn.checkpoint import save_checkpoint
-from cardio_explorer.engine.spade.network import (
+from cardio_explorer.engine.spade.config import (
     LEAN,
     PAPER,
     SpadeConfig,
+    resolve_config,
+    with_image_size,
+)
+from cardio_explorer.engine.spade.network import (
     SpadeModel,
     SpadeNorm,
     count_parameters,
@@ -22,8 +26,6 @@ from cardio_explorer.engine.spade.network import (
     model_tensors,
     one_hot_labels,
     prepare_for_inference,
-    resolve_config,
-    with_image_size,
 )
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

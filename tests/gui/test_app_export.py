@@ -10,7 +10,7 @@ from app_harness import open_window, settle, tiny_checkpoints
 from PySide6.QtCore import Qt
 from vtkmodules.vtkIOXML import vtkXMLPolyDataReader
 
-from cardio_explorer.app.session import read_session
+from cardio_explorer.app.jobs.session import read_session
 from cardio_explorer.engine.label_vae.morph import PathologyMorph
 
 pytestmark = pytest.mark.gui

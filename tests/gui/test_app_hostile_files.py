@@ -6,7 +6,7 @@ import pytest
 from app_harness import open_window, tiny_checkpoints
 from hostile import rewrite_checkpoint, with_reference_id
 
-from cardio_explorer.app.jobs import SeriesRequest, run_series
+from cardio_explorer.app.jobs.morph import SeriesRequest, run_series
 from cardio_explorer.engine.errors import CardioInputError
 
 pytestmark = pytest.mark.gui

@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from app_harness import settle, tiny_checkpoints
 
-from cardio_explorer.app.engines import load_engines
-from cardio_explorer.app.window import MainWindow
+from cardio_explorer.app.gui.window import MainWindow
+from cardio_explorer.app.jobs.models import load_engines
 
 
 def _lazy_window(qtbot) -> tuple[MainWindow, dict]:

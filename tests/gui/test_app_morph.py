@@ -11,10 +11,10 @@ import torch
 from app_harness import open_window, settle, tiny_checkpoints, wait_for
 from PySide6.QtCore import Qt
 
-from cardio_explorer.app.engines import load_engines
-from cardio_explorer.app.jobs import MorphRequest
-from cardio_explorer.app.runner import run_request
-from cardio_explorer.app.window import MainWindow
+from cardio_explorer.app.gui.window import MainWindow
+from cardio_explorer.app.jobs.models import load_engines
+from cardio_explorer.app.jobs.morph import MorphRequest
+from cardio_explorer.app.jobs.runner import run_request
 from cardio_explorer.engine.label_vae.morph import PathologyMorph
 from cardio_explorer.engine.metrics.phenotypes import measure_phenotypes
 from cardio_explorer.resources import bundled_checkpoint

@@ -10,10 +10,10 @@ import pytest
 import torch
 from app_harness import open_window, settle, tiny_checkpoints, wait_for
 
-from cardio_explorer.app.engines import load_engines
-from cardio_explorer.app.jobs import MorphRequest
-from cardio_explorer.app.path_jobs import coarse_to_fine, path_alphas
-from cardio_explorer.app.runner import run_request
+from cardio_explorer.app.jobs.models import load_engines
+from cardio_explorer.app.jobs.morph import MorphRequest
+from cardio_explorer.app.jobs.path import coarse_to_fine, path_alphas
+from cardio_explorer.app.jobs.runner import run_request
 from cardio_explorer.engine.label_vae.morph import PathologyMorph
 from cardio_explorer.engine.metrics.phenotypes import measure_phenotypes
 

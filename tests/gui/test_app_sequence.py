@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from app_harness import open_window, settle, wait_for
 
-from cardio_explorer.app.sequence_jobs import SWEEP_STEPS
+from cardio_explorer.app.jobs.sequence import SWEEP_STEPS
 
 pytestmark = pytest.mark.gui
 
