@@ -110,7 +110,9 @@ def complete_real(model: CHeartModel, subject: Subject) -> dict[str, Any]:
         "completed": {"lvedv_ml": pred_edv, "lvesv_ml": pred_esv, "lvef": _ef(pred_edv, pred_esv)},
         "completed_min_lv_ml": float(min(_lv_ml(f, voxel_ml) for f in sequence)),
         "dice_es": {s: float(d) for s, d in zip(STRUCTURES, dice, strict=True)},
-        "lv_exposed_fraction_max": float(sequence_exposed_fractions(sequence).max()),
+        # frames the model made; frame 0 is the given ED, whose own labels may leak
+        "lv_exposed_fraction_max": float(sequence_exposed_fractions(sequence[1:]).max()),
+        "lv_exposed_fraction_given_ed": float(sequence_exposed_fractions(sequence[:1]).max()),
     }
 
 
