@@ -22,13 +22,14 @@ from vtkmodules.vtkIOXML import vtkXMLPolyDataWriter
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.io.atomic import atomic_write
 from cardio_explorer.engine.labels import LABEL_TABLE, Label, LabelTable
+from cardio_explorer.engine.labels import STRUCTURES as STRUCTURE_LABELS
 from cardio_explorer.engine.volume import LabelVolume
 from cardio_explorer.viewer.mesh import Mesh, vertex_normals
 
 # VTK's default SMP backend is sequential; threads roughly halve smoothing time on 2 cores.
 vtkSMPTools.SetBackend("STDThread")
 
-STRUCTURES: tuple[int, ...] = (int(Label.LV), int(Label.MYO), int(Label.RV))
+STRUCTURES: tuple[int, ...] = tuple(int(v) for v in STRUCTURE_LABELS.values())
 EXPORT_FORMATS: tuple[str, ...] = ("vtp", "stl", "obj")
 # 3D Slicer reads a mesh without a coordinate tag as LPS (since 4.11) and finds the tag as
 # "SPACE=LPS" in a VTK/STL header or an OBJ comment, or a "SPACE" string array in a VTP's field

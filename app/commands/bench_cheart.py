@@ -20,8 +20,8 @@ CUDA_TARGET_MS = 3.0
 def _model(device: torch.device, paper: bool) -> tuple[object, str]:
     # start-up: imported when the command runs, not when the parser lists it
     from cardio_explorer import resources
+    from cardio_explorer.engine.cheart.config import LEAN, PAPER
     from cardio_explorer.engine.cheart.model import load_model
-    from cardio_explorer.engine.cheart.network import LEAN, PAPER
     from cardio_explorer.engine.cheart.toy import random_model
 
     if not paper and resources.bundled_checkpoint("cheart").is_file():

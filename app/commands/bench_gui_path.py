@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from cardio_explorer.app.commands.bench import BenchResult, summarise, time_call
+from cardio_explorer.engine.subject import PATHOLOGY_GROUPS
 
 CPU_TARGET_MS = 25.0
 _ALPHAS = np.linspace(0.05, 0.95, 19)
@@ -103,7 +104,7 @@ def measure(device: torch.device, repeats: int) -> list[BenchResult]:
         return _fallback(device, repeats)
     morph = engines.morph
     subject = morph.atlas.reference_ids[0]
-    target = next(g for g in ("DCM", "HCM", "ARV", "MINF") if g in morph.atlas.groups)
+    target = next(g for g in PATHOLOGY_GROUPS if g in morph.atlas.groups)
     calls = iter(range(10**9))
     to_surfaces: list[float] = []
 

@@ -25,7 +25,7 @@ from cardio_explorer.engine.frame import to_source_grid
 from cardio_explorer.engine.io.cohort import read_cohort
 from cardio_explorer.engine.io.nifti import write_label_table, write_label_volume
 from cardio_explorer.engine.io.safe_paths import check_safe_id, child_path
-from cardio_explorer.engine.label_vae.atlas import encode_subject
+from cardio_explorer.engine.label_vae.encoding import encode_subject
 from cardio_explorer.engine.label_vae.morph import PathologyMorph
 from cardio_explorer.engine.limits import MAX_STEPS
 from cardio_explorer.engine.metrics.phenotypes import Phenotypes, measure_phenotypes

@@ -14,12 +14,10 @@ from typing import Any
 
 from cardio_explorer.app.jobs.query import MorphQuery
 from cardio_explorer.engine.errors import CardioInputError
-from cardio_explorer.engine.subject import Conditions
+from cardio_explorer.engine.subject import PATHOLOGY_GROUPS, PHASES, Conditions
 
 Listener = Callable[[str, Any], None]
 
-PHASES = ("ED", "ES")
-TARGET_GROUPS = ("DCM", "HCM", "ARV", "MINF")
 EMBEDDINGS = ("pca", "tsne")
 SWEEP_CONDITIONS = ("age", "height", "weight", "sbp")
 MAX_SAMPLES = 8
@@ -80,7 +78,7 @@ def _flag(what: str) -> Callable[[Any], bool]:
 # name -> (default, validator). Everything a request or the view depends on lives here.
 FIELDS: dict[str, tuple[Any, Callable[[Any], Any]]] = {
     "subject_id": (None, _optional_str),
-    "target_group": ("DCM", _choice(TARGET_GROUPS, "target group")),
+    "target_group": ("DCM", _choice(PATHOLOGY_GROUPS, "target group")),
     "phase": ("ED", _choice(PHASES, "phase")),
     "alpha": (0.5, _alpha),
     "correlated": (True, _flag("correlated")),

@@ -11,14 +11,9 @@ import torch
 
 from cardio_explorer import resources
 from cardio_explorer.engine.cheart.conditions import ConditionStats
+from cardio_explorer.engine.cheart.config import N_CONDITIONS, CHeartConfig
 from cardio_explorer.engine.cheart.data import DEFAULT_FRAME_DURATION_MS, grid_affine
-from cardio_explorer.engine.cheart.network import (
-    N_CONDITIONS,
-    CHeartConfig,
-    CHeartNet,
-    load_cheart,
-    save_cheart,
-)
+from cardio_explorer.engine.cheart.network import CHeartNet, load_cheart, save_cheart
 from cardio_explorer.engine.cheart.prior import LatentPrior
 from cardio_explorer.engine.device import choose_device
 from cardio_explorer.engine.errors import CardioInputError

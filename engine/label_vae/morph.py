@@ -21,12 +21,8 @@ import torch
 
 from cardio_explorer.engine.device import autocast
 from cardio_explorer.engine.errors import CardioInputError
-from cardio_explorer.engine.label_vae.atlas import (
-    LatentAtlas,
-    atlas_from_extra,
-    eval_mode,
-    interpolate_codes,
-)
+from cardio_explorer.engine.label_vae.atlas import LatentAtlas, atlas_from_extra
+from cardio_explorer.engine.label_vae.encoding import eval_mode, interpolate_codes
 from cardio_explorer.engine.label_vae.network import load_label_vae
 from cardio_explorer.engine.label_vae.sampling import PseudoPathologySampler
 from cardio_explorer.engine.metrics.phenotypes import Phenotypes, measure_phenotypes
