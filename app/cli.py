@@ -49,6 +49,7 @@ def build_parser(commands: Sequence[str] = COMMAND_MODULES) -> argparse.Argument
 
 def _window_options_help() -> str:
     """The window's own options, listed under the sub-commands in the top-level help."""
+    # start-up: only the help text needs the window's parser (the module imports no Qt)
     from cardio_explorer.app.gui.main import build_parser as window_parser
 
     options = window_parser().format_help().split("options:\n", 1)[-1]

@@ -21,7 +21,7 @@ from cardio_explorer.viewer.heart_view import HeartView, slice_plane
 from cardio_explorer.viewer.latent_view import LatentView
 from cardio_explorer.viewer.plots import PhenotypeAlphaView, SweepView, VolumeCurveView
 from cardio_explorer.viewer.slice_view import LongAxisView, SliceView
-from cardio_explorer.viewer.surfaces import Surfaces
+from cardio_explorer.viewer.surfaces import Surfaces, surfaces_from_meshes
 
 
 @dataclass
@@ -72,7 +72,9 @@ class Display:
         self._enter("morph")
         if not self.drawn_ids or self.drawn_ids[-1] != request_id:
             self.drawn_ids.append(request_id)
-        self._draw(output.surfaces, output.image_labels or output.labels, output.image)
+        self._draw(
+            surfaces_from_meshes(output.meshes), output.image_labels or output.labels, output.image
+        )
         self._show_morph_readouts(output)
         self.views.alpha_curve.set_alpha(self.state.alpha)
         if context:
@@ -164,7 +166,7 @@ class Display:
         t = int(np.clip(frame, 0, sample.labels.n_frames - 1))
         image = sample.image.frame(t) if sample.image is not None else None
         labels = (sample.image_labels or sample.labels).frame(t)
-        self._draw(sample.surfaces[t], labels, image)
+        self._draw(surfaces_from_meshes(sample.meshes[t]), labels, image)
         self.views.volume_curve.set_frame(t)
         assert self.sequence is not None
         index = min(self.state.sample_index, len(self.sequence.samples) - 1)
@@ -179,7 +181,11 @@ class Display:
         if scene == "morph" and self.morph is not None:
             self._enter("morph")
             output = self.morph
-            self._draw(output.surfaces, output.image_labels or output.labels, output.image)
+            self._draw(
+                surfaces_from_meshes(output.meshes),
+                output.image_labels or output.labels,
+                output.image,
+            )
             self._show_morph_readouts(output)
             self._draw_latent()
         elif scene == "sequence" and self.sequence is not None:
@@ -224,10 +230,11 @@ class Display:
     def current_surfaces(self) -> Surfaces | None:
         """The surfaces on screen."""
         if self.scene == "morph" and self.morph is not None:
-            return self.morph.surfaces
+            return surfaces_from_meshes(self.morph.meshes)
         sample = self.sample
         if self.scene == "sequence" and sample is not None:
-            return sample.surfaces[min(self.state.frame, sample.labels.n_frames - 1)]
+            t = min(self.state.frame, len(sample.meshes) - 1)
+            return surfaces_from_meshes(sample.meshes[t])
         return None
 
     # clip plane -----------------------------------------------------------------------------

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from cardio_explorer.app.commands._precision import add_precision_argument
+from cardio_explorer.app.gui.startup import check_display, prefer_xcb
+from cardio_explorer.engine.errors import CardioInputError
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +25,7 @@ def _quiet_offscreen_notes():
     """Drop the offscreen platform's per-widget notes (other Qt messages still reach stderr);
     returns the handler it replaced."""
     global _handler
-    from PySide6.QtCore import qInstallMessageHandler
+    from PySide6.QtCore import qInstallMessageHandler  # start-up: see run()
 
     def handler(_mode, _context, message: str) -> None:
         if not message.startswith(_QUIET):
@@ -72,7 +74,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _window_size(text: str) -> tuple[int, int]:
-    from cardio_explorer.engine.errors import CardioInputError
 
     try:
         width, height = (int(v) for v in text.lower().split("x"))
@@ -85,7 +86,6 @@ def _window_size(text: str) -> tuple[int, int]:
 
 def _check_heart_paths(paths: Sequence[Path]) -> None:
     """A heart path that does not exist is a typo (or a sub-command that is not one)."""
-    from cardio_explorer.engine.errors import CardioInputError
 
     for path in paths:
         if not Path(path).exists():
@@ -98,8 +98,6 @@ def run(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(list(argv or []))
     if args.screenshot is not None and not os.environ.get("DISPLAY"):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from cardio_explorer.app.gui.startup import check_display, prefer_xcb
-    from cardio_explorer.engine.errors import CardioInputError
 
     prefer_xcb()
     try:
@@ -107,6 +105,8 @@ def run(argv: Sequence[str] | None = None) -> int:
     except CardioInputError as error:
         print(f"cardio-explorer: error: {error}", file=sys.stderr)
         return 2
+    # start-up: `cardio-explorer --help` (which lists this parser) and the display check above
+    # run before Qt's widgets, torch and VTK load; a missing display then fails in milliseconds
     from PySide6.QtWidgets import QApplication
 
     from cardio_explorer.app.gui.controllers.preferences import (
@@ -155,7 +155,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         return _screenshot(app, window, args.screenshot, args.timeout)
     finally:
         if offscreen:
-            from PySide6.QtCore import qInstallMessageHandler
+            from PySide6.QtCore import qInstallMessageHandler  # start-up: see run()
 
             qInstallMessageHandler(previous)
 
@@ -166,7 +166,7 @@ def _first_engines(paths: dict, device, session: Path | None):
     The label VAE draws the first heart (CHeart when there is no label VAE); a session may
     need any model at once, so then all load now.
     """
-    from cardio_explorer.app.jobs.models import load_engines, load_kind
+    from cardio_explorer.app.jobs.models import load_engines, load_kind  # start-up: torch
 
     if session is not None:
         return load_engines(paths, device)
@@ -194,8 +194,7 @@ def wait_until_drawn(app, window, timeout_s: float) -> bool:
 
 
 def _screenshot(app, window, path: Path, timeout_s: float) -> int:
-    from cardio_explorer.engine.errors import CardioInputError
-    from cardio_explorer.viewer.screenshot import save_screenshot
+    from cardio_explorer.viewer.screenshot import save_screenshot  # start-up: Qt and VTK
 
     ok = wait_until_drawn(app, window, timeout_s)
     code = 0
@@ -223,7 +222,7 @@ def close_now(app, window) -> None:
     Left to Python's cycle collector, pyqtgraph's items can lose their Python side before Qt
     deletes the scene that holds them, and that deletion then crashes.
     """
-    from PySide6.QtCore import QEvent
+    from PySide6.QtCore import QEvent  # start-up: see run()
 
     window.close()
     window.deleteLater()

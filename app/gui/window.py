@@ -31,10 +31,10 @@ from cardio_explorer.app.gui.controllers.readouts import ReadoutBox
 from cardio_explorer.app.gui.controllers.view3d import SurfaceControls
 from cardio_explorer.app.gui.display import Display, Views
 from cardio_explorer.app.gui.layout import DEFAULT_SIZE, build_central, fit_to_screen
-from cardio_explorer.app.gui.workers import CoalescingWorker, ResultRouter
+from cardio_explorer.app.gui.workers import CoalescingWorker, ResultRouter, run_request
 from cardio_explorer.app.jobs.models import KINDS, Engines, ModelsRequest, load_slot
 from cardio_explorer.app.jobs.protocol import JobDone, JobFailed, next_request_id
-from cardio_explorer.app.jobs.runner import BACKGROUND_LANES, LANES, run_request
+from cardio_explorer.app.jobs.runner import BACKGROUND_LANES, LANES
 from cardio_explorer.app.jobs.session import Session, checkpoint_mismatches
 from cardio_explorer.app.jobs.session_check import check_fits
 from cardio_explorer.app.jobs.state import AppState
@@ -94,10 +94,10 @@ class MainWindow(QMainWindow):
         self.morph.on_shown = self._morph_shown
         self.morph.path.on_progress = self._path_progress
         self.sequences.on_sequence = self._sequence_shown
-        self.exports = ExportController(self)
+        self.exports = ExportController(self, self)
         self.hearts = HeartController(self)
         self.help = HelpController(self)
-        self.movies = MovieController(self)
+        self.movies = MovieController(self, self)
         self.router.route("models", self._models_loaded)
         self._build_layout()
         self._build_menus()

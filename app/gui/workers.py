@@ -27,9 +27,13 @@ from cardio_explorer.app.jobs.protocol import (
     Runner,
     SupersededError,
 )
+from cardio_explorer.app.jobs.runner import make_runner
+from cardio_explorer.viewer.surfaces import extract_meshes
 
 log = logging.getLogger(__name__)
 
+# the window's runner: the Qt-free jobs, meshing with viewer's VTK surface extraction
+run_request = make_runner(extract_meshes)
 
 
 class CoalescingWorker(QObject):

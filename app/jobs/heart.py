@@ -8,8 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from cardio_explorer.app.jobs.morph import IsCurrent, require
-from cardio_explorer.engine.label_vae.user import UserHeart
+from cardio_explorer.app.jobs.morph import require
+from cardio_explorer.app.jobs.protocol import IsCurrent
+from cardio_explorer.engine.io.heart import read_heart
+from cardio_explorer.engine.label_vae.user import UserHeart, encode_user_heart
 
 
 @dataclass(frozen=True)
@@ -33,8 +35,6 @@ class HeartOutput:
 
 def run_heart(request: HeartRequest, is_current: IsCurrent) -> Iterator[str]:
     """Read (one step), then preprocess and encode (another), so other lanes run between."""
-    from cardio_explorer.engine.io.heart import read_heart
-    from cardio_explorer.engine.label_vae.user import encode_user_heart
 
     morph = require(request.engines, "label_vae")
     subject = read_heart(request.paths)

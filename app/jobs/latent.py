@@ -9,8 +9,11 @@ from typing import ClassVar
 
 import numpy as np
 
+from cardio_explorer.app.jobs.latent_cache import tsne_points
 from cardio_explorer.app.jobs.models import Engines
-from cardio_explorer.app.jobs.morph import PATH_ALPHAS, IsCurrent, require
+from cardio_explorer.app.jobs.morph import PATH_ALPHAS, require
+from cardio_explorer.app.jobs.protocol import IsCurrent
+from cardio_explorer.app.jobs.query import MorphQuery
 
 GROUP_SAMPLES = 6  # pseudo-pathology samples drawn per group in the latent view
 _GROUP_SAMPLE_SEED = 1000
@@ -22,11 +25,7 @@ class LatentRequest:
 
     request_id: int
     engines: Engines
-    subject_id: str
-    target_group: str
-    phase: str
-    correlated: bool
-    seed: int
+    query: MorphQuery  # its phase; the path runs over PATH_ALPHAS, not its alpha
     method: str = "pca"
     lane: ClassVar[str] = "latent"
 
@@ -65,42 +64,28 @@ def run_latent(request: LatentRequest, is_current: IsCurrent) -> Iterator[str]:
     """Reference subjects (their own group) and seeded samples of each pathology group; t-SNE
     lays them out once per checkpoint and cohort (:mod:`cardio_explorer.app.jobs.latent_cache`)."""
     morph = require(request.engines, "label_vae")
-    atlas = morph.atlas
+    atlas, query, phase = morph.atlas, request.query, request.query.phase
     codes, groups, ids = [], [], []
     for sid in atlas.reference_ids:
         ref = atlas.reference(sid)
-        if request.phase in ref.codes:
-            codes.append(ref.codes[request.phase].ravel())
+        if phase in ref.codes:
+            codes.append(ref.codes[phase].ravel())
             groups.append(ref.group or "NOR")
             ids.append(sid)
     for group in atlas.groups:
-        if group == "NOR" or (group, request.phase) not in atlas.stats:
+        if group == "NOR" or (group, phase) not in atlas.stats:
             continue
         for s in range(GROUP_SAMPLES):
-            sample = morph.sampler.sample(None, group, request.phase, True, _GROUP_SAMPLE_SEED + s)
+            sample = morph.sampler.sample(None, group, phase, True, _GROUP_SAMPLE_SEED + s)
             codes.append(np.asarray(sample).ravel())
             groups.append(group)
             ids.append(f"{group} sample {s + 1}")
-    path = np.stack(
-        [
-            morph.latent_path(
-                request.subject_id,
-                request.target_group,
-                request.phase,
-                alpha,
-                request.correlated,
-                request.seed,
-            ).ravel()
-            for alpha in PATH_ALPHAS
-        ]
-    )
+    path = np.stack([query.latent_path(morph, alpha).ravel() for alpha in PATH_ALPHAS])
     cohort = np.stack(codes)
     if request.method == "tsne":
-        from cardio_explorer.app.jobs.latent_cache import tsne_points
-
         sha = request.engines.slot("label_vae").sha256
         points, path_2d = yield from tsne_points(
-            sha, request.phase, cohort, tuple(groups), tuple(ids), path
+            sha, phase, cohort, tuple(groups), tuple(ids), path
         )
         names = ("t-SNE 1", "t-SNE 2")
     else:

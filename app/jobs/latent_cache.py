@@ -20,6 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
+from cardio_explorer.engine.cheart.trajectories import embed_codes
+from cardio_explorer.engine.label_vae.user import USER_GROUP
+
 log = logging.getLogger(__name__)
 
 NEIGHBOURS = 5
@@ -95,7 +98,6 @@ def cohort_layout(
     checkpoint_sha256: str, phase: str, codes: np.ndarray, ids: tuple[str, ...]
 ) -> TsneLayout:
     """The t-SNE layout of these cohort codes: from memory, from disk, or computed (slow)."""
-    from cardio_explorer.engine.cheart.trajectories import embed_codes
 
     codes = np.asarray(codes, dtype=np.float64)
     key = layout_key(checkpoint_sha256, phase, codes, ids)
@@ -139,7 +141,6 @@ def tsne_points(
     """(cohort points, path points): the cached layout of the atlas's own points, your hearts
     and the morph path placed into it out of sample. Yields a progress line before a layout is
     computed (generator; its return value is the pair)."""
-    from cardio_explorer.engine.label_vae.user import USER_GROUP
 
     base = np.array([g != USER_GROUP for g in groups])
     base_ids = tuple(i for i, keep in zip(ids, base, strict=True) if keep)

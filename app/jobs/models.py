@@ -1,12 +1,14 @@
 """The models the app runs: which checkpoint each panel uses, loaded once, with clear gaps.
 
 A missing or broken checkpoint never stops the app: its slot holds a message saying how to
-train or obtain it, and the panels that need it show that message instead.
+train or obtain it, and the panels that need it show that message instead. A checkpoint file is
+read, validated and hashed once (:func:`open_checkpoint`); :data:`LOADERS` has one entry per
+model kind and is chosen by the kind its header names. A new model kind adds its entry here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
@@ -14,8 +16,11 @@ from typing import Any, ClassVar
 import torch
 
 from cardio_explorer import resources
+from cardio_explorer.engine.cheart.model import CHeartModel, load_model
 from cardio_explorer.engine.errors import CardioInputError
-from cardio_explorer.engine.nn.checkpoint import read_checkpoint_header
+from cardio_explorer.engine.label_vae.morph import PathologyMorph
+from cardio_explorer.engine.nn.checkpoint import Checkpoint, load_checkpoint
+from cardio_explorer.engine.spade.network import SpadeModel, load_spade
 
 KINDS = ("label_vae", "cheart", "spade")
 KIND_TITLES = {"label_vae": "label VAE", "cheart": "CHeart", "spade": "SPADE"}
@@ -40,6 +45,7 @@ class ModelSlot:
     sha256: str = ""
     message: str = ""
     loading: bool = False
+    trained_on: str = ""  # one line from the checkpoint's header (Help > About)
 
     @property
     def ready(self) -> bool:
@@ -59,17 +65,17 @@ class Engines:
         return self.slots.get(kind, ModelSlot(kind, message=f"no {KIND_TITLES[kind]} model"))
 
     @property
-    def morph(self):  # -> PathologyMorph | None
+    def morph(self) -> PathologyMorph | None:
         """The pathology morph (label VAE + latent atlas), or None."""
         return self.slot("label_vae").model
 
     @property
-    def cheart(self):  # -> CHeartModel | None
+    def cheart(self) -> CHeartModel | None:
         """The CHeart 3D+t model, or None."""
         return self.slot("cheart").model
 
     @property
-    def spade(self):  # -> SpadeModel | None
+    def spade(self) -> SpadeModel | None:
         """The SPADE label-to-image generator, or None."""
         return self.slot("spade").model
 
@@ -78,36 +84,99 @@ class Engines:
         return replace(self, slots={**self.slots, slot.kind: slot})
 
 
-def checkpoint_kind(path: str | Path) -> str:
-    """The model kind named in a checkpoint's header; CardioInputError for a bad file."""
-    return str(read_checkpoint_header(path)["kind"])
+def _label_vae(checkpoint: Checkpoint, device: torch.device) -> PathologyMorph:
+    morph = PathologyMorph.from_checkpoint(checkpoint, device)
+    if not morph.atlas.reference_ids:
+        raise CardioInputError(checkpoint.path, "its latent atlas holds no NOR subject to morph")
+    return morph
+
+
+def _cheart(checkpoint: Checkpoint, device: torch.device) -> CHeartModel:
+    return load_model(checkpoint, device)
+
+
+def _spade(checkpoint: Checkpoint, device: torch.device) -> SpadeModel:
+    return load_spade(checkpoint, device)
+
+
+# model kind (as a checkpoint's header names it) -> what the app runs, from the read checkpoint
+LOADERS: dict[str, Callable[[Checkpoint, torch.device], Any]] = {
+    "label_vae": _label_vae,
+    "cheart": _cheart,
+    "spade": _spade,
+}
+
+
+def open_checkpoint(
+    path: str | Path, device: torch.device, kind: str | None = None
+) -> Iterator[str]:
+    """Read, validate and hash a checkpoint once, then build its model (the header's kind, or
+    ``kind`` when given: another kind is an error); yields progress, returns the ModelSlot."""
+    path = Path(path)
+    if not path.is_file():
+        raise CardioInputError(path, "checkpoint file not found")
+    yield f"reading {path.name}…"
+    checkpoint = load_checkpoint(path)
+    if kind is not None and checkpoint.kind != kind:
+        raise CardioInputError(path, f"is a {checkpoint.kind} checkpoint, not a {kind} checkpoint")
+    if checkpoint.kind not in LOADERS:
+        raise CardioInputError(path, f"the app runs no {checkpoint.kind} model")
+    yield f"building the {KIND_TITLES[checkpoint.kind]} model…"
+    model = LOADERS[checkpoint.kind](checkpoint, device)
+    summary = training_summary({"extra": checkpoint.extra})
+    return ModelSlot(checkpoint.kind, model, path, checkpoint.sha256, trained_on=summary)
 
 
 def load_slot(kind: str, path: str | Path, device: torch.device) -> ModelSlot:
-    """Load one checkpoint of ``kind``; CardioInputError when the file is bad or of another kind."""
-    path = Path(path)
-    found = checkpoint_kind(path)
-    if found != kind:
-        raise CardioInputError(path, f"is a {found} checkpoint, not a {kind} checkpoint")
-    if kind == "label_vae":
-        from cardio_explorer.engine.label_vae.morph import PathologyMorph
+    """Load one checkpoint of ``kind`` now; CardioInputError when the file is bad or of another
+    kind."""
+    steps = open_checkpoint(path, device, kind)
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return done.value
 
-        morph = PathologyMorph.from_checkpoint(path, device)
-        if not morph.atlas.reference_ids:
-            raise CardioInputError(path, "its latent atlas holds no NOR subject to morph")
-        from cardio_explorer.engine.nn.checkpoint import file_sha256
 
-        return ModelSlot(kind, morph, path, file_sha256(path))
-    if kind == "cheart":
-        from cardio_explorer.engine.cheart.model import load_model
+@dataclass(frozen=True)
+class CheckpointRequest:
+    """File > Open checkpoint: load it on the worker, whatever kind its header names."""
 
-        model = load_model(path, device)
-        return ModelSlot(kind, model, path, model.sha256)
-    from cardio_explorer.engine.nn.checkpoint import load_checkpoint
-    from cardio_explorer.engine.spade.network import load_spade
+    request_id: int
+    device: torch.device
+    path: Path
+    lane: ClassVar[str] = "checkpoint"
+    error_title: ClassVar[str] = "Cannot open checkpoint"
 
-    checkpoint = load_checkpoint(path, "spade")
-    return ModelSlot(kind, load_spade(checkpoint, device), path, checkpoint.sha256)
+
+def run_checkpoint(request: CheckpointRequest, is_current: Any) -> Iterator[str]:
+    """Progress while reading and building; the ModelSlot."""
+    return (yield from open_checkpoint(request.path, request.device))
+
+
+def training_summary(header: dict[str, Any]) -> str:
+    """One line on what a checkpoint was trained on, from its header."""
+    extra = header.get("extra", {})
+    training = extra.get("training", {}) if isinstance(extra.get("training"), dict) else {}
+    data = training.get("data") or extra.get("data")
+    n = training.get("n_subjects")
+    n_train = training.get("n_train_subjects") or training.get("n_train")
+    if n is None and extra.get("train_subjects"):
+        n_train = len(extra["train_subjects"])
+        n = n_train + len(extra.get("held_out_subjects", []))
+    epochs = training.get("epochs_done") or training.get("epochs")
+    parts = []
+    if data:
+        parts.append(f"data {Path(str(data)).name}")
+    if n is not None:
+        parts.append(f"{n} subjects" + (f" ({n_train} for training)" if n_train else ""))
+    if epochs:
+        parts.append(f"{epochs} epochs")
+    atlas = extra.get("atlas", {}).get("info", {}) if isinstance(extra.get("atlas"), dict) else {}
+    if atlas.get("subjects_per_group"):
+        groups = ", ".join(f"{g} {c}" for g, c in atlas["subjects_per_group"].items())
+        parts.append(f"latent atlas: {groups}")
+    return "; ".join(parts) or "no training record in the header"
 
 
 def load_kind(kind: str, given: Path | None, device: torch.device) -> ModelSlot:

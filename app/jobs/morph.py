@@ -2,15 +2,15 @@
 
 Each request is a frozen dataclass (its ``lane`` tells the worker which older request it
 supersedes); each job function takes the request and ``is_current`` and returns a result or a
-generator (stepped between other lanes' requests). Nothing here touches a widget: surfaces are
-extracted here, drawn on the GUI thread.
+generator (stepped between other lanes' requests). Nothing here touches a widget or VTK: meshes are
+extracted here by the ``mesher`` the window passes in, drawn on the GUI thread.
 """
 
 from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
@@ -18,15 +18,28 @@ from typing import Any, ClassVar
 import numpy as np
 
 from cardio_explorer.app.jobs.models import Engines
-from cardio_explorer.app.jobs.protocol import Partial
+from cardio_explorer.app.jobs.protocol import IsCurrent, Mesher, Partial
+from cardio_explorer.app.jobs.query import MorphQuery
 from cardio_explorer.engine.errors import CardioInputError
+from cardio_explorer.engine.frame import to_source_grid
+from cardio_explorer.engine.io.cohort import read_cohort
+from cardio_explorer.engine.io.nifti import write_label_table, write_label_volume
+from cardio_explorer.engine.io.safe_paths import check_safe_id, child_path
+from cardio_explorer.engine.label_vae.encoding import encode_subject
+from cardio_explorer.engine.label_vae.morph import PathologyMorph
 from cardio_explorer.engine.limits import MAX_STEPS
 from cardio_explorer.engine.metrics.phenotypes import Phenotypes, measure_phenotypes
+from cardio_explorer.engine.preprocess import (
+    DEFAULT_SPACING_MM,
+    crop_or_pad,
+    preprocess_subject,
+    resample_inplane,
+)
+from cardio_explorer.engine.spade.inference import StyleSpec, synthesise_images
 from cardio_explorer.engine.subject import Subject
 from cardio_explorer.engine.volume import ImageVolume, LabelVolume
-from cardio_explorer.viewer.surfaces import Mesh, Surfaces, extract_meshes, surfaces_from_meshes
+from cardio_explorer.viewer.mesh import Mesh
 
-IsCurrent = Callable[[Any], bool]
 CURVE_ALPHAS = tuple(float(a) for a in np.linspace(0.0, 1.0, 6))
 PATH_ALPHAS = tuple(float(a) for a in np.linspace(0.0, 1.0, 11))
 
@@ -42,7 +55,6 @@ def require(engines: Engines, kind: str) -> Any:
 def images_for(engines: Engines, labels: LabelVolume, seed: int) -> ImageVolume:
     """SPADE image of labels (3D or 3D+t), on the labels' grid when the generator fits it,
     else on the generator's grid (1.5 mm in-plane, cropped around the heart)."""
-    from cardio_explorer.engine.spade.inference import StyleSpec, synthesise_images
 
     spade = require(engines, "spade")
     return synthesise_images(spade, spade_grid(engines, labels), StyleSpec(seed=int(seed)))
@@ -50,7 +62,6 @@ def images_for(engines: Engines, labels: LabelVolume, seed: int) -> ImageVolume:
 
 def spade_grid(engines: Engines, labels: LabelVolume) -> LabelVolume:
     """Labels resampled and cropped onto the SPADE generator's in-plane grid (when needed)."""
-    from cardio_explorer.engine.preprocess import DEFAULT_SPACING_MM, crop_or_pad, resample_inplane
 
     size = require(engines, "spade").config.image_size
     _, sy, sx = labels.spacing_zyx
@@ -66,12 +77,7 @@ class MorphRequest:
 
     request_id: int
     engines: Engines
-    subject_id: str
-    target_group: str
-    phase: str
-    alpha: float
-    correlated: bool
-    seed: int
+    query: MorphQuery
     show_image: bool = False
     smoothing: int = 10
     lane: ClassVar[str] = "morph"
@@ -93,15 +99,6 @@ class MorphOutput:
     ed: LabelVolume | None = None
     es: LabelVolume | None = None
     phenotypes: Phenotypes | None = None
-    # the vtkPolyData once built; the complete result made by dataclasses.replace shares it
-    _built: dict[str, Surfaces] = field(default_factory=dict, repr=False)
-
-    @property
-    def surfaces(self) -> Surfaces:
-        """vtkPolyData per structure, built once on first use (on the GUI thread)."""
-        if "surfaces" not in self._built:
-            self._built["surfaces"] = surfaces_from_meshes(self.meshes)
-        return self._built["surfaces"]
 
     @property
     def complete(self) -> bool:
@@ -115,23 +112,21 @@ def readout_phenotypes(ed: LabelVolume, es: LabelVolume) -> Phenotypes:
     return measure_phenotypes(ed, es, wall=False)
 
 
-def run_morph(request: MorphRequest, is_current: IsCurrent) -> Iterator[Partial]:
+def run_morph(request: MorphRequest, is_current: IsCurrent, mesher: Mesher) -> Iterator[Partial]:
     """Shown phase + surfaces (+ SPADE image) first, as a Partial; then the other phase and
     the read-outs. During a drag a newer request replaces the job after its first stage,
     whose Partial is still drawn (without the slow image), so a drag shows steps."""
     morph = require(request.engines, "label_vae")
-    other_phase = "ES" if request.phase == "ED" else "ED"
-    args = (request.subject_id, request.target_group)
-    sample = (request.alpha, request.correlated, request.seed)
+    query = request.query
     start = time.perf_counter()
-    shown = morph.morph(*args, request.phase, *sample)
+    shown = query.decode(morph)
     inference_ms = (time.perf_counter() - start) * 1000.0
     start = time.perf_counter()
-    meshes = extract_meshes(shown.labels, request.smoothing)
+    meshes = mesher(shown.labels, request.smoothing)
     surface_ms = (time.perf_counter() - start) * 1000.0
     image = image_labels = None
     if request.show_image and request.engines.spade is not None and is_current(request):
-        image = images_for(request.engines, shown.labels, request.seed)
+        image = images_for(request.engines, shown.labels, query.seed)
         grid_labels = spade_grid(request.engines, shown.labels)
         image_labels = None if grid_labels is shown.labels else grid_labels
     first = MorphOutput(
@@ -145,8 +140,8 @@ def run_morph(request: MorphRequest, is_current: IsCurrent) -> Iterator[Partial]
     )
     yield Partial(first)
     start = time.perf_counter()
-    other = morph.morph(*args, other_phase, *sample).labels
-    ed, es = (shown.labels, other) if request.phase == "ED" else (other, shown.labels)
+    other = query.decode(morph, phase=query.other_phase).labels
+    ed, es = (shown.labels, other) if query.phase == "ED" else (other, shown.labels)
     return replace(
         first,
         ed=ed,
@@ -159,14 +154,12 @@ def run_morph(request: MorphRequest, is_current: IsCurrent) -> Iterator[Partial]
 # phenotype vs alpha -----------------------------------------------------------------------------
 @dataclass(frozen=True)
 class CurveRequest:
-    """Phenotypes along the whole morph (ED and ES at each alpha)."""
+    """Phenotypes along the whole morph (ED and ES at each alpha; the query's own phase and
+    alpha are not used)."""
 
     request_id: int
     engines: Engines
-    subject_id: str
-    target_group: str
-    correlated: bool
-    seed: int
+    query: MorphQuery
     alphas: tuple[float, ...] = CURVE_ALPHAS
     lane: ClassVar[str] = "curve"
 
@@ -184,11 +177,7 @@ def run_curve(request: CurveRequest, is_current: IsCurrent) -> Iterator[str]:
     morph = require(request.engines, "label_vae")
     values = []
     for i, alpha in enumerate(request.alphas):
-        values.extend(
-            morph.phenotypes(
-                request.subject_id, request.target_group, [alpha], request.correlated, request.seed
-            )
-        )
+        values.extend(request.query.phenotypes(morph, [alpha]))
         yield f"phenotype curve {i + 1}/{len(request.alphas)}"
     return CurveOutput(request.alphas, tuple(values))
 
@@ -208,7 +197,7 @@ class CohortRequest:
 class CohortOutput:
     """A new morph engine whose references are the cohort's subjects, and the subjects."""
 
-    morph: Any  # PathologyMorph
+    morph: PathologyMorph
     subjects: dict[str, Subject]
     folder: Path
     notes: tuple[str, ...] = field(default_factory=tuple)
@@ -216,10 +205,6 @@ class CohortOutput:
 
 def run_cohort(request: CohortRequest, is_current: IsCurrent) -> Iterator[str]:
     """One subject per step."""
-    from cardio_explorer.engine.io.cohort import read_cohort
-    from cardio_explorer.engine.label_vae.encoding import encode_subject
-    from cardio_explorer.engine.label_vae.morph import PathologyMorph
-    from cardio_explorer.engine.preprocess import preprocess_subject
 
     morph = require(request.engines, "label_vae")
     subjects = read_cohort(request.folder)
@@ -247,7 +232,6 @@ def run_cohort(request: CohortRequest, is_current: IsCurrent) -> Iterator[str]:
 
 def on_source_grid(labels: LabelVolume) -> LabelVolume:
     """Labels on the grid of the user's file they were made from, when known (else as is)."""
-    from cardio_explorer.engine.frame import to_source_grid
 
     return labels if labels.source_grid is None else to_source_grid(labels)
 
@@ -255,15 +239,12 @@ def on_source_grid(labels: LabelVolume) -> LabelVolume:
 # morph path export ------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class SeriesRequest:
-    """Decode the morph at ``n_steps`` alphas and write each step as NIfTI into a folder."""
+    """Decode the morph at ``n_steps`` alphas (0 to 1; the query's alpha is not used) and write
+    each step as NIfTI into a folder."""
 
     request_id: int
     engines: Engines
-    subject_id: str
-    target_group: str
-    phase: str
-    correlated: bool
-    seed: int
+    query: MorphQuery
     n_steps: int
     folder: Path
     lane: ClassVar[str] = "export"
@@ -271,30 +252,22 @@ class SeriesRequest:
 
 def run_series(request: SeriesRequest, is_current: IsCurrent) -> Iterator[str]:
     """Writes <subject>_<target>_<phase>_step<NN>_alpha<AAA>.nii.gz and a label table."""
-    from cardio_explorer.engine.io.nifti import write_label_table, write_label_volume
-    from cardio_explorer.engine.io.safe_paths import check_safe_id, child_path
 
     if not 2 <= request.n_steps <= MAX_STEPS:
         raise CardioInputError(
             "steps", f"the morph path needs 2 to {MAX_STEPS} steps, got {request.n_steps}"
         )
-    check_safe_id(request.subject_id, "subject id")  # it names the files
+    query = request.query
+    check_safe_id(query.subject_id, "subject id")  # it names the files
     morph = require(request.engines, "label_vae")
     folder = Path(request.folder)
     folder.mkdir(parents=True, exist_ok=True)
     alphas = np.linspace(0.0, 1.0, request.n_steps)
     written = []
     for i, alpha in enumerate(alphas):
-        step = morph.morph(
-            request.subject_id,
-            request.target_group,
-            request.phase,
-            float(alpha),
-            request.correlated,
-            request.seed,
-        )
+        step = query.decode(morph, alpha=alpha)
         name = (
-            f"{request.subject_id}_{request.target_group}_{request.phase}"
+            f"{query.subject_id}_{query.target_group}_{query.phase}"
             f"_step{i:02d}_alpha{round(100 * alpha):03d}.nii.gz"
         )
         written.append(write_label_volume(on_source_grid(step.labels), child_path(folder, name)))

@@ -9,8 +9,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from cardio_explorer.app.jobs.morph import IsCurrent, require
-from cardio_explorer.viewer.surfaces import Mesh, extract_meshes
+from cardio_explorer.app.jobs.morph import require
+from cardio_explorer.app.jobs.protocol import IsCurrent, Mesher
+from cardio_explorer.app.jobs.query import MorphQuery
+from cardio_explorer.viewer.mesh import Mesh
 
 
 @dataclass(frozen=True)
@@ -19,11 +21,7 @@ class MovieRequest:
 
     request_id: int
     engines: Any
-    subject_id: str
-    target_group: str
-    phase: str
-    correlated: bool
-    seed: int
+    query: MorphQuery
     smoothing: int
     n_frames: int
     path: Path
@@ -31,19 +29,12 @@ class MovieRequest:
     error_title: ClassVar[str] = "Cannot write the movie"
 
 
-def run_movie(request: MovieRequest, is_current: IsCurrent) -> Iterator[str]:
+def run_movie(request: MovieRequest, is_current: IsCurrent, mesher: Mesher) -> Iterator[str]:
     """Meshes of every frame (numpy: any thread), one alpha per step."""
     morph = require(request.engines, "label_vae")
     frames: list[dict[int, Mesh]] = []
     for i, alpha in enumerate(np.linspace(0.0, 1.0, request.n_frames)):
-        step = morph.morph(
-            request.subject_id,
-            request.target_group,
-            request.phase,
-            float(alpha),
-            request.correlated,
-            request.seed,
-        )
-        frames.append(extract_meshes(step.labels, request.smoothing))
+        step = request.query.decode(morph, alpha=alpha)
+        frames.append(mesher(step.labels, request.smoothing))
         yield f"movie: frame {i + 1}/{request.n_frames}"
     return tuple(frames)

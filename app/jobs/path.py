@@ -15,11 +15,12 @@ from typing import ClassVar
 import numpy as np
 
 from cardio_explorer.app.jobs.models import Engines
-from cardio_explorer.app.jobs.morph import IsCurrent, readout_phenotypes, require
-from cardio_explorer.app.jobs.protocol import Partial
+from cardio_explorer.app.jobs.morph import readout_phenotypes, require
+from cardio_explorer.app.jobs.protocol import IsCurrent, Mesher, Partial
+from cardio_explorer.app.jobs.query import MorphQuery
 from cardio_explorer.engine.metrics.phenotypes import Phenotypes
 from cardio_explorer.engine.volume import LabelVolume
-from cardio_explorer.viewer.surfaces import Mesh, extract_meshes
+from cardio_explorer.viewer.mesh import Mesh
 
 PATH_STEPS = 21  # alpha 0, 0.05, ..., 1
 CPU_CHUNK = 1  # alphas per step on a CPU: batching gains nothing there, and a short step
@@ -38,15 +39,12 @@ def coarse_to_fine(n: int) -> list[int]:
 
 @dataclass(frozen=True)
 class PathRequest:
-    """Decode the morph (ED and ES) at every path alpha; meshes of the shown phase."""
+    """Decode the morph (ED and ES) at every path alpha; meshes of the query's phase (its
+    alpha is not used)."""
 
     request_id: int
     engines: Engines
-    subject_id: str
-    target_group: str
-    phase: str
-    correlated: bool
-    seed: int
+    query: MorphQuery
     smoothing: int = 10
     alphas: tuple[float, ...] = path_alphas()
     lane: ClassVar[str] = "path"
@@ -68,25 +66,25 @@ class PathFrame:
     surface_ms: float
 
 
-def run_path(request: PathRequest, is_current: IsCurrent) -> Iterator[Partial]:
+def run_path(request: PathRequest, is_current: IsCurrent, mesher: Mesher) -> Iterator[Partial]:
     """Yields a Partial with a tuple of PathFrames per chunk; returns the number of frames."""
     morph = require(request.engines, "label_vae")
     n = len(request.alphas)
     chunk = n if morph.device.type == "cuda" else CPU_CHUNK
     order = coarse_to_fine(n)
-    args = (request.subject_id, request.target_group)
+    query = request.query
     for start in range(0, n, chunk):
         indices = order[start : start + chunk]
         alphas = [request.alphas[i] for i in indices]
         began = time.perf_counter()
-        ed = morph.series(*args, "ED", alphas, request.correlated, request.seed)
-        es = morph.series(*args, "ES", alphas, request.correlated, request.seed)
+        ed = query.series(morph, "ED", alphas)
+        es = query.series(morph, "ES", alphas)
         inference_ms = (time.perf_counter() - began) * 1000.0 / len(alphas)
         frames = []
         for index, d, s in zip(indices, ed, es, strict=True):
-            shown = d if request.phase == "ED" else s
+            shown = d if query.phase == "ED" else s
             began = time.perf_counter()
-            meshes = extract_meshes(shown.labels, request.smoothing)
+            meshes = mesher(shown.labels, request.smoothing)
             surface_ms = (time.perf_counter() - began) * 1000.0
             frames.append(
                 PathFrame(

@@ -10,6 +10,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from cardio_explorer.engine.volume import LabelVolume
+from cardio_explorer.viewer.mesh import Mesh
+
 _IDS = itertools.count(1)
 
 
@@ -48,3 +51,7 @@ class JobFailed:
 
 
 Runner = Callable[[Any, Callable[[Any], bool]], Any]
+IsCurrent = Callable[[Any], bool]
+# (3D labels, smoothing iterations) -> numpy mesh per structure. Extraction uses VTK, so the
+# window passes viewer.surfaces.extract_meshes in (app/gui/workers.py) and jobs stay VTK-free.
+Mesher = Callable[[LabelVolume, int], dict[int, Mesh]]

@@ -15,12 +15,20 @@ import numpy as np
 
 from cardio_explorer.app.jobs.latent import fit_pca
 from cardio_explorer.app.jobs.models import Engines
-from cardio_explorer.app.jobs.morph import IsCurrent, images_for, require, spade_grid
-from cardio_explorer.app.jobs.protocol import SupersededError
+from cardio_explorer.app.jobs.morph import images_for, require, spade_grid
+from cardio_explorer.app.jobs.protocol import IsCurrent, Mesher, SupersededError
+from cardio_explorer.engine.cheart.inference import (
+    complete_sequence,
+    end_systolic_frame,
+    generate_sequences,
+    population_curves,
+    sequence_phenotypes,
+)
 from cardio_explorer.engine.errors import CardioInputError
+from cardio_explorer.engine.metrics.phenotypes import volume_curve
 from cardio_explorer.engine.subject import Conditions
 from cardio_explorer.engine.volume import ImageVolume, LabelVolume
-from cardio_explorer.viewer.surfaces import SurfaceSet
+from cardio_explorer.viewer.mesh import Mesh
 
 SWEEP_STEPS = 7
 
@@ -46,7 +54,7 @@ class SequenceSample:
     """One sequence ready to play: labels (t, z, y, x), surfaces per frame, curves, codes."""
 
     labels: LabelVolume
-    surfaces: SurfaceSet
+    meshes: tuple[dict[int, Mesh], ...]  # per frame, numpy: VTK is built on the GUI thread
     volumes: dict[str, np.ndarray]  # 'lv', 'myo', 'rv' -> (T,) mL
     phenotypes: dict[str, float]
     es_frame: int
@@ -72,15 +80,8 @@ class SequenceOutput:
         return self.samples[0].labels.frame_duration_ms
 
 
-def run_sequence(request: SequenceRequest, is_current: IsCurrent) -> Iterator[str]:
+def run_sequence(request: SequenceRequest, is_current: IsCurrent, mesher: Mesher) -> Iterator[str]:
     """Decode, then one sample's surfaces (and images) per step."""
-    from cardio_explorer.engine.cheart.inference import (
-        complete_sequence,
-        end_systolic_frame,
-        generate_sequences,
-        sequence_phenotypes,
-    )
-    from cardio_explorer.engine.metrics.phenotypes import volume_curve
 
     model = require(request.engines, "cheart")
     start = time.perf_counter()
@@ -95,13 +96,13 @@ def run_sequence(request: SequenceRequest, is_current: IsCurrent) -> Iterator[st
     inference_ms = (time.perf_counter() - start) * 1000.0
     yield "decoded the sequence"
 
-    def check(done: int, total: int) -> None:
-        if not is_current(request):
-            raise SupersededError
-
     samples = []
     for i, result in enumerate(results):
-        surfaces = SurfaceSet.extract(result.labels, request.smoothing, on_frame=check)
+        meshes = []
+        for t in range(result.labels.n_frames):
+            meshes.append(mesher(result.labels.frame(t), request.smoothing))
+            if not is_current(request):
+                raise SupersededError
         image = image_labels = None
         if request.show_image and request.engines.spade is not None:
             image = images_for(request.engines, result.labels, request.seed)
@@ -110,7 +111,7 @@ def run_sequence(request: SequenceRequest, is_current: IsCurrent) -> Iterator[st
         samples.append(
             SequenceSample(
                 result.labels,
-                surfaces,
+                tuple(meshes),
                 volume_curve(result.labels),
                 sequence_phenotypes(result.labels),
                 end_systolic_frame(result.labels),
@@ -162,7 +163,6 @@ def sweep_values(model: Any, condition: str, steps: int = SWEEP_STEPS) -> tuple[
 
 def run_sweep(request: SweepRequest, is_current: IsCurrent) -> Iterator[str]:
     """One sweep value per step (both sexes, the same prior samples at every value)."""
-    from cardio_explorer.engine.cheart.inference import population_curves
 
     model = require(request.engines, "cheart")
     curves: dict[str, dict[str, dict[str, list[float]]]] = {}

@@ -20,9 +20,7 @@ from cardio_explorer.app.jobs.state import (
     MAX_SAMPLES,
     MAX_SEED,
     MAX_SMOOTHING,
-    PHASES,
     SWEEP_CONDITIONS,
-    TARGET_GROUPS,
 )
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.io.safe_paths import is_safe_id
@@ -35,7 +33,7 @@ from cardio_explorer.engine.limits import (
     check_real,
     check_text,
 )
-from cardio_explorer.engine.subject import Conditions
+from cardio_explorer.engine.subject import PATHOLOGY_GROUPS, PHASES, Conditions
 
 SCENES = ("morph", "sequence")
 TOP_LEVEL = ("format", "version", "checkpoints", "controls", "camera", "scene", "cohort", "extra")
@@ -95,7 +93,7 @@ def _conditions(thing: str, value: Any) -> dict[str, Any]:
 
 CONTROLS: dict[str, Callable[[str, Any], Any]] = {
     "subject_id": _subject,
-    "target_group": _one_of(TARGET_GROUPS),
+    "target_group": _one_of(PATHOLOGY_GROUPS),
     "phase": _one_of(PHASES),
     "alpha": lambda thing, value: _real(thing, value, 0.0, 1.0),
     "correlated": _flag,

@@ -12,13 +12,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from cardio_explorer.app.jobs.query import MorphQuery
 from cardio_explorer.engine.errors import CardioInputError
-from cardio_explorer.engine.subject import Conditions
+from cardio_explorer.engine.subject import PATHOLOGY_GROUPS, PHASES, Conditions
 
 Listener = Callable[[str, Any], None]
 
-PHASES = ("ED", "ES")
-TARGET_GROUPS = ("DCM", "HCM", "ARV", "MINF")
 EMBEDDINGS = ("pca", "tsne")
 SWEEP_CONDITIONS = ("age", "height", "weight", "sbp")
 MAX_SAMPLES = 8
@@ -79,7 +78,7 @@ def _flag(what: str) -> Callable[[Any], bool]:
 # name -> (default, validator). Everything a request or the view depends on lives here.
 FIELDS: dict[str, tuple[Any, Callable[[Any], Any]]] = {
     "subject_id": (None, _optional_str),
-    "target_group": ("DCM", _choice(TARGET_GROUPS, "target group")),
+    "target_group": ("DCM", _choice(PATHOLOGY_GROUPS, "target group")),
     "phase": ("ED", _choice(PHASES, "phase")),
     "alpha": (0.5, _alpha),
     "correlated": (True, _flag("correlated")),
@@ -127,6 +126,13 @@ class AppState:
         """Value of one field."""
         self._check_name(name)
         return self._values[name]
+
+    def morph_query(self) -> MorphQuery:
+        """The morph the controls describe (subject, target, phase, alpha, sampling, seed)."""
+        v = self._values
+        return MorphQuery(
+            v["subject_id"], v["target_group"], v["phase"], v["alpha"], v["correlated"], v["seed"]
+        )
 
     def snapshot(self) -> dict[str, Any]:
         """All fields as a plain dict (conditions as a dict), e.g. for sessions."""

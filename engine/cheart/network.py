@@ -32,7 +32,9 @@ from cardio_explorer.engine.cheart.motion import (
     move_first_frame,
     smoothness,
 )
+from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.nn.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from cardio_explorer.engine.nn.onehot import one_hot
 
 
 class CHeartOutput(NamedTuple):
@@ -187,17 +189,11 @@ class CHeartNet(nn.Module):
             width = config.z_dim + config.condition_code
             self.motion_basis = MotionBasis(config.n_labels, width, config.motion_basis)
 
-    def one_hot(self, labels: torch.Tensor) -> torch.Tensor:
-        """Integer labels [B, D, H, W] -> float one-hot [B, C, D, H, W]."""
-        return (
-            functional.one_hot(labels.long(), self.config.n_labels).permute(0, 4, 1, 2, 3).float()
-        )
-
     def encode(
         self, ed: torch.Tensor, conditions: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """ED labels [B, D, H, W] (integer) or one-hot [B, C, D, H, W] -> (mu, logvar)."""
-        onehot = self.one_hot(ed) if ed.dim() == 4 else ed
+        onehot = one_hot(ed, self.config.n_labels) if ed.dim() == 4 else ed
         return self.encoder(onehot, self.conditions(conditions))
 
     def unroll(
@@ -241,7 +237,7 @@ class CHeartNet(nn.Module):
             source = enclose_lv(frame0_logits.argmax(dim=1))
         elif source.dim() == 5:
             source = source.argmax(dim=1)
-        first = self.one_hot(source)
+        first = one_hot(source, self.config.n_labels)
         displacement = self.decoder.displacement(h[:, 1:].reshape(b * (t - 1), *h.shape[2:]))
         displacement = displacement.float().view(b, t - 1, 3, *displacement.shape[2:])
         if self.motion_basis is not None:
@@ -327,9 +323,12 @@ def save_cheart(
     return save_checkpoint(path, "cheart", net.config.to_dict(), weights, extra)
 
 
-def load_cheart(path: str | Path) -> tuple[CHeartNet, Checkpoint]:
-    """Rebuild the network from a ``cheart`` checkpoint (eval mode, CPU)."""
-    checkpoint = load_checkpoint(path, expected_kind="cheart")
+def load_cheart(source: str | Path | Checkpoint) -> tuple[CHeartNet, Checkpoint]:
+    """Rebuild the network from a ``cheart`` checkpoint, a file or one read already (eval, CPU)."""
+    checkpoint = source if isinstance(source, Checkpoint) else load_checkpoint(source, "cheart")
+    if checkpoint.kind != "cheart":
+        where = checkpoint.path or "checkpoint"
+        raise CardioInputError(where, f"is a {checkpoint.kind} checkpoint, not a cheart checkpoint")
     config = checkpoint.parse_config(CHeartConfig.from_dict)
     checkpoint.check_fits(lambda: CHeartNet(config), "net.")
     net = CHeartNet(config)

@@ -36,7 +36,6 @@ class TrainOptions:
     validate_every: int = 1
     checkpoint_every: int = 5
     shift_voxels: int = 2
-    mixed_precision: bool = True
     threads: int | None = None
     progress: bool = True
 

@@ -9,9 +9,9 @@ from cardio_explorer.engine.cheart.conditions import ConditionStats
 from cardio_explorer.engine.cheart.data import SequenceSet
 from cardio_explorer.engine.cheart.network import CHeartNet
 from cardio_explorer.engine.device import autocast
+from cardio_explorer.engine.labels import STRUCTURES
 from cardio_explorer.engine.metrics.overlap import dice_scores
 
-STRUCTURES = ("lv", "myo", "rv")
 _EVAL_BATCH = 4
 
 

@@ -20,9 +20,8 @@ import numpy as np
 
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.io.safe_paths import check_safe_id
-from cardio_explorer.engine.subject import GROUPS, Conditions
+from cardio_explorer.engine.subject import GROUPS, PHASES, Conditions
 
-PHASES = ("ED", "ES")
 ATLAS_SLICES = 32
 ATLAS_FORMAT_VERSION = 1
 REFERENCE_GROUP = "NOR"

@@ -10,6 +10,7 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from cardio_explorer.engine.device import autocast
 from cardio_explorer.engine.errors import CardioInputError
@@ -25,6 +26,7 @@ from cardio_explorer.engine.label_vae.atlas import (
 )
 from cardio_explorer.engine.label_vae.correlation import kendall_matrix
 from cardio_explorer.engine.labels import LABEL_TABLE
+from cardio_explorer.engine.nn.onehot import one_hot
 from cardio_explorer.engine.subject import GROUPS, Subject
 from cardio_explorer.engine.volume import LabelVolume
 
@@ -57,8 +59,7 @@ def encode_stack(
     with eval_mode(model), torch.inference_mode(), autocast(device):
         for start in range(0, len(slices), _ENCODE_BATCH):
             batch = slices[start : start + _ENCODE_BATCH].to(device)
-            onehot = torch.nn.functional.one_hot(batch, n_classes).permute(0, 3, 1, 2).float()
-            mu, _ = model.encode(onehot)
+            mu, _ = model.encode(one_hot(batch, n_classes))
             means.append(mu.float().cpu().numpy())
     return np.concatenate(means).astype(np.float64)
 
@@ -120,8 +121,6 @@ def build_atlas(
 
     The model must already be on ``device``; its train/eval mode is restored afterwards.
     """
-    from tqdm.auto import tqdm
-
     encoded: list[ReferenceSubject] = []
     fallbacks = skipped = 0
     for subject in tqdm(subjects, desc="latent atlas", unit="subject", disable=not progress):

@@ -231,14 +231,6 @@ def _fold_batchnorm(seq: nn.Sequential) -> None:
             seq[i + 1] = nn.Identity()
 
 
-def onehot(labels: torch.Tensor, n_classes: int = 4) -> torch.Tensor:
-    """Integer labels [B, H, W] -> float one-hot [B, n_classes, H, W] (channels_last memory)."""
-    out = functional.one_hot(
-        labels.long(), n_classes
-    )  # [B, H, W, C]: already the channels_last layout
-    return out.permute(0, 3, 1, 2).float()
-
-
 def build_label_vae(config: LabelVaeConfig | str = LEAN) -> LabelVAE:
     """A freshly initialised label VAE from a config or a preset name ('lean', 'paper')."""
     if isinstance(config, str):
@@ -279,9 +271,15 @@ class LoadedLabelVae(NamedTuple):
     checkpoint: Checkpoint
 
 
-def load_label_vae(path: str | Path, device: torch.device | str = "cpu") -> LoadedLabelVae:
-    """Load a label VAE checkpoint in eval mode; another kind or mismatched weights: clear error."""
-    checkpoint = load_checkpoint(path, expected_kind=KIND)
+def load_label_vae(
+    source: str | Path | Checkpoint, device: torch.device | str = "cpu"
+) -> LoadedLabelVae:
+    """Load a label VAE checkpoint (a file, or one read already) in eval mode; another kind or
+    mismatched weights: clear error."""
+    checkpoint = source if isinstance(source, Checkpoint) else load_checkpoint(source, KIND)
+    path = checkpoint.path or "checkpoint"
+    if checkpoint.kind != KIND:
+        raise CardioInputError(path, f"is a {checkpoint.kind} checkpoint, not a {KIND} checkpoint")
     config = LabelVaeConfig.from_dict(checkpoint.config, source=path)
     checkpoint.check_fits(lambda: LabelVAE(config), MODEL_PREFIX)
     model = LabelVAE(config)

@@ -6,11 +6,12 @@ import numpy as np
 import torch
 
 from cardio_explorer.engine.device import autocast
-from cardio_explorer.engine.label_vae.network import LabelVAE, onehot
+from cardio_explorer.engine.label_vae.network import LabelVAE
+from cardio_explorer.engine.labels import STRUCTURES
 from cardio_explorer.engine.metrics.overlap import dice_scores
+from cardio_explorer.engine.nn.onehot import one_hot
 from cardio_explorer.engine.nn.slices import LabelSlices
 
-STRUCTURES = ("lv", "myo", "rv")
 _EVAL_BATCH = 128
 
 
@@ -32,7 +33,7 @@ def reconstruction_dice(
         for start in range(0, len(labels), _EVAL_BATCH):
             batch = labels[start : start + _EVAL_BATCH].to(device)
             with autocast(device):
-                mu, _ = model.encode(onehot(batch, model.config.n_classes))
+                mu, _ = model.encode(one_hot(batch, model.config.n_classes))
                 logits = model.decode(mu)
             predicted[start : start + len(batch)] = logits.argmax(1).to(torch.uint8).cpu().numpy()
     finally:

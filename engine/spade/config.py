@@ -4,12 +4,12 @@ and how a --config argument (preset name, JSON file or dict) becomes a config.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
 from cardio_explorer.engine.errors import CardioInputError
+from cardio_explorer.engine.nn.config_files import read_config
 
 
 @dataclass(frozen=True)
@@ -120,25 +120,9 @@ def resolve_config(spec: str | Path | dict[str, Any] | SpadeConfig) -> SpadeConf
     """'lean' / 'paper', a JSON file (optionally ``{"base": "lean", ...overrides}``), or a dict."""
     if isinstance(spec, SpadeConfig):
         return spec
-    if isinstance(spec, str) and spec.lower() in CONFIGS:
-        return CONFIGS[spec.lower()]
-    if isinstance(spec, str | Path):
-        path = Path(spec)
-        if not path.is_file():
-            raise CardioInputError(
-                "--config", f"{spec!r} is neither {sorted(CONFIGS)} nor an existing JSON file"
-            )
-        try:
-            spec = json.loads(path.read_text())
-        except json.JSONDecodeError as error:
-            raise CardioInputError(path, f"not valid JSON ({error})") from None
-        if not isinstance(spec, dict):
-            raise CardioInputError(path, "a SPADE config must be a JSON object")
-    spec = dict(spec)
-    base = CONFIGS.get(str(spec.pop("base", "lean")).lower())
-    if base is None:
-        raise CardioInputError("SPADE config", f"'base' must be one of {sorted(CONFIGS)}")
-    return SpadeConfig.from_json({**base.to_json(), **spec})
+    return read_config(
+        spec, CONFIGS, SpadeConfig.to_json, lambda data, _: SpadeConfig.from_json(data)
+    )
 
 
 def with_image_size(config: SpadeConfig, image_size: int) -> SpadeConfig:

@@ -27,16 +27,12 @@ from torch.nn.utils.parametrizations import spectral_norm
 
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.nn.checkpoint import Checkpoint, load_checkpoint
+from cardio_explorer.engine.nn.onehot import one_hot
 from cardio_explorer.engine.spade.config import SpadeConfig
 
 
 def _sn(module: nn.Module, enabled: bool) -> nn.Module:
     return spectral_norm(module) if enabled else module
-
-
-def one_hot_labels(labels: torch.Tensor, n_labels: int) -> torch.Tensor:
-    """(B, H, W) integer labels -> (B, n_labels, H, W) float one-hot."""
-    return functional.one_hot(labels.long(), n_labels).permute(0, 3, 1, 2).float()
 
 
 class LabelPyramid:
@@ -305,7 +301,7 @@ class SpadeModel(nn.Module):
 
     def synthesise(self, labels: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """Integer labels (B, H, W) + style codes (B, z_dim) -> images (B, H, W)."""
-        onehot = one_hot_labels(labels, self.config.n_labels)
+        onehot = one_hot(labels, self.config.n_labels)
         if labels.device.type == "cpu":
             onehot = onehot.contiguous(memory_format=torch.channels_last)
         return self.generator(onehot, z)[:, 0]

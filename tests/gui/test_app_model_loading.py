@@ -39,11 +39,12 @@ def test_models_not_needed_for_the_first_heart_load_on_the_worker(qtbot):
 
 def test_a_checkpoint_opened_while_loading_is_kept(qtbot, tmp_path):
     window, given = _lazy_window(qtbot)
-    assert window.exports.open_checkpoint(given["cheart"])
-    opened = window.engines.cheart
+    assert window.exports.open_checkpoint(given["cheart"])  # on the worker, like the late load
     window.load_pending_models({**given, "cheart": tmp_path / "missing.safetensors"})
     settle(qtbot, window)
-    assert window.engines.cheart is opened
+    slot = window.engines.slot("cheart")
+    assert slot.ready
+    assert slot.path == given["cheart"]
     assert window.engines.spade is not None
 
 

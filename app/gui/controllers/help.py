@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import html
 import platform
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+import torch
+import vtkmodules
+from PySide6 import __version__ as qt_version
 from PySide6.QtCore import QObject
 from PySide6.QtGui import QAction, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
@@ -34,8 +36,6 @@ from cardio_explorer.app.gui.controllers.preferences import (
 from cardio_explorer.app.gui.controllers.tooltips import apply_tooltips
 from cardio_explorer.app.jobs.models import KIND_TITLES, KINDS
 from cardio_explorer.engine.device import current_precision, describe, precision_policy
-from cardio_explorer.engine.errors import CardioInputError
-from cardio_explorer.engine.nn.checkpoint import read_checkpoint_header
 
 if TYPE_CHECKING:
     from cardio_explorer.app.gui.window import MainWindow
@@ -143,36 +143,8 @@ def shortcut_rows(window: QWidget) -> list[tuple[str, str]]:
     return rows
 
 
-def training_summary(header: dict[str, Any]) -> str:
-    """One line on what a checkpoint was trained on, from its header."""
-    extra = header.get("extra", {})
-    training = extra.get("training", {}) if isinstance(extra.get("training"), dict) else {}
-    data = training.get("data") or extra.get("data")
-    n = training.get("n_subjects")
-    n_train = training.get("n_train_subjects") or training.get("n_train")
-    if n is None and extra.get("train_subjects"):
-        n_train = len(extra["train_subjects"])
-        n = n_train + len(extra.get("held_out_subjects", []))
-    epochs = training.get("epochs_done") or training.get("epochs")
-    parts = []
-    if data:
-        parts.append(f"data {Path(str(data)).name}")
-    if n is not None:
-        parts.append(f"{n} subjects" + (f" ({n_train} for training)" if n_train else ""))
-    if epochs:
-        parts.append(f"{epochs} epochs")
-    atlas = extra.get("atlas", {}).get("info", {}) if isinstance(extra.get("atlas"), dict) else {}
-    if atlas.get("subjects_per_group"):
-        groups = ", ".join(f"{g} {c}" for g, c in atlas["subjects_per_group"].items())
-        parts.append(f"latent atlas: {groups}")
-    return "; ".join(parts) or "no training record in the header"
-
-
 def about_html(window: MainWindow) -> str:
     """The About text: versions, device, precision, checkpoints (path, sha256, training data)."""
-    import torch
-    import vtkmodules
-    from PySide6 import __version__ as qt_version
 
     engines = window.engines
     rows = [
@@ -195,13 +167,9 @@ def about_html(window: MainWindow) -> str:
         if not slot.ready:
             body += f"<p><b>{title}</b>: {html.escape(slot.message or 'not loaded')}</p>"
             continue
-        try:
-            summary = training_summary(read_checkpoint_header(slot.path))
-        except (CardioInputError, OSError, TypeError) as error:
-            summary = f"header unreadable ({error})"
         body += (
             f"<p><b>{title}</b>: {html.escape(str(slot.path))}<br>"
-            f"sha256 <code>{slot.sha256}</code><br>trained on: {html.escape(summary)}</p>"
+            f"sha256 <code>{slot.sha256}</code><br>trained on: {html.escape(slot.trained_on)}</p>"
         )
     return body
 

@@ -149,16 +149,7 @@ class MorphController(QObject):
         """Submit the morph step of the current controls."""
         s = self.state
         request = MorphRequest(
-            next_request_id(),
-            self.engines,
-            s.subject_id,
-            s.target_group,
-            s.phase,
-            s.alpha,
-            s.correlated,
-            s.seed,
-            s.show_image,
-            s.smoothing,
+            next_request_id(), self.engines, s.morph_query(), s.show_image, s.smoothing
         )
         self.worker.submit(request)
         return request
@@ -166,26 +157,13 @@ class MorphController(QObject):
     def request_curve(self) -> None:
         """Submit the phenotype-vs-alpha curve of the current morph."""
         s = self.state
-        self.worker.submit(
-            CurveRequest(
-                next_request_id(), self.engines, s.subject_id, s.target_group, s.correlated, s.seed
-            )
-        )
+        self.worker.submit(CurveRequest(next_request_id(), self.engines, s.morph_query()))
 
     def request_latent(self) -> None:
         """Submit the latent embedding (cohort + morph path)."""
         s = self.state
         self.worker.submit(
-            LatentRequest(
-                next_request_id(),
-                self.engines,
-                s.subject_id,
-                s.target_group,
-                s.phase,
-                s.correlated,
-                s.seed,
-                s.embedding,
-            )
+            LatentRequest(next_request_id(), self.engines, s.morph_query(), s.embedding)
         )
 
     # results --------------------------------------------------------------------------------
@@ -193,7 +171,7 @@ class MorphController(QObject):
         request, shown = result.request, self.display.morph_id
         if not self.worker.is_current(request) and shown is not None and request.request_id < shown:
             return  # an overtaken decode, older than what is on screen
-        if self.panel.playing and request.alpha != self.state.alpha:
+        if self.panel.playing and request.query.alpha != self.state.alpha:
             return  # asked for before Play: the cached path is drawing now
         output = result.value
         self.last_result = result

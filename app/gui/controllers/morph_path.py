@@ -50,16 +50,7 @@ class MorphPath(QObject):
     def rebuild(self, engines: Engines) -> PathRequest:
         """Drop the cache and ask for the path of the current controls."""
         s = self.state
-        self.request = PathRequest(
-            next_request_id(),
-            engines,
-            s.subject_id,
-            s.target_group,
-            s.phase,
-            s.correlated,
-            s.seed,
-            s.smoothing,
-        )
+        self.request = PathRequest(next_request_id(), engines, s.morph_query(), s.smoothing)
         self.frames.clear()
         self._outputs.clear()
         self.complete = False
@@ -109,7 +100,7 @@ class MorphPath(QObject):
         return index is not None and abs(self.frames[index].alpha - alpha) < 1e-6
 
     def output(self, index: int) -> MorphOutput:
-        """A cached frame as a complete morph step (its vtkPolyData built once, here)."""
+        """A cached frame as a complete morph step (made once; the viewer builds its VTK once)."""
         if index in self._outputs:
             return self._outputs[index]
         frame = self.frames[index]

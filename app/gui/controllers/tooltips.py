@@ -70,7 +70,7 @@ def apply_tooltips(window: QWidget) -> None:
         ("colour", "Colour of the {}"),
     ):
         for value, widget in (getattr(controls, attr, None) or {}).items():
-            description = LABEL_TABLE.entries[value].description
+            description = LABEL_TABLE.entry(value).description
             if not widget.toolTip() or widget.toolTip() in ("opacity", "colour"):
                 widget.setToolTip(what.format(description))
     # the slice slider of any slice view (the own-image view too)
