@@ -18,7 +18,7 @@ from cardio_explorer.engine.subject import GROUPS
 ARM_COLOURS = {"a": (120, 120, 120), "b": (70, 130, 200), "c": (220, 110, 40)}
 POOL_ORDER = (*GROUPS, "unknown", "pathological", "all")
 PANEL_W, PANEL_H, MARGIN = 760, 330, 72
-Y_MIN, Y_MAX = 0.0, 1.0
+Y_MAX = 1.0
 
 
 def _font(size: int) -> ImageFont.ImageFont:
@@ -28,15 +28,23 @@ def _font(size: int) -> ImageFont.ImageFont:
         return ImageFont.load_default()
 
 
+def _floor(table: Mapping[str, Any]) -> float:
+    """The axis floor: a tenth below the lowest whisker, so small differences stay visible."""
+    lows = [c["mean"]["mean"] - c["mean"]["sd"] for arm in table.values() for c in arm.values()]
+    return max(0.0, float(np.floor((min(lows, default=0.0) - 0.05) * 10) / 10))
+
+
 def _panel(draw: ImageDraw.ImageDraw, top: int, name: str, table: Mapping[str, Any]) -> None:
     font, small = _font(15), _font(12)
+    y_min = _floor(table)
     left, bottom, height = MARGIN, top + PANEL_H - 45, PANEL_H - 90
     right = left + PANEL_W - MARGIN - 20
     draw.text((left, top + 8), f"Mean Dice (LV, MYO, RV) on {name}", fill="black", font=font)
-    for tick in (0.0, 0.2, 0.4, 0.6, 0.8, 1.0):
-        y = bottom - (tick - Y_MIN) / (Y_MAX - Y_MIN) * height
+    step = 0.05 if Y_MAX - y_min <= 0.5 else 0.1
+    for tick in np.arange(y_min, Y_MAX + 1e-9, step):
+        y = bottom - (tick - y_min) / (Y_MAX - y_min) * height
         draw.line((left, y, right, y), fill=(225, 225, 225))
-        draw.text((left - 34, y - 7), f"{tick:.1f}", fill="black", font=small)
+        draw.text((left - 34, y - 7), f"{tick:.2f}", fill="black", font=small)
     arms = [a for a in ("a", "b", "c") if a in table]
     pools = [p for p in POOL_ORDER if any(p in table[a] for a in arms)]
     slot = (right - left) / max(len(pools), 1)
@@ -49,11 +57,11 @@ def _panel(draw: ImageDraw.ImageDraw, top: int, name: str, table: Mapping[str, A
                 continue
             mean, sd = cell["mean"], cell["sd"]
             xa, xb = x0 + j * bar, x0 + (j + 1) * bar - 2
-            y = bottom - (mean - Y_MIN) / (Y_MAX - Y_MIN) * height
+            y = bottom - (max(mean, y_min) - y_min) / (Y_MAX - y_min) * height
             draw.rectangle((xa, y, xb, bottom), fill=ARM_COLOURS[arm])
             xm = (xa + xb) / 2
-            y_hi = bottom - (min(mean + sd, Y_MAX) - Y_MIN) / (Y_MAX - Y_MIN) * height
-            y_lo = bottom - (max(mean - sd, Y_MIN) - Y_MIN) / (Y_MAX - Y_MIN) * height
+            y_hi = bottom - (min(mean + sd, Y_MAX) - y_min) / (Y_MAX - y_min) * height
+            y_lo = bottom - (max(mean - sd, y_min) - y_min) / (Y_MAX - y_min) * height
             draw.line((xm, y_hi, xm, y_lo), fill="black", width=1)
         draw.text((x0, bottom + 6), pool, fill="black", font=small)
     draw.line((left, bottom, right, bottom), fill="black")
@@ -72,7 +80,10 @@ def write_plot(path: Path, tables: Mapping[str, Mapping[str, Any]], arm_names: M
     for k, (name, table) in enumerate(tables.items()):
         _panel(draw, MARGIN + k * PANEL_H, name, table)
     draw.text(
-        (20, height - 22), "bars: mean over seeds; whiskers: +- SD", fill="black", font=_font(12)
+        (20, height - 22),
+        "bars: mean over seeds; whiskers: +- SD; the axis starts above 0",
+        fill="black",
+        font=_font(12),
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
