@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -200,7 +201,7 @@ def run(args: argparse.Namespace) -> int:
         on_slices=shown.update,
     )
     report = {
-        "command": "cardio-explorer " + " ".join(sys.argv[1:]) if sys.argv else None,
+        "command": _command(args),
         "data": str(args.data),
         "split": None if args.split is None else str(args.split),
         "device": describe(device),
@@ -225,6 +226,37 @@ def run(args: argparse.Namespace) -> int:
     print("Utility evaluation: " + "; ".join(lines))
     print(f"{targets_met(report)}; wrote {args.out}, {markdown}, {plot} and {samples}")
     return exit_status(report, args.strict)
+
+
+# (flag, attribute) of every option that changes the result, in the order --help lists them
+_REPRODUCE = (
+    ("--data", "data"), ("--split", "split"), ("--test", "test"), ("--n-nor", "n_nor"),
+    ("--n-per-group", "n_per_group"), ("--seeds", "seeds"), ("--steps", "steps"),
+    ("--batch-size", "batch_size"), ("--base", "base"), ("--size", "size"),
+    ("--spacing-mm", "spacing_mm"), ("--seg-size", "seg_size"), ("--vae-config", "vae_config"),
+    ("--vae-epochs", "vae_epochs"), ("--spade-config", "spade_config"),
+    ("--spade-epochs", "spade_epochs"), ("--alphas", "alphas"),
+    ("--seeds-per-target", "seeds_per_target"), ("--precision", "precision"),
+)  # fmt: skip
+
+
+def _command(args: argparse.Namespace) -> str:
+    """The command line that reproduces this report (every value spelled out)."""
+    parts = ["cardio-explorer", "evaluate", "utility"]
+    for flag, name in _REPRODUCE:
+        value = getattr(args, name, None)
+        if value is None:
+            continue
+        if flag == "--test":
+            for folder in value:
+                parts += [flag, str(folder)]
+        elif isinstance(value, list):
+            parts += [flag, *(str(v) for v in value)]
+        else:
+            parts += [flag, str(value)]
+    if args.spade_from_scratch:
+        parts.append("--spade-from-scratch")
+    return " ".join(shlex.quote(p) for p in parts)
 
 
 def _signed(value: float | None) -> str:

@@ -141,6 +141,9 @@ def test_report_has_every_arm_seed_group_and_delta_per_test_set(report):
             p = by_pool["all"]["p_value"]
             assert p is None or 0.0 <= p <= 1.0
     assert len(r["targets"]) == 6  # three per test set with pathological groups
+    assert r["command"].startswith("cardio-explorer evaluate utility --data ")
+    assert "--seeds 0 1 2 --steps 4" in r["command"]
+    assert r["command"].count("--test ") == 2
     assert r["passed"] == all(t["pass"] for t in r["targets"].values())
 
 
