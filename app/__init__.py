@@ -1,1 +1,1 @@
-"""The desktop app and the command line: controllers, worker threads, CLI."""
+"""The app: Qt-free jobs (jobs/), the command line (commands/, cli.py), the window (gui/)."""

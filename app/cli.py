@@ -49,7 +49,8 @@ def build_parser(commands: Sequence[str] = COMMAND_MODULES) -> argparse.Argument
 
 def _window_options_help() -> str:
     """The window's own options, listed under the sub-commands in the top-level help."""
-    from cardio_explorer.app.gui import build_parser as window_parser
+    # start-up: only the help text needs the window's parser (the module imports no Qt)
+    from cardio_explorer.app.gui.main import build_parser as window_parser
 
     options = window_parser().format_help().split("options:\n", 1)[-1]
     lines = [line for line in options.splitlines() if not line.lstrip().startswith("-h, --help")]
@@ -102,9 +103,9 @@ def _first_word(argv: Sequence[str]) -> str | None:
 
 def _run_gui(parser: argparse.ArgumentParser, rest: list[str]) -> int:
     try:
-        gui = importlib.import_module("cardio_explorer.app.gui")
+        gui = importlib.import_module("cardio_explorer.app.gui.main")
     except ModuleNotFoundError as error:
-        if error.name != "cardio_explorer.app.gui":
+        if error.name != "cardio_explorer.app.gui.main":
             raise
         parser.print_help()
         print(

@@ -62,8 +62,8 @@ def main() -> int:
     import torch
     from PySide6.QtWidgets import QApplication
 
-    from cardio_explorer.app.engines import load_engines
-    from cardio_explorer.app.window import CONDITIONS_TAB, MORPH_TAB, MainWindow
+    from cardio_explorer.app.gui.window import CONDITIONS_TAB, MORPH_TAB, MainWindow
+    from cardio_explorer.app.jobs.models import load_engines
 
     app = QApplication.instance() or QApplication([sys.argv[0]])
     window = MainWindow(load_engines({}, torch.device("cpu")))

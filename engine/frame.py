@@ -122,13 +122,33 @@ def apex_first(vols: Sequence[LabelVolume] | LabelVolume) -> bool:
     return slope > 0
 
 
+def heart_centre(labels: list[LabelVolume] | LabelVolume) -> tuple[float, float] | None:
+    """(y, x) array index of the centroid of all foreground voxels over all frames; None if none."""
+    vols = labels if isinstance(labels, list) else [labels]
+    total = np.zeros(2)
+    count = 0
+    for vol in vols:
+        mask = vol.data > 0
+        if mask.ndim == 4:
+            mask = mask.any(axis=0)
+        plane = mask.sum(axis=0)  # (y, x) foreground counts over slices
+        n = int(plane.sum())
+        if n == 0:
+            continue
+        ys, xs = np.indices(plane.shape)
+        total += (float((ys * plane).sum()), float((xs * plane).sum()))
+        count += n
+    if count == 0:
+        return None
+    cy, cx = total / count
+    return float(cy), float(cx)
+
+
 def measure_frame(vols: Sequence[LabelVolume] | LabelVolume) -> AnatomicalFrame:
     """The anatomical frame of labels on one canonically oriented grid (all frames pooled)."""
     vols = [vols] if isinstance(vols, LabelVolume) else list(vols)
     if not vols:
         raise CardioInputError("anatomical frame", "needs at least one label volume")
-    from cardio_explorer.engine.preprocess import heart_centre
-
     centre = heart_centre(vols)
     if centre is None:
         _, ny, nx = vols[0].spatial_shape

@@ -18,6 +18,14 @@ from nibabel import orientations
 from scipy import ndimage
 
 from cardio_explorer.engine.errors import CardioInputError, CardioWarning
+from cardio_explorer.engine.frame import (
+    AnatomicalFrame,
+    frame_index_map,
+    heart_centre,
+    measure_frame,
+    to_anatomical_frame,
+    with_source,
+)
 from cardio_explorer.engine.subject import Subject
 from cardio_explorer.engine.volume import ImageVolume, LabelVolume, Volume
 
@@ -119,28 +127,6 @@ def resample_inplane(vol: V, spacing_mm: float = DEFAULT_SPACING_MM) -> V:
 
 
 # crop / pad ---------------------------------------------------------------------------------
-def heart_centre(labels: list[LabelVolume] | LabelVolume) -> tuple[float, float] | None:
-    """(y, x) array index of the centroid of all foreground voxels over all frames; None if none."""
-    vols = labels if isinstance(labels, list) else [labels]
-    total = np.zeros(2)
-    count = 0
-    for vol in vols:
-        mask = vol.data > 0
-        if mask.ndim == 4:
-            mask = mask.any(axis=0)
-        plane = mask.sum(axis=0)  # (y, x) foreground counts over slices
-        n = int(plane.sum())
-        if n == 0:
-            continue
-        ys, xs = np.indices(plane.shape)
-        total += (float((ys * plane).sum()), float((xs * plane).sum()))
-        count += n
-    if count == 0:
-        return None
-    cy, cx = total / count
-    return float(cy), float(cx)
-
-
 class CropBox(NamedTuple):
     """First kept (y, x) index of the old grid (may be negative: padding) and the size."""
 
@@ -229,14 +215,6 @@ def preprocess_subject(
     images are only resampled and cropped around the grid centre. A CardioWarning is raised
     when the window cuts off foreground (a heart wider than size x spacing_mm).
     """
-    from cardio_explorer.engine.frame import (
-        AnatomicalFrame,
-        frame_index_map,
-        measure_frame,
-        to_anatomical_frame,
-        with_source,
-    )
-
     if not subject.labels and not subject.images:
         raise CardioInputError(subject.subject_id, "nothing to preprocess (no frames loaded)")
     if not np.isfinite(spacing_mm) or spacing_mm <= 0:

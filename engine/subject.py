@@ -13,6 +13,10 @@ from cardio_explorer.engine.limits import CONDITION_BOUNDS
 from cardio_explorer.engine.volume import ImageVolume, LabelVolume
 
 GROUPS = ("NOR", "DCM", "HCM", "MINF", "ARV")
+# The groups a NOR heart is morphed towards, in the order menus and reports list them.
+PATHOLOGY_GROUPS = ("DCM", "HCM", "ARV", "MINF")
+# The labelled cardiac phases: end-diastole and end-systole.
+PHASES = ("ED", "ES")
 # ACDC's Info.cfg writes abnormal RV as "RV".
 ACDC_GROUP_NAMES = {"NOR": "NOR", "DCM": "DCM", "HCM": "HCM", "MINF": "MINF", "ARV": "RV"}
 

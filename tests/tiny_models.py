@@ -13,15 +13,13 @@ import torch
 
 from cardio_explorer.engine.io.acdc import read_acdc_subject, write_info_cfg
 from cardio_explorer.engine.io.nifti import write_label_volume
-from cardio_explorer.engine.label_vae.atlas import atlas_extra, build_atlas
-from cardio_explorer.engine.label_vae.network import (
-    LabelVaeConfig,
-    build_label_vae,
-    onehot,
-    save_label_vae,
-)
+from cardio_explorer.engine.label_vae.atlas import atlas_extra
+from cardio_explorer.engine.label_vae.config import LabelVaeConfig
+from cardio_explorer.engine.label_vae.encoding import build_atlas
+from cardio_explorer.engine.label_vae.network import build_label_vae, save_label_vae
+from cardio_explorer.engine.nn.onehot import one_hot
 from cardio_explorer.engine.preprocess import preprocess_subject
-from cardio_explorer.engine.spade.network import LEAN as SPADE_LEAN
+from cardio_explorer.engine.spade.config import LEAN as SPADE_LEAN
 from cardio_explorer.engine.volume import LabelVolume
 
 SIZE = 32
@@ -95,7 +93,7 @@ def write_tiny_cohort(root: Path) -> Path:
 def _fit(model: torch.nn.Module, slices: np.ndarray, steps: int) -> None:
     """A few Adam steps on all slices (enough for the tiny model to draw heart-like shapes)."""
     target = torch.from_numpy(slices.astype(np.int64))
-    x = onehot(target)
+    x = one_hot(target)
     optimiser = torch.optim.Adam(model.parameters(), lr=1e-2)
     model.train()
     for _ in range(steps):

@@ -11,11 +11,11 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from cardio_explorer.engine.errors import CardioInputError
-from cardio_explorer.engine.labels import LABEL_TABLE
+from cardio_explorer.engine.labels import LABEL_TABLE, Label
 
 _BACKGROUND = (20, 22, 26)
-_LV_RGB = LABEL_TABLE.entries[1].rgb
-_RV_RGB = LABEL_TABLE.entries[3].rgb
+_LV_RGB = LABEL_TABLE.rgb(Label.LV)
+_RV_RGB = LABEL_TABLE.rgb(Label.RV)
 SEX_COLOURS = {"F": (230, 110, 150), "M": (90, 160, 230)}
 _CYCLE = [(230, 120, 40), (70, 190, 220), (200, 70, 200), (240, 200, 40), (120, 200, 120)]
 

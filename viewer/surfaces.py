@@ -6,6 +6,7 @@ Nothing here touches a render window, so extraction may run in worker threads.
 from __future__ import annotations
 
 import os
+import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,12 +22,14 @@ from vtkmodules.vtkIOXML import vtkXMLPolyDataWriter
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.io.atomic import atomic_write
 from cardio_explorer.engine.labels import LABEL_TABLE, Label, LabelTable
+from cardio_explorer.engine.labels import STRUCTURES as STRUCTURE_LABELS
 from cardio_explorer.engine.volume import LabelVolume
+from cardio_explorer.viewer.mesh import Mesh, vertex_normals
 
 # VTK's default SMP backend is sequential; threads roughly halve smoothing time on 2 cores.
 vtkSMPTools.SetBackend("STDThread")
 
-STRUCTURES: tuple[int, ...] = (int(Label.LV), int(Label.MYO), int(Label.RV))
+STRUCTURES: tuple[int, ...] = tuple(int(v) for v in STRUCTURE_LABELS.values())
 EXPORT_FORMATS: tuple[str, ...] = ("vtp", "stl", "obj")
 # 3D Slicer reads a mesh without a coordinate tag as LPS (since 4.11) and finds the tag as
 # "SPACE=LPS" in a VTK/STL header or an OBJ comment, or a "SPACE" string array in a VTP's field
@@ -50,19 +53,6 @@ def _label_image(labels: np.ndarray) -> vtkImageData:
     return image
 
 
-def _vertex_normals(points: np.ndarray, triangles: np.ndarray) -> np.ndarray:
-    """Area-weighted unit vertex normals (float32) of a triangle mesh."""
-    a, b, c = (points[triangles[:, i]] for i in range(3))
-    face = np.cross(b - a, c - a)
-    normals = np.empty_like(points)
-    for axis in range(3):
-        normals[:, axis] = np.bincount(
-            triangles.ravel(), np.repeat(face[:, axis], 3), minlength=len(points)
-        )
-    length = np.linalg.norm(normals, axis=1, keepdims=True)
-    return (normals / np.maximum(length, 1e-12)).astype(np.float32)
-
-
 def _polydata(
     points: np.ndarray, triangles: np.ndarray, normals: np.ndarray | None = None
 ) -> vtkPolyData:
@@ -80,25 +70,28 @@ def _polydata(
     poly.SetPolys(cells)
     if len(triangles):
         if normals is None:
-            normals = _vertex_normals(points, triangles)
+            normals = vertex_normals(points, triangles)
         vtk_normals = numpy_to_vtk(np.ascontiguousarray(normals, dtype=np.float32), deep=1)
         vtk_normals.SetName("Normals")
         poly.GetPointData().SetNormals(vtk_normals)
     return poly
 
 
-@dataclass(frozen=True, eq=False)
-class Mesh:
-    """A triangle surface as plain arrays: safe to build on a worker thread and hand over."""
-
-    points: np.ndarray  # (N, 3) float32, world mm
-    triangles: np.ndarray  # (M, 3) int32: half the memory of VTK's int64 ids (paths cache many)
-    normals: np.ndarray  # (N, 3) float32
+# vtkPolyData of each Mesh, built once and kept while the Mesh lives (a morph step drawn twice,
+# a path frame scrubbed back to, a sequence frame played again reuse it). GUI thread only.
+_BUILT: weakref.WeakKeyDictionary[Mesh, vtkPolyData] = weakref.WeakKeyDictionary()
 
 
 def surfaces_from_meshes(meshes: Mapping[int, Mesh]) -> Surfaces:
-    """vtkPolyData per structure from numpy meshes (GUI thread: VTK objects stay there)."""
-    return {k: _polydata(m.points, m.triangles, m.normals) for k, m in meshes.items()}
+    """vtkPolyData per structure from numpy meshes, each built once (GUI thread: VTK objects
+    stay there)."""
+    surfaces = {}
+    for k, m in meshes.items():
+        poly = _BUILT.get(m)
+        if poly is None:
+            poly = _BUILT[m] = _polydata(m.points, m.triangles, m.normals)
+        surfaces[k] = poly
+    return surfaces
 
 
 def extract_surfaces(
@@ -163,7 +156,7 @@ def extract_meshes(
         used[tris] = True
         new_index = np.cumsum(used) - 1
         points, tris = world[used].astype(np.float32), new_index[tris].astype(np.int32)
-        meshes[int(structure)] = Mesh(points, tris, _vertex_normals(points, tris))
+        meshes[int(structure)] = Mesh(points, tris, vertex_normals(points, tris))
     return meshes
 
 

@@ -56,6 +56,7 @@ def use_threads(args: argparse.Namespace) -> None:
     """Apply ``--threads`` (when given) before any CPU work."""
     if args.threads is None:
         return
+    # start-up: imported when the command runs, not when the parser lists it
     from cardio_explorer.engine.nn.training import configure_cpu_threads
 
     configure_cpu_threads(args.threads)

@@ -43,6 +43,7 @@ def check_training_outputs(args: argparse.Namespace) -> None:
 
     Resuming from OUT's own state file continues that run, so it may replace OUT and the state.
     """
+    # start-up: imported when the command runs, not when the parser lists it
     from cardio_explorer.engine.io.atomic import check_output_file
     from cardio_explorer.engine.nn.training import state_path_for
 

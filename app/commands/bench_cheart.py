@@ -18,9 +18,10 @@ CUDA_TARGET_MS = 3.0
 
 
 def _model(device: torch.device, paper: bool) -> tuple[object, str]:
+    # start-up: imported when the command runs, not when the parser lists it
     from cardio_explorer import resources
+    from cardio_explorer.engine.cheart.config import LEAN, PAPER
     from cardio_explorer.engine.cheart.model import load_model
-    from cardio_explorer.engine.cheart.network import LEAN, PAPER
     from cardio_explorer.engine.cheart.toy import random_model
 
     if not paper and resources.bundled_checkpoint("cheart").is_file():
@@ -32,6 +33,7 @@ def _model(device: torch.device, paper: bool) -> tuple[object, str]:
 
 def measure(device: torch.device, repeats: int) -> list[BenchResult]:
     """Median generation time of one 20-frame sequence on ``device``."""
+    # start-up: imported when the command runs, not when the parser lists it
     from cardio_explorer.engine.cheart.inference import decode_from_z, labels_on_device
 
     results = []

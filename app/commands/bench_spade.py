@@ -7,8 +7,9 @@ import torch
 
 from cardio_explorer import resources
 from cardio_explorer.app.commands.bench import BenchResult, summarise, time_call
+from cardio_explorer.engine.spade.config import LEAN
 from cardio_explorer.engine.spade.inference import StyleSpec, synthesise_images
-from cardio_explorer.engine.spade.network import LEAN, SpadeModel, load_spade, prepare_for_inference
+from cardio_explorer.engine.spade.network import SpadeModel, load_spade, prepare_for_inference
 from cardio_explorer.engine.volume import LabelVolume
 
 CPU_TARGET_MS = 30.0

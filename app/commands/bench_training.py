@@ -14,12 +14,14 @@ import torch
 
 from cardio_explorer.app.commands.bench import BenchResult, summarise, time_call
 from cardio_explorer.app.commands.bench_spade import bench_labels
-from cardio_explorer.engine.cheart.network import LEAN as CHEART_LEAN
-from cardio_explorer.engine.cheart.network import N_CONDITIONS, CHeartNet, cheart_loss
+from cardio_explorer.engine.cheart.config import LEAN as CHEART_LEAN
+from cardio_explorer.engine.cheart.config import N_CONDITIONS
+from cardio_explorer.engine.cheart.network import CHeartNet, cheart_loss
 from cardio_explorer.engine.cheart.toy import toy_conditions, toy_sequence
 from cardio_explorer.engine.device import autocast
-from cardio_explorer.engine.label_vae.network import build_label_vae, onehot
-from cardio_explorer.engine.spade.network import LEAN as SPADE_LEAN
+from cardio_explorer.engine.label_vae.network import build_label_vae
+from cardio_explorer.engine.nn.onehot import one_hot
+from cardio_explorer.engine.spade.config import LEAN as SPADE_LEAN
 from cardio_explorer.engine.spade.network import SpadeModel
 from cardio_explorer.engine.spade.training import SpadeTrainer, TrainSettings
 
@@ -39,7 +41,7 @@ def _label_vae_step(device: torch.device) -> Callable[[], object]:
 
     def step() -> None:
         with autocast(device):
-            out = model(onehot(labels, model.config.n_classes))
+            out = model(one_hot(labels, model.config.n_classes))
         loss = model.loss(out, labels).total
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -54,7 +56,7 @@ def _spade_step(device: torch.device) -> Callable[[], object]:
     labels = torch.from_numpy(bench_labels(SPADE_LEAN.image_size, SPADE_BATCH).data).long()
     images = labels.float() / 1.5 - 1.0
     labels, images = labels.to(device), images.to(device)
-    return lambda: trainer.step(labels, images)
+    return lambda: trainer.update(labels, images)
 
 
 def _cheart_step(device: torch.device) -> Callable[[], object]:

@@ -57,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
     """Evaluate, write the JSON and Markdown reports; 0 (1 with --strict and a miss)."""
     check_report_out(args)
     use_threads(args)
+    # start-up: imported when the command runs, not when the parser lists it
     from cardio_explorer.engine.cheart.data import load_sequences
     from cardio_explorer.engine.cheart.evaluation import EvaluationSettings, evaluate_cheart
     from cardio_explorer.engine.cheart.model import load_model

@@ -51,6 +51,7 @@ def table_format(out: Path, fmt: str | None) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Write the table; print where."""
+    # start-up: imported when the command runs, not when the parser lists it
     from cardio_explorer.engine.io.atomic import check_output_file
     from cardio_explorer.engine.io.nifti import write_label_table
 

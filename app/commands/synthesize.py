@@ -13,7 +13,6 @@ from cardio_explorer.engine.device import choose_device, current_precision, desc
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.label_vae.dataset import (
     DEFAULT_ALPHAS,
-    PATHOLOGY_GROUPS,
     check_phases,
     plan_jobs,
     shard,
@@ -22,6 +21,7 @@ from cardio_explorer.engine.label_vae.dataset import (
 from cardio_explorer.engine.label_vae.morph import PathologyMorph
 from cardio_explorer.engine.limits import MAX_SEED, MAX_SEEDS, MAX_STEPS, check_count
 from cardio_explorer.engine.nn.checkpoint import file_sha256
+from cardio_explorer.engine.subject import PATHOLOGY_GROUPS
 
 DEFAULT_SEEDS = "0-19"
 # The engine names its arguments plainly; on the command line they are these flags.

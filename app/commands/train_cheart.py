@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -13,8 +12,9 @@ from cardio_explorer.app.commands._training import (
     add_common_training_arguments,
     check_training_outputs,
 )
-from cardio_explorer.engine.cheart.network import CONFIGS, CHeartConfig
+from cardio_explorer.engine.cheart.config import CONFIGS, CHeartConfig
 from cardio_explorer.engine.errors import CardioInputError
+from cardio_explorer.engine.nn.config_files import read_config
 
 log = logging.getLogger(__name__)
 
@@ -83,35 +83,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def config_from_arg(value: str) -> CHeartConfig:
     """A named config or a JSON file of fields (over ``base``, default lean)."""
-    if value in CONFIGS:
-        return CONFIGS[value]
-    path = Path(value)
-    if not path.is_file():
-        raise CardioInputError("--config", f"{value!r} is neither {sorted(CONFIGS)} nor a file")
+    return read_config(value, CONFIGS, CHeartConfig.to_dict, _from_fields)
+
+
+def _from_fields(fields: dict[str, Any], source: str | Path) -> CHeartConfig:
     try:
-        fields: dict[str, Any] = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as error:
-        raise CardioInputError(path, f"not a readable JSON config ({error})") from None
-    if not isinstance(fields, dict):
-        raise CardioInputError(path, "a JSON config must be an object of fields")
-    base = fields.pop("base", "lean")
-    if base not in CONFIGS:
-        raise CardioInputError(path, f"base must be one of {sorted(CONFIGS)}, got {base!r}")
-    merged = {**CONFIGS[base].to_dict(), **fields}
-    try:
-        return CHeartConfig.from_dict(merged)
+        return CHeartConfig.from_dict(fields)
     except TypeError as error:
-        raise CardioInputError(path, f"invalid config ({error})") from None
+        raise CardioInputError(source, f"invalid config ({error})") from None
 
 
 def run(args: argparse.Namespace) -> int:
     """Train; print one line per epoch and a summary."""
     check_training_outputs(args)
-    from cardio_explorer.engine.cheart.training import (
-        EpochRecord,
-        TrainOptions,
-        train_cheart_on_folder,
-    )
+    # start-up: imported when the command runs, not when the parser lists it
+    from cardio_explorer.engine.cheart.options import EpochRecord, TrainOptions
+    from cardio_explorer.engine.cheart.training import train_cheart_on_folder
+    from cardio_explorer.engine.nn import distributed
 
     config = (
         None if args.resume is not None and args.config == "lean" else config_from_arg(args.config)
@@ -129,7 +117,6 @@ def run(args: argparse.Namespace) -> int:
         patience=args.patience,
         validate_every=args.validate_every,
         checkpoint_every=args.checkpoint_every,
-        mixed_precision=args.precision != "fp32",
         threads=args.threads,
         progress=not args.no_progress,
     )
@@ -161,6 +148,8 @@ def run(args: argparse.Namespace) -> int:
         summary=summary,
         on_epoch=report,
     )
+    if not distributed.is_main():  # under torchrun rank 0 reports what it wrote
+        return 0
     best = result.best_val_dice["mean"] if result.best_val_dice else None
     best_text = f"{best:.4f}" if best is not None else "n/a"
     print(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from cardio_explorer.app.commands._training import (
@@ -12,13 +11,15 @@ from cardio_explorer.app.commands._training import (
     command_line,
 )
 from cardio_explorer.engine.errors import CardioInputError
-from cardio_explorer.engine.label_vae.network import PRESETS, LabelVaeConfig
+from cardio_explorer.engine.label_vae.config import PRESETS, LabelVaeConfig
 from cardio_explorer.engine.label_vae.training import (
     EpochRecord,
     TrainOptions,
     state_path_for,
     train_label_vae_on_subjects,
 )
+from cardio_explorer.engine.nn import distributed
+from cardio_explorer.engine.nn.config_files import read_config
 from cardio_explorer.engine.subject import Subject
 
 DEFAULTS = TrainOptions()
@@ -96,18 +97,12 @@ def resolve_config(value: str | None) -> LabelVaeConfig | None:
     """A preset name or a JSON file -> config; None stays None (lean or the resumed run's)."""
     if value is None:
         return None
-    if value in PRESETS:
-        return PRESETS[value]
-    path = Path(value)
-    if not path.is_file():
-        raise CardioInputError(
-            "--config", f"{value!r} is neither a preset {sorted(PRESETS)} nor an existing JSON file"
-        )
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise CardioInputError(path, f"not a readable JSON config ({error})") from None
-    return LabelVaeConfig.from_dict(data, source=path)
+    return read_config(
+        value,
+        PRESETS,
+        LabelVaeConfig.to_dict,
+        lambda data, source: LabelVaeConfig.from_dict(data, source),
+    )
 
 
 def pick_subjects(subjects: list[Subject], n: int) -> list[Subject]:
@@ -166,6 +161,7 @@ def _print_epoch(record: EpochRecord) -> None:
 def run(args: argparse.Namespace) -> int:
     """Read the cohort, train, write the model and its resumable state."""
     check_training_outputs(args)
+    # start-up: imported when the command runs, not when the parser lists it
     from cardio_explorer.engine.io.cohort import read_cohort
     from cardio_explorer.engine.io.split import read_split
 
@@ -210,6 +206,8 @@ def run(args: argparse.Namespace) -> int:
         with_atlas=not args.no_atlas,
         on_epoch=_print_epoch,
     )
+    if not distributed.is_main():  # under torchrun rank 0 reports what it wrote
+        return 0
     dice = result.final_val_dice
     shown = f"mean {dice['mean']:.3f}" if dice else "no validation subjects"
     print(

@@ -17,12 +17,13 @@ from cardio_explorer.app.commands._training import (
 from cardio_explorer.engine.device import current_precision, describe
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.io.cohort import read_cohort
+from cardio_explorer.engine.nn import distributed
 from cardio_explorer.engine.nn.checkpoint import read_checkpoint_header
 from cardio_explorer.engine.nn.slices import split_subjects
 from cardio_explorer.engine.nn.training import training_device
 from cardio_explorer.engine.preprocess import DEFAULT_SPACING_MM
+from cardio_explorer.engine.spade.config import CONFIGS, SpadeConfig, resolve_config
 from cardio_explorer.engine.spade.data import collect_image_label_slices, prepare_subjects
-from cardio_explorer.engine.spade.network import CONFIGS, SpadeConfig, resolve_config
 from cardio_explorer.engine.spade.training import TrainSettings, train_spade, training_state_path
 
 DEFAULTS = TrainSettings()
@@ -125,7 +126,6 @@ def run(args: argparse.Namespace) -> int:
         lr_d=args.lr_d,
         seed=args.seed,
         checkpoint_every=args.checkpoint_every,
-        mixed_precision=args.precision != "fp32",
     )
     device = training_device(args.device, args.threads)
     subjects = read_cohort(args.data, frames="ed_es", images=True, progress=not args.no_progress)
@@ -151,6 +151,7 @@ def run(args: argparse.Namespace) -> int:
         "data": str(args.data.resolve()),
         "command": spade_command_line(args),
         "device": describe(device),
+        "processes": distributed.world_size(),
         "precision": current_precision(device),
         "torch": torch.__version__,
     }
@@ -166,5 +167,6 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         on_epoch=_print_epoch,
     )
-    print(f"wrote {args.out} (state: {training_state_path(args.out)}); {result.epochs} epochs")
+    if distributed.is_main():  # under torchrun rank 0 reports what it wrote
+        print(f"wrote {args.out} (state: {training_state_path(args.out)}); {result.epochs} epochs")
     return 0

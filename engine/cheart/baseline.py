@@ -17,14 +17,15 @@ from __future__ import annotations
 import numpy as np
 
 from cardio_explorer.engine.errors import CardioInputError
+from cardio_explorer.engine.labels import STRUCTURES
 
-STRUCTURES = (1, 2, 3)
+_VALUES = tuple(int(v) for v in STRUCTURES.values())  # LV, MYO, RV
 _CHUNK = 1 << 15  # voxels per Gram block
 
 
 def _one_hot(labels: np.ndarray) -> np.ndarray:
     """uint8 labels [..., V] -> float32 [..., 3, V] indicators of LV, MYO, RV."""
-    return np.stack([(labels == s) for s in STRUCTURES], axis=-2).astype(np.float32)
+    return np.stack([(labels == s) for s in _VALUES], axis=-2).astype(np.float32)
 
 
 class PCABaseline:
@@ -84,7 +85,7 @@ class PCABaseline:
         """Xc_ed y for y = one-hot(ed) - mean_ed: one inner product per training sequence."""
         y = _one_hot(ed.reshape(-1)[self.mask]).astype(np.float64) - self.mean[0]
         products = np.zeros(self.labels.shape[0])
-        for i, struct in enumerate(STRUCTURES):
+        for i, struct in enumerate(_VALUES):
             hits = self.labels[:, 0, :] == struct  # [N, V]
             products += hits @ y[i]
         # Centring: subtract mean_ed . y from every training sequence's product.

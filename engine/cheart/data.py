@@ -16,6 +16,7 @@ import nibabel as nib
 import numpy as np
 
 from cardio_explorer.engine.errors import CardioInputError
+from cardio_explorer.engine.io.cohort import acdc_subject_folders, read_cohort
 from cardio_explorer.engine.subject import Conditions, Subject
 from cardio_explorer.engine.volume import LabelVolume
 
@@ -226,8 +227,6 @@ def load_sequences(
     progress: bool = False,
 ) -> SequenceSet:
     """Read a cohort folder with all frames and build its sequences, a chunk at a time."""
-    from cardio_explorer.engine.io.cohort import acdc_subject_folders, read_cohort
-
     root = Path(folder)
     ids = subject_ids
     if ids is None and root.is_dir():

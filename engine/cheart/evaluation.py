@@ -34,8 +34,9 @@ from cardio_explorer.engine.cheart.inference import (
 )
 from cardio_explorer.engine.cheart.model import CHeartModel
 from cardio_explorer.engine.errors import CardioInputError
+from cardio_explorer.engine.labels import STRUCTURES
 from cardio_explorer.engine.metrics.distributions import kl_divergence, wasserstein_1d
-from cardio_explorer.engine.metrics.overlap import STRUCTURES, dice_scores
+from cardio_explorer.engine.metrics.overlap import dice_scores
 from cardio_explorer.engine.metrics.surface import surface_distances
 from cardio_explorer.engine.volume import LabelVolume
 

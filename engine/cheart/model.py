@@ -11,17 +11,13 @@ import torch
 
 from cardio_explorer import resources
 from cardio_explorer.engine.cheart.conditions import ConditionStats
+from cardio_explorer.engine.cheart.config import N_CONDITIONS, CHeartConfig
 from cardio_explorer.engine.cheart.data import DEFAULT_FRAME_DURATION_MS, grid_affine
-from cardio_explorer.engine.cheart.network import (
-    N_CONDITIONS,
-    CHeartConfig,
-    CHeartNet,
-    load_cheart,
-    save_cheart,
-)
+from cardio_explorer.engine.cheart.network import CHeartNet, load_cheart, save_cheart
 from cardio_explorer.engine.cheart.prior import LatentPrior
 from cardio_explorer.engine.device import choose_device
 from cardio_explorer.engine.errors import CardioInputError
+from cardio_explorer.engine.nn.checkpoint import Checkpoint
 
 TRAIN_HINT = (
     "train one with `cardio-explorer cohort --n 200 --geometry dense --out COHORT` and "
@@ -73,8 +69,14 @@ def prepare_for_inference(net: CHeartNet, device: torch.device) -> CHeartNet:
     return net.eval().to(device=device, memory_format=torch.channels_last_3d)
 
 
-def load_model(path: str | Path | None = None, device: str | torch.device = "cpu") -> CHeartModel:
-    """Load a CHeart checkpoint (default: the bundled one) for inference on ``device``."""
+def load_model(
+    path: str | Path | Checkpoint | None = None, device: str | torch.device = "cpu"
+) -> CHeartModel:
+    """Load a CHeart checkpoint (default: the bundled one; or one read already) for inference
+    on ``device``."""
+    if isinstance(path, Checkpoint):
+        checkpoint = path
+        return _model_of(load_cheart(checkpoint), checkpoint.path or Path("checkpoint"), device)
     if path is None:
         path = resources.bundled_checkpoint("cheart")
         if not path.is_file():
@@ -82,7 +84,14 @@ def load_model(path: str | Path | None = None, device: str | torch.device = "cpu
     path = Path(path)
     if not path.is_file():
         raise CardioInputError(path, f"checkpoint file not found; {TRAIN_HINT}")
-    net, checkpoint = load_cheart(path)
+    return _model_of(load_cheart(path), path, device)
+
+
+def _model_of(
+    loaded: tuple[CHeartNet, Checkpoint], path: Path, device: str | torch.device
+) -> CHeartModel:
+    """The inference model of a rebuilt network and its checkpoint's extra state."""
+    net, checkpoint = loaded
     if "conditions" not in checkpoint.extra:
         raise CardioInputError(path, "checkpoint lacks the condition statistics")
     device = device if isinstance(device, torch.device) else choose_device(device)

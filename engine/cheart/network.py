@@ -16,7 +16,6 @@ labels of every frame independently; see the README, "Where we differ".
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -24,6 +23,7 @@ import torch
 from torch import nn
 from torch.nn import functional
 
+from cardio_explorer.engine.cheart.config import N_CONDITIONS, CHeartConfig
 from cardio_explorer.engine.cheart.motion import (
     DISPLACEMENT_VOXELS,
     MovedFrames,
@@ -32,112 +32,7 @@ from cardio_explorer.engine.cheart.motion import (
 )
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.nn.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-
-N_CONDITIONS = 5  # age, sex, height, weight, SBP (normalised by engine/cheart/conditions.py)
-
-
-@dataclass(frozen=True)
-class CHeartConfig:
-    """Architecture and training defaults; ``grid`` and ``spacing`` are in array order (z, y, x).
-
-    encoder_channels: outputs of the stride-2 Conv3d blocks (the input has n_labels channels).
-    decoder_channels: inputs of the stride-2 ConvTranspose3d blocks; the first is the channel
-    count of the reshaped Linear output, the last block outputs n_labels logits.
-    condition_encoder: also feed the condition code to the encoder's mu/logvar heads (as the
-    public code does), so that z is pushed to hold what the conditions do not explain.
-    motion: frames after the first are frame 0 warped by decoded displacement fields (see the
-    module docstring); motion_smoothness weighs the mean squared displacement gradient (voxels).
-    """
-
-    grid: tuple[int, int, int] = (32, 64, 64)
-    spacing: tuple[float, float, float] = (4.0, 2.5, 2.5)
-    n_frames: int = 20
-    n_labels: int = 4
-    z_dim: int = 32
-    condition_code: int = 32
-    condition_hidden: int = 64
-    lstm_hidden: int = 128
-    encoder_channels: tuple[int, ...] = (16, 32, 64, 64)
-    decoder_channels: tuple[int, ...] = (64, 32, 16, 16)
-    condition_encoder: bool = True
-    motion: bool = False
-    motion_smoothness: float = 0.01
-    beta: float = 1e-3
-    lr: float = 5e-4
-    batch_size: int = 8
-
-    def __post_init__(self) -> None:
-        for name in ("grid", "spacing", "encoder_channels", "decoder_channels"):
-            object.__setattr__(self, name, tuple(getattr(self, name)))
-        levels = len(self.encoder_channels)
-        problems = []
-        if len(self.grid) != 3 or len(self.spacing) != 3:
-            problems.append("grid and spacing need 3 values (z, y, x)")
-        elif any(int(g) % (2**levels) or int(g) < 2**levels for g in self.grid):
-            problems.append(f"every grid size must be a multiple of {2**levels} ({levels} levels)")
-        if len(self.decoder_channels) != levels:
-            problems.append("encoder and decoder need the same number of levels")
-        if self.n_frames < 2:
-            problems.append("n_frames must be at least 2")
-        if any(s <= 0 for s in self.spacing):
-            problems.append("spacing must be positive")
-        if self.motion_smoothness < 0:
-            problems.append("motion_smoothness must be >= 0")
-        if problems:
-            raise CardioInputError("CHeart config", "; ".join(problems))
-
-    @property
-    def bottleneck_shape(self) -> tuple[int, int, int]:
-        """(D, H, W) after the encoder's stride-2 blocks."""
-        f = 2 ** len(self.encoder_channels)
-        return (self.grid[0] // f, self.grid[1] // f, self.grid[2] // f)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-able dict (tuples become lists)."""
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> CHeartConfig:
-        """Config from a dict; unknown keys are a clear error."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise CardioInputError("CHeart config", f"unknown keys {unknown}")
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
-
-    def with_changes(self, **changes: Any) -> CHeartConfig:
-        """Copy with some fields changed."""
-        return replace(self, **changes)
-
-
-# The paper: 4 x 64 x 128 x 128 input (2 mm deep, 1.25 mm in-plane), 8192-wide bottleneck.
-PAPER = CHeartConfig(
-    grid=(64, 128, 128),
-    spacing=(2.0, 1.25, 1.25),
-    encoder_channels=(8, 16, 32, 32),
-    decoder_channels=(32, 16, 8, 4),
-    lstm_hidden=64,
-)
-# Bundled CPU model: 32 x 64 x 64 at 4 x 2.5 x 2.5 mm (same field of view as the paper),
-# motion decoding.
-LEAN = CHeartConfig(motion=True)
-# The same grid decoding every frame's labels, as the paper does; the bundled model's first
-# stage, which the motion model is warm-started from (see the README's reproduce line).
-LEAN_LABELS = CHeartConfig()
-# Smoke tests and demos: 16^3 voxels of 8 mm, 6 frames, two levels, a few channels.
-TINY = CHeartConfig(
-    grid=(16, 16, 16),
-    spacing=(8.0, 8.0, 8.0),
-    n_frames=6,
-    z_dim=8,
-    condition_code=8,
-    condition_hidden=16,
-    lstm_hidden=16,
-    encoder_channels=(4, 8),
-    decoder_channels=(8, 4),
-    batch_size=4,
-)
-CONFIGS = {"paper": PAPER, "lean": LEAN, "lean-labels": LEAN_LABELS, "tiny": TINY}
+from cardio_explorer.engine.nn.onehot import one_hot
 
 
 class CHeartOutput(NamedTuple):
@@ -288,17 +183,11 @@ class CHeartNet(nn.Module):
         self.temporal = TemporalLSTM(config.z_dim, config.condition_code, config.lstm_hidden)
         self.decoder = Decoder3d(config)
 
-    def one_hot(self, labels: torch.Tensor) -> torch.Tensor:
-        """Integer labels [B, D, H, W] -> float one-hot [B, C, D, H, W]."""
-        return (
-            functional.one_hot(labels.long(), self.config.n_labels).permute(0, 4, 1, 2, 3).float()
-        )
-
     def encode(
         self, ed: torch.Tensor, conditions: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """ED labels [B, D, H, W] (integer) or one-hot [B, C, D, H, W] -> (mu, logvar)."""
-        onehot = self.one_hot(ed) if ed.dim() == 4 else ed
+        onehot = one_hot(ed, self.config.n_labels) if ed.dim() == 4 else ed
         return self.encoder(onehot, self.conditions(conditions))
 
     def unroll(
@@ -344,7 +233,7 @@ class CHeartNet(nn.Module):
             source = frame0_logits.argmax(dim=1)
         elif source.dim() == 5:
             source = source.argmax(dim=1)
-        moved = move_first_frame(self.one_hot(source), displacement)
+        moved = move_first_frame(one_hot(source, self.config.n_labels), displacement)
         return CHeartOutput(None, mu, logvar, latents, frame0_logits, source, displacement, moved)
 
     def generate(
@@ -423,9 +312,12 @@ def save_cheart(
     return save_checkpoint(path, "cheart", net.config.to_dict(), weights, extra)
 
 
-def load_cheart(path: str | Path) -> tuple[CHeartNet, Checkpoint]:
-    """Rebuild the network from a ``cheart`` checkpoint (eval mode, CPU)."""
-    checkpoint = load_checkpoint(path, expected_kind="cheart")
+def load_cheart(source: str | Path | Checkpoint) -> tuple[CHeartNet, Checkpoint]:
+    """Rebuild the network from a ``cheart`` checkpoint, a file or one read already (eval, CPU)."""
+    checkpoint = source if isinstance(source, Checkpoint) else load_checkpoint(source, "cheart")
+    if checkpoint.kind != "cheart":
+        where = checkpoint.path or "checkpoint"
+        raise CardioInputError(where, f"is a {checkpoint.kind} checkpoint, not a cheart checkpoint")
     config = checkpoint.parse_config(CHeartConfig.from_dict)
     checkpoint.check_fits(lambda: CHeartNet(config), "net.")
     net = CHeartNet(config)

@@ -146,7 +146,8 @@ class LatentPrior:
 def _group_probabilities(conditions: np.ndarray, index: np.ndarray, n_groups: int):
     if n_groups == 1:
         return np.zeros((1, conditions.shape[1])), np.zeros(1)
-    from sklearn.linear_model import LogisticRegression  # only when fitting
+    # sklearn takes seconds to import and only fitting needs it (the app only samples)
+    from sklearn.linear_model import LogisticRegression
 
     model = LogisticRegression(C=1.0, max_iter=5000).fit(conditions, index)
     if n_groups == 2:  # sklearn keeps one row for two classes: logit(p1) = w c + b

@@ -10,8 +10,9 @@ import numpy as np
 import torch
 
 from cardio_explorer.engine.cheart.conditions import ConditionStats
+from cardio_explorer.engine.cheart.config import TINY, CHeartConfig
 from cardio_explorer.engine.cheart.model import CHeartModel, prepare_for_inference
-from cardio_explorer.engine.cheart.network import TINY, CHeartConfig, CHeartNet
+from cardio_explorer.engine.cheart.network import CHeartNet
 from cardio_explorer.engine.subject import Conditions, Subject
 from cardio_explorer.engine.volume import LabelVolume
 

@@ -13,150 +13,35 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from cardio_explorer.engine.cheart.conditions import ConditionStats
+from cardio_explorer.engine.cheart.config import LEAN, CHeartConfig
 from cardio_explorer.engine.cheart.data import SequenceSet, load_sequences
-from cardio_explorer.engine.cheart.model import CHeartModel, prepare_for_inference
-from cardio_explorer.engine.cheart.network import (
-    LEAN,
-    CHeartConfig,
-    CHeartLoss,
-    CHeartNet,
-    cheart_loss,
-    save_cheart,
-)
+from cardio_explorer.engine.cheart.model import CHeartModel, load_model, prepare_for_inference
+from cardio_explorer.engine.cheart.network import CHeartLoss, CHeartNet, cheart_loss, save_cheart
+from cardio_explorer.engine.cheart.options import EpochRecord, TrainOptions, TrainResult
+from cardio_explorer.engine.cheart.prior import prior_for_sequences
+from cardio_explorer.engine.cheart.validation import completion_dice
+from cardio_explorer.engine.cheart.warm_start import warm_start
 from cardio_explorer.engine.device import autocast, current_precision, describe
 from cardio_explorer.engine.errors import CardioInputError
-from cardio_explorer.engine.limits import MAX_BATCH
-from cardio_explorer.engine.metrics.overlap import dice_scores
+from cardio_explorer.engine.nn import distributed
 from cardio_explorer.engine.nn.checkpoint import file_sha256, load_checkpoint
+from cardio_explorer.engine.nn.trainer import BetaVaeSchedule, Progress, Schedule, Trainer
 from cardio_explorer.engine.nn.training import (
-    BetaVaeEpochRecord,
-    batch_indices,
-    check_options,
-    decay_factor,
-    linear_ramp,
+    EpochLosses,
     load_training_state,
-    optimise_epoch,
-    reseed_epoch,
     restore_training,
-    should_checkpoint,
-    should_validate,
     state_path_for,
     training_device,
     training_state,
 )
 
 log = logging.getLogger(__name__)
-
-STRUCTURES = ("lv", "myo", "rv")
-_EVAL_BATCH = 4
-
-
-@dataclass(frozen=True)
-class TrainOptions:
-    """Run settings; batch_size, lr and beta None take the config's values.
-
-    patience: stop after this many validations without a better mean Dice (0: never stop early).
-    lr_decay_epochs: the learning rate decays linearly to 0 over the last N epochs (0: constant).
-    shift_voxels: random whole-sequence shifts (same for all frames) as augmentation.
-    """
-
-    epochs: int = 500
-    batch_size: int | None = None
-    lr: float | None = None
-    lr_decay_epochs: int = 0
-    beta: float | None = None
-    beta_warmup_epochs: float = 10.0
-    seed: int = 0
-    device: str = "auto"
-    val_fraction: float = 0.1
-    patience: int = 30
-    validate_every: int = 1
-    checkpoint_every: int = 5
-    shift_voxels: int = 2
-    mixed_precision: bool = True
-    threads: int | None = None
-    progress: bool = True
-
-    def __post_init__(self) -> None:
-        checks = {
-            "--epochs": self.epochs >= 1,
-            "--batch-size": self.batch_size is None or 1 <= self.batch_size <= MAX_BATCH,
-            "--lr": self.lr is None or self.lr > 0,
-            "--lr-decay-epochs": 0 <= self.lr_decay_epochs <= self.epochs,
-            "--beta": self.beta is None or self.beta >= 0,
-            "--beta-warmup-epochs": self.beta_warmup_epochs >= 0,
-            "--patience": self.patience >= 0,
-            "--val-fraction": 0 <= self.val_fraction < 1,
-            "--validate-every": self.validate_every >= 1,
-            "--checkpoint-every": self.checkpoint_every >= 0,
-            "--shift-voxels": self.shift_voxels >= 0,
-        }
-        check_options(self, checks)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-able dict."""
-        return dataclasses.asdict(self)
-
-
-@dataclass
-class EpochRecord(BetaVaeEpochRecord):
-    """One epoch: mean losses, KL weight, learning rate, speed and validation Dice (when run)."""
-
-    sequences_per_s: float
-    val_dice: dict[str, float] | None = None
-
-
-@dataclass
-class TrainResult:
-    """A finished run: the best model ready for inference, its history and where it went."""
-
-    model: CHeartModel
-    history: list[EpochRecord]
-    best_epoch: int
-    best_val_dice: dict[str, float] | None
-    stopped_early: bool
-    device: torch.device
-    model_path: Path | None = None
-    state_path: Path | None = None
-    seconds: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-@torch.inference_mode()
-def completion_dice(
-    net: CHeartNet, sequences: SequenceSet, stats: ConditionStats, device: torch.device
-) -> dict[str, float]:
-    """Mean over sequences of the Dice pooled over all frames, completing each from its ED."""
-    was_training = net.training
-    net.eval()
-    scores = []
-    try:
-        labels = torch.from_numpy(sequences.labels)
-        for start in range(0, len(sequences), _EVAL_BATCH):
-            batch = labels[start : start + _EVAL_BATCH].to(device)
-            cond = torch.from_numpy(
-                stats.matrix(sequences.conditions[start : start + len(batch)])
-            ).to(device)
-            with autocast(device):
-                out = net(batch[:, 0], cond, sample=False)
-            predicted = out.labels().cpu().numpy()
-            for p, r in zip(predicted, sequences.labels[start : start + len(batch)], strict=True):
-                scores.append(dice_scores(p, r))
-    finally:
-        net.train(was_training)
-    mean = np.mean(scores, axis=0)
-    result = {name: float(v) for name, v in zip(STRUCTURES, mean, strict=True)}
-    result["mean"] = float(mean.mean())
-    return result
 
 
 def _shift(labels: torch.Tensor, generator: torch.Generator, max_shift: int) -> torch.Tensor:
@@ -178,6 +63,95 @@ def _model_extra(
         "frame_duration_ms": train.frame_duration_ms,
         "training": summary,
     }
+
+
+class _CHeartMethod(BetaVaeSchedule):
+    """CHeart's part of a training run: its step, validation, records and its two files."""
+
+    def __init__(
+        self,
+        net: CHeartNet,
+        optimizer: torch.optim.Optimizer,
+        train: SequenceSet,
+        val: SequenceSet | None,
+        stats: ConditionStats,
+        options: TrainOptions,
+        lr: float,
+        beta: float,
+        device: torch.device,
+    ) -> None:
+        super().__init__(
+            net,
+            optimizer,
+            lr=lr,
+            beta=beta,
+            warmup_epochs=options.beta_warmup_epochs,
+            epochs=options.epochs,
+            decay_epochs=options.lr_decay_epochs,
+        )
+        self.net, self.options = net, options
+        self.forward = distributed.wrap(net, device)  # DDP under torchrun
+        self.train, self.val, self.stats, self.device = train, val, stats, device
+        self.labels = torch.from_numpy(train.labels)  # uint8 on the CPU; batches move
+        self.conditions = torch.from_numpy(stats.matrix(train.conditions))
+        self.has_validation = val is not None and len(val) > 0
+        self.out_path: Path | None = None
+        self.summary: dict[str, Any] = {}
+
+    def step(
+        self, epoch: int, step: int, idx: torch.Tensor, data_rng: torch.Generator
+    ) -> CHeartLoss:
+        labels = _shift(self.labels[idx].to(self.device), data_rng, self.options.shift_voxels)
+        cond = self.conditions[idx].to(self.device)
+        with autocast(self.device):
+            output = self.forward(labels[:, 0], cond)
+        beta = self.beta_at(epoch, step)
+        return cheart_loss(output, labels, beta, self.net.config.motion_smoothness)
+
+    def postfix(self, epoch: int, step: int, means: list[float]) -> dict[str, str]:
+        loss, ce, kl = means
+        return {"loss": f"{loss:.4f}", "ce": f"{ce:.4f}", "kl": f"{kl:.1f}"}
+
+    def validate(self, epoch: int) -> dict[str, float]:
+        return completion_dice(self.net, self.val, self.stats, self.device)
+
+    def record(
+        self, epoch: int, losses: EpochLosses, scores: dict[str, float] | None
+    ) -> EpochRecord:
+        record = EpochRecord.from_losses(
+            epoch + 1,
+            losses,
+            beta=self.beta_at(epoch, self.n_steps - 1),  # the last step's
+            lr=self.lr,
+            sequences_per_s=losses.items_per_s,
+        )
+        record.val_dice = scores
+        return record
+
+    def save_best(self, progress: Progress) -> None:
+        if self.out_path is None:
+            return
+        info = {
+            **self.summary,
+            "best_epoch": progress.best_epoch,
+            "best_val_dice": progress.best_scores,
+            "history": [r.to_dict() for r in progress.history],
+        }
+        save_cheart(self.out_path, self.net, _model_extra(self.stats, self.train, info))
+
+    def save_state(self, progress: Progress) -> None:
+        if self.out_path is None:
+            return
+        tensors, train_state = training_state(
+            self.optimizer,
+            progress.epochs_done,
+            self.options.to_dict(),
+            progress.history,
+            best_epoch=progress.best_epoch,
+            best_val_dice=progress.best_scores,
+        )
+        extra = {"conditions": self.stats.to_dict(), "training_state": train_state}
+        save_cheart(state_path_for(self.out_path), self.net, extra, tensors=tensors)
 
 
 def train_cheart(
@@ -237,135 +211,44 @@ def train_cheart(
         log.info("weights from %s (started at zero: %s)", init_from, zeroed or "none")
     net = net.to(device)
     optimizer = torch.optim.Adam(net.parameters(), lr=lr)
-    history: list[EpochRecord] = []
-    first_epoch, best_epoch, best_dice, best_score = 0, 0, None, -np.inf
+    progress = Progress()
     if checkpoint is not None and state is not None:
-        first_epoch = restore_training(checkpoint, state, net, "net.", optimizer)
-        history = [EpochRecord.from_dict(r) for r in state.get("history", [])]
-        best_epoch = int(state.get("best_epoch", 0))
-        best_dice = state.get("best_val_dice")
-        best_score = best_dice["mean"] if best_dice else -np.inf
-        log.info("resuming %s after epoch %d", resume, first_epoch)
+        progress.epochs_done = restore_training(checkpoint, state, net, "net.", optimizer)
+        progress.history = [EpochRecord.from_dict(r) for r in state.get("history", [])]
+        progress.best_epoch = int(state.get("best_epoch", 0))
+        progress.best_scores = state.get("best_val_dice")
+        if progress.best_scores:
+            progress.best_score = progress.best_scores["mean"]
+        progress.since_best = sum(
+            1 for r in progress.history if r.val_dice is not None and r.epoch > progress.best_epoch
+        )
+        log.info("resuming %s after epoch %d", resume, progress.epochs_done)
 
-    out_path = Path(out) if out is not None else None
-    state_path = state_path_for(out_path) if out_path is not None else None
-    base_summary = {
+    method = _CHeartMethod(net, optimizer, train, val, stats, options, lr, beta, device)
+    method.out_path = Path(out) if out is not None else None
+    method.summary = {
         **(summary or {}),
         "n_train": len(train),
         "n_val": len(val) if val is not None else 0,
         "val_subjects": list(val.subject_ids) if val is not None else [],
         "options": options.to_dict(),
         "device": describe(device),
+        "processes": distributed.world_size(),
         "precision": current_precision(device),
     }
+    schedule = Schedule(
+        epochs=options.epochs,
+        batch_size=batch_size,
+        seed=options.seed,
+        checkpoint_every=options.checkpoint_every,
+        validate_every=options.validate_every,
+        patience=options.patience,
+        progress=options.progress,
+    )
+    Trainer(method, schedule, len(train), optimizer).run(progress, on_epoch)
 
-    def write_model(epoch_done: int) -> None:
-        if out_path is None:
-            return
-        info = {
-            **base_summary,
-            "best_epoch": epoch_done,
-            "best_val_dice": best_dice,
-            "history": [r.to_dict() for r in history],
-        }
-        save_cheart(out_path, net, _model_extra(stats, train, info))
-
-    def write_state(epoch_done: int) -> None:
-        if state_path is None:
-            return
-        tensors, train_state = training_state(
-            optimizer,
-            epoch_done,
-            options.to_dict(),
-            history,
-            best_epoch=best_epoch,
-            best_val_dice=best_dice,
-        )
-        extra = {"conditions": stats.to_dict(), "training_state": train_state}
-        save_cheart(state_path, net, extra, tensors=tensors)
-
-    labels_all = torch.from_numpy(train.labels)  # uint8 on the CPU; batches move to the device
-    conditions_all = torch.from_numpy(stats.matrix(train.conditions))
-    n_batches = len(batch_indices(len(train), batch_size))
-    stopped_early = False
-    since_best = 0
-    if history:
-        since_best = sum(1 for r in history if r.val_dice is not None and r.epoch > best_epoch)
-    use_amp = options.mixed_precision
-
-    def beta_at(epoch: int, step: int) -> float:
-        return beta * linear_ramp(epoch + step / n_batches, options.beta_warmup_epochs)
-
-    def loss_of(epoch: int, data_rng: torch.Generator, step: int, idx: torch.Tensor) -> CHeartLoss:
-        labels = _shift(labels_all[idx].to(device), data_rng, options.shift_voxels)
-        cond = conditions_all[idx].to(device)
-        with autocast(device, enabled=use_amp):
-            output = net(labels[:, 0], cond)
-        return cheart_loss(output, labels, beta_at(epoch, step), config.motion_smoothness)
-
-    def show(step: int, means: list[float]) -> dict[str, str]:
-        loss, ce, kl = means
-        return {"loss": f"{loss:.4f}", "ce": f"{ce:.4f}", "kl": f"{kl:.1f}"}
-
-    for epoch in range(first_epoch, options.epochs):
-        data_rng = reseed_epoch(options.seed, epoch)
-        epoch_lr = lr * decay_factor(epoch, options.epochs, options.lr_decay_epochs)
-        for group in optimizer.param_groups:
-            group["lr"] = epoch_lr
-        net.train()
-        batches = batch_indices(len(train), batch_size, data_rng)
-        losses = optimise_epoch(
-            batches,
-            partial(loss_of, epoch, data_rng),
-            optimizer,
-            desc=f"epoch {epoch + 1}/{options.epochs}",
-            progress=options.progress,
-            postfix=show,
-        )
-        record = EpochRecord.from_losses(
-            epoch + 1,
-            losses,
-            beta=beta_at(epoch, len(batches) - 1),  # the last step's
-            lr=epoch_lr,
-            sequences_per_s=losses.items_per_s,
-        )
-        improved = False
-        has_val = val is not None and len(val) > 0
-        if has_val and should_validate(epoch, options.validate_every, options.epochs):
-            record.val_dice = completion_dice(net, val, stats, device)
-            if record.val_dice["mean"] > best_score:
-                best_score, best_dice, best_epoch = (
-                    record.val_dice["mean"],
-                    record.val_dice,
-                    epoch + 1,
-                )
-                improved, since_best = True, 0
-            else:
-                since_best += 1
-        elif not has_val:
-            improved, best_epoch = True, epoch + 1
-        history.append(record)
-        if improved:
-            write_model(epoch + 1)
-        if on_epoch:
-            on_epoch(record)
-        done = epoch + 1 == options.epochs
-        if options.patience and has_val and since_best >= options.patience:
-            log.info(
-                "early stop after epoch %d: no better validation Dice for %d "
-                "validations (best %.4f at epoch %d)",
-                epoch + 1,
-                since_best,
-                best_score,
-                best_epoch,
-            )
-            stopped_early = done = True
-        if stopped_early or should_checkpoint(epoch, options.checkpoint_every, options.epochs):
-            write_state(epoch + 1)
-        if done:
-            break
-
-    if out_path is not None and out_path.is_file():
+    out_path = method.out_path
+    if out_path is not None and out_path.is_file() and distributed.is_main():
         model = _with_fitted_prior(out_path, train, device)
     else:
         model = CHeartModel(
@@ -373,17 +256,17 @@ def train_cheart(
             stats=stats,
             device=device,
             frame_duration_ms=train.frame_duration_ms,
-            training=base_summary,
+            training=method.summary,
         )
     return TrainResult(
         model=model,
-        history=history,
-        best_epoch=best_epoch,
-        best_val_dice=best_dice,
-        stopped_early=stopped_early,
+        history=progress.history,
+        best_epoch=progress.best_epoch,
+        best_val_dice=progress.best_scores,
+        stopped_early=progress.stopped_early,
         device=device,
         model_path=out_path,
-        state_path=state_path,
+        state_path=state_path_for(out_path) if out_path is not None else None,
         seconds=time.perf_counter() - started,
     )
 
@@ -393,36 +276,8 @@ def _check_start(resume: str | Path | None, init_from: str | Path | None) -> Non
         raise CardioInputError("--init-from", "a resumed run already has its weights")
 
 
-def warm_start(net: CHeartNet, path: str | Path) -> list[str]:
-    """Copy a CHeart checkpoint's weights into ``net``; returns the names started at zero.
-
-    A label-decoding checkpoint can start a motion network: its displacement layer, absent from
-    the checkpoint, starts at zero, so training starts from frame 0 copied to every frame.
-    Anything else that differs is a clear error."""
-    checkpoint = load_checkpoint(path, "cheart")
-    old = {k[len("net.") :]: v for k, v in checkpoint.tensors.items() if k.startswith("net.")}
-    state = net.state_dict()
-    zeroed = [k for k in state if k not in old and k.startswith("decoder.displacement.")]
-    missing = sorted(set(state) - set(old) - set(zeroed))
-    misfit = [k for k, v in state.items() if k in old and old[k].shape != v.shape]
-    if missing or misfit:
-        raise CardioInputError(
-            path,
-            "does not fit this network "
-            f"({len(missing)} missing, {len(misfit)} of another shape, e.g. "
-            f"{(missing + misfit)[0]}); --init-from needs the same grid and layer sizes",
-        )
-    for name in state:
-        state[name] = torch.zeros_like(state[name]) if name in zeroed else old[name]
-    net.load_state_dict(state)
-    return zeroed
-
-
 def _with_fitted_prior(path: Path, train: SequenceSet, device: torch.device) -> CHeartModel:
     """Fit p(z0 | c) to the training subjects under the best model, store it in ``path``."""
-    from cardio_explorer.engine.cheart.model import load_model
-    from cardio_explorer.engine.cheart.prior import prior_for_sequences
-
     model = load_model(path, device)
     try:
         model.prior = prior_for_sequences(

@@ -95,6 +95,7 @@ def embed_codes(codes: np.ndarray, method: Method = "pca", seed: int = 0) -> np.
         raise CardioInputError("codes", "contain NaN or infinite values")
     n = flat.shape[0]
     if method == "tsne" and n >= 5:
+        # sklearn takes seconds to import: only a t-SNE embedding needs it, not the app's start
         from sklearn.manifold import TSNE
         from threadpoolctl import threadpool_limits
 

@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from tqdm import tqdm
+
 from cardio_explorer import __version__
 from cardio_explorer.engine.cohort.conditions import condition_stats
 from cardio_explorer.engine.cohort.generate import (
@@ -27,6 +29,7 @@ from cardio_explorer.engine.cohort.writer import manifest_row, write_manifest, w
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.io.nifti import write_label_table
 from cardio_explorer.engine.io.staging import staged_folder
+from cardio_explorer.engine.labels import value_names
 from cardio_explorer.engine.processes import die_with_parent
 
 MANIFEST = "manifest.csv"
@@ -95,8 +98,6 @@ def generate_cohort(
         try:
             results = running
             if progress:
-                from tqdm import tqdm
-
                 results = tqdm(running, total=config.n, desc="cohort", unit="subject")
             rows = list(results)
         finally:
@@ -112,7 +113,7 @@ def _write_json(path: Path, config: CohortConfig, command: str | None) -> None:
     info.update(
         version=__version__,
         generator="cardio_explorer.engine.cohort",
-        label_values={"1": "RV", "2": "MYO", "3": "LV"},
+        label_values={str(v): name for v, name in value_names(acdc_labels=True).items()},
         command=command,
     )
     if config.geometry != "dense":

@@ -23,6 +23,7 @@ from cardio_explorer.engine.limits import MAX_FRAMES, check_file_size, check_tex
 from cardio_explorer.engine.subject import (
     ACDC_GROUP_NAMES,
     GROUPS,
+    PHASES,
     Conditions,
     Subject,
     check_condition,
@@ -86,7 +87,7 @@ def read_info_cfg(path: str | Path) -> dict[str, Any]:
     nb = info["NbFrame"]
     if not 1 <= nb <= MAX_FRAMES:
         raise CardioInputError(path, f"NbFrame must be between 1 and {MAX_FRAMES}, got {nb}")
-    for key in ("ED", "ES"):
+    for key in PHASES:
         if not 1 <= info[key] <= nb:
             raise CardioInputError(
                 path, f"{key} = {info[key]} is outside frames 1..{nb} (frames are 1-based)"

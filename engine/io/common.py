@@ -9,6 +9,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+from tqdm import tqdm
+
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.limits import (
     CONDITION_BOUNDS,
@@ -185,6 +187,4 @@ def with_progress(items: list[T], progress: bool, desc: str) -> Iterable[T]:
     """The items, behind a tqdm bar when progress is asked for."""
     if not progress:
         return items
-    from tqdm import tqdm
-
     return tqdm(items, desc=desc, unit="subject")

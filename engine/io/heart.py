@@ -27,8 +27,8 @@ from cardio_explorer.engine.io.nifti import (
     read_image_volume,
     read_label_volume,
 )
-from cardio_explorer.engine.labels import ACDC_TO_INTERNAL, Label
-from cardio_explorer.engine.subject import Subject
+from cardio_explorer.engine.labels import ACDC_TO_INTERNAL, Label, remap
+from cardio_explorer.engine.subject import PHASES, Subject
 from cardio_explorer.engine.volume import ImageVolume, LabelVolume
 
 _ES_NAME = re.compile(r"(^|[_\-. ])(ES|systole|systolic)([_\-. ]|$)", re.IGNORECASE)
@@ -107,7 +107,7 @@ def _acdc_images(folder: Path) -> bool:
 
 def _mnms_images(folder: Path, code: str) -> bool:
     return (folder / f"{code}_sa.nii.gz").is_file() or all(
-        (folder / f"{code}_sa_{p}.nii.gz").is_file() for p in ("ED", "ES")
+        (folder / f"{code}_sa_{p}.nii.gz").is_file() for p in PHASES
     )
 
 
@@ -156,7 +156,7 @@ def _to_internal(labels: LabelVolume, notes: list[str]) -> LabelVolume:
     if not lv_is_label_three(labels):
         return labels
     notes.append(f"{labels.name}: label 3 is enclosed by myocardium, read as ACDC values")
-    return labels.with_data(np.asarray(ACDC_TO_INTERNAL, dtype=np.uint8)[labels.data])
+    return labels.with_data(remap(labels.data, ACDC_TO_INTERNAL))
 
 
 def _lv_voxels(labels: LabelVolume) -> int:

@@ -40,7 +40,7 @@ from cardio_explorer.engine.io.common import (
 )
 from cardio_explorer.engine.io.nifti import read_image_volume, read_label_volume
 from cardio_explorer.engine.labels import Label
-from cardio_explorer.engine.subject import Subject
+from cardio_explorer.engine.subject import PHASES, Subject
 from cardio_explorer.engine.volume import ImageVolume, LabelVolume
 
 _CODE_COLUMNS = ("externalcode", "code", "subject", "subjectid", "id", "patient")
@@ -223,7 +223,7 @@ def _guess_ed_es(seq: LabelVolume, path: Path) -> tuple[int, int]:
 
 def _read_flat(folder: Path, code: str, info: MnmsInfo | None, images: bool) -> Subject:
     labels, vols = {}, {}
-    for t, phase in enumerate(("ED", "ES")):
+    for t, phase in enumerate(PHASES):
         gt = folder / f"{code}_sa_{phase}_gt.nii.gz"
         if not gt.is_file():
             raise CardioInputError(gt, "label file not found")

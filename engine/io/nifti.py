@@ -20,6 +20,7 @@ from cardio_explorer.engine.labels import (
     INTERNAL_TO_ACDC,
     LABEL_TABLE,
     LabelTable,
+    remap,
 )
 from cardio_explorer.engine.volume import ImageVolume, LabelVolume, Volume
 
@@ -104,7 +105,7 @@ def read_label_volume(
     _check_ndim(path, raw, ndim)
     labels = _integral_labels(path, raw)
     if acdc_labels:
-        labels = np.asarray(ACDC_TO_INTERNAL, dtype=np.uint8)[labels]
+        labels = remap(labels, ACDC_TO_INTERNAL)
     return LabelVolume(
         data=_to_memory_order(labels),
         affine=_affine_mm(image),
@@ -184,7 +185,7 @@ def write_label_volume(vol: LabelVolume, path: str | Path, *, acdc_labels: bool 
     _check_target(path)
     data = np.asarray(vol.data, dtype=np.uint8)
     if acdc_labels:
-        data = np.asarray(INTERNAL_TO_ACDC, dtype=np.uint8)[data]
+        data = remap(data, INTERNAL_TO_ACDC)
     image = _to_nifti(vol, _to_disk_order(data))
     return atomic_write(path, lambda tmp: nib.save(image, str(tmp)))
 

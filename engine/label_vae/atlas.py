@@ -10,35 +10,24 @@ own extent. The whole atlas round-trips through compact JSON so it fits in a che
 
 from __future__ import annotations
 
-import contextlib
 import json
-import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
-import torch
 
-from cardio_explorer.engine.device import autocast
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.io.safe_paths import check_safe_id
-from cardio_explorer.engine.label_vae.correlation import kendall_matrix
-from cardio_explorer.engine.labels import LABEL_TABLE
-from cardio_explorer.engine.subject import GROUPS, Conditions, Subject
-from cardio_explorer.engine.volume import LabelVolume
+from cardio_explorer.engine.subject import GROUPS, PHASES, Conditions
 
-log = logging.getLogger(__name__)
-
-PHASES = ("ED", "ES")
 ATLAS_SLICES = 32
 ATLAS_FORMAT_VERSION = 1
 REFERENCE_GROUP = "NOR"
 # Decimals kept in JSON: codes and statistics to 1e-5, correlations to 1e-4.
 _CODE_DECIMALS = 5
 _CORR_DECIMALS = 4
-_ENCODE_BATCH = 64
 
 
 @dataclass(frozen=True, eq=False)
@@ -273,150 +262,6 @@ def _array(values: list) -> np.ndarray:
 def _check_phase(phase: str) -> None:
     if phase not in PHASES:
         raise CardioInputError("phase", f"must be one of {PHASES}, got {phase!r}")
-
-
-# encoding ---------------------------------------------------------------------------------------
-@contextlib.contextmanager
-def eval_mode(model: torch.nn.Module) -> Iterator[torch.nn.Module]:
-    """Evaluation mode inside the block, the model's previous mode restored after it."""
-    was_training = model.training
-    model.eval()
-    try:
-        yield model
-    finally:
-        model.train(was_training)
-
-
-def encode_stack(
-    model: torch.nn.Module, labels: LabelVolume, device: torch.device | str = "cpu"
-) -> np.ndarray:
-    """Posterior means of every slice of a 3D label stack -> (n_slices, nz) float64."""
-    if labels.is_4d:
-        raise CardioInputError(labels.name or "label volume", "expected one 3D frame, got 3D+t")
-    device = torch.device(device)
-    n_classes = len(LABEL_TABLE.values)
-    slices = torch.from_numpy(np.ascontiguousarray(labels.data)).long()
-    means = []
-    with eval_mode(model), torch.inference_mode(), autocast(device):
-        for start in range(0, len(slices), _ENCODE_BATCH):
-            batch = slices[start : start + _ENCODE_BATCH].to(device)
-            onehot = torch.nn.functional.one_hot(batch, n_classes).permute(0, 3, 1, 2).float()
-            mu, _ = model.encode(onehot)
-            means.append(mu.float().cpu().numpy())
-    return np.concatenate(means).astype(np.float64)
-
-
-def interpolate_codes(codes: np.ndarray, n_out: int = ATLAS_SLICES) -> InterpolatedCodes:
-    """Resample (n, nz) codes to (n_out, nz) between the first and last slice centres.
-
-    Cubic spline for 4+ slices; linear for 2-3 (a cubic through so few points overshoots);
-    a single slice is repeated.
-    """
-    codes = np.asarray(codes, dtype=np.float64)
-    n = len(codes)
-    if n == 0:
-        raise ValueError("cannot interpolate an empty stack of codes")
-    if n == 1:
-        return InterpolatedCodes(np.repeat(codes, n_out, axis=0), "nearest")
-    positions = np.linspace(0.0, n - 1, n_out)
-    index = np.arange(n, dtype=np.float64)
-    if n < 4:
-        out = np.stack([np.interp(positions, index, col) for col in codes.T], axis=1)
-        return InterpolatedCodes(out, "linear")
-    from scipy.interpolate import CubicSpline  # 0.4 s to import; the app never builds atlases
-
-    return InterpolatedCodes(CubicSpline(index, codes, axis=0)(positions), "cubic")
-
-
-def encode_subject(
-    model: torch.nn.Module,
-    subject: Subject,
-    device: torch.device | str = "cpu",
-    n_slices: int = ATLAS_SLICES,
-) -> tuple[ReferenceSubject, list[str]]:
-    """Encode a preprocessed subject at ED and ES (those present); returns it and the methods."""
-    codes: dict[str, np.ndarray] = {}
-    geometry: dict[str, StackGeometry] = {}
-    methods = []
-    for phase, frame in (("ED", subject.ed_frame), ("ES", subject.es_frame)):
-        if frame is None or frame not in subject.labels:
-            continue
-        labels = subject.labels[frame]
-        interpolated = interpolate_codes(encode_stack(model, labels, device), n_slices)
-        codes[phase] = interpolated.codes
-        geometry[phase] = StackGeometry(labels.affine.copy(), labels.spatial_shape[0])
-        methods.append(interpolated.method)
-    if not codes:
-        raise CardioInputError(f"subject {subject.subject_id}", "has no ED or ES labels to encode")
-    ref = ReferenceSubject(subject.subject_id, subject.group, codes, geometry, subject.conditions)
-    return ref, methods
-
-
-def build_atlas(
-    model: torch.nn.Module,
-    subjects: Sequence[Subject],
-    device: torch.device | str = "cpu",
-    n_slices: int = ATLAS_SLICES,
-    progress: bool = False,
-) -> LatentAtlas:
-    """Encode preprocessed subjects and gather per-group statistics; NOR subjects become sources.
-
-    The model must already be on ``device``; its train/eval mode is restored afterwards.
-    """
-    from tqdm.auto import tqdm
-
-    encoded: list[ReferenceSubject] = []
-    fallbacks = skipped = 0
-    for subject in tqdm(subjects, desc="latent atlas", unit="subject", disable=not progress):
-        if subject.group not in GROUPS:
-            skipped += 1
-            log.info(
-                "atlas: %s has no known group (%r); left out", subject.subject_id, subject.group
-            )
-            continue
-        ref, methods = encode_subject(model, subject, device, n_slices)
-        fallbacks += any(m != "cubic" for m in methods)
-        encoded.append(ref)
-    if not encoded:
-        raise CardioInputError("latent atlas", "no subject with a known group to build it from")
-    if fallbacks:
-        log.info(
-            "atlas: %d of %d subjects had under 4 slices (linear/nearest interpolation)",
-            fallbacks,
-            len(encoded),
-        )
-    nz = next(iter(encoded[0].codes.values())).shape[1]
-    stats = {}
-    for group in GROUPS:
-        for phase in PHASES:
-            stacks = [r.codes[phase] for r in encoded if r.group == group and phase in r.codes]
-            if stacks:
-                stats[(group, phase)] = group_statistics(group, phase, np.stack(stacks))
-    references = {r.subject_id: r for r in encoded if r.group == REFERENCE_GROUP}
-    info = {
-        "n_subjects": len(encoded),
-        "n_interpolation_fallbacks": fallbacks,
-        "n_skipped_no_group": skipped,
-        "subjects_per_group": {
-            g: stats[(g, "ED")].n_subjects for g in GROUPS if (g, "ED") in stats
-        },
-    }
-    return LatentAtlas(nz=nz, n_slices=n_slices, stats=stats, references=references, info=info)
-
-
-def group_statistics(group: str, phase: str, stacks: np.ndarray) -> GroupStats:
-    """Statistics of (n_subjects, n_slices, nz) codes; a single subject gives std 0."""
-    n = len(stacks)
-    return GroupStats(
-        group=group,
-        phase=phase,
-        mean=stacks.mean(axis=0),
-        std=stacks.std(axis=0, ddof=1 if n > 1 else 0),
-        min=stacks.min(axis=0),
-        max=stacks.max(axis=0),
-        n_subjects=n,
-        dim_kendall=kendall_matrix(stacks.reshape(-1, stacks.shape[-1])),
-    )
 
 
 # checkpoint -------------------------------------------------------------------------------------

@@ -23,20 +23,22 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from tqdm.auto import tqdm
+
 from cardio_explorer import __version__
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.io.atomic import atomic_write_csv, atomic_write_text
 from cardio_explorer.engine.io.nifti import write_label_table, write_label_volume
 from cardio_explorer.engine.io.safe_paths import check_safe_id, child_path
 from cardio_explorer.engine.io.staging import staged_folder
-from cardio_explorer.engine.label_vae.atlas import PHASES, LatentAtlas
+from cardio_explorer.engine.label_vae.atlas import LatentAtlas
 from cardio_explorer.engine.label_vae.morph import PathologyMorph, check_alpha
+from cardio_explorer.engine.labels import describe_values
 from cardio_explorer.engine.limits import MAX_PLAN_CASES
 from cardio_explorer.engine.metrics.diagnosis import meets_group_rule
 from cardio_explorer.engine.metrics.phenotypes import Phenotypes, measure_phenotypes
-from cardio_explorer.engine.subject import ACDC_GROUP_NAMES, GROUPS
+from cardio_explorer.engine.subject import ACDC_GROUP_NAMES, GROUPS, PATHOLOGY_GROUPS, PHASES
 
-PATHOLOGY_GROUPS = ("DCM", "HCM", "ARV", "MINF")
 DEFAULT_ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
 DEFAULT_SEEDS = tuple(range(20))
 MANIFEST_PHENOTYPES = ("lvedv_ml", "lvesv_ml", "lvef", "rvedv_ml", "rvef", "lvm_g", "max_wall_mm")
@@ -332,8 +334,6 @@ def write_dataset(
     """Run ``jobs`` into ``out`` with labels.txt, the manifest and a provenance JSON; ``out``
     appears whole or not at all. ``shard_of`` (k, n) only names the manifest and provenance
     (the jobs are already the shard's); ``provenance`` adds to what the engine records."""
-    from tqdm.auto import tqdm
-
     start = time.perf_counter()
     phases = check_phases(phases)
     rows = []
@@ -350,7 +350,7 @@ def write_dataset(
             "shard": list(shard_of),
             "n_jobs": len(jobs),
             "phases": list(phases),
-            "label_values": "ACDC (1 RV, 2 MYO, 3 LV)" if acdc_labels else "1 LV, 2 MYO, 3 RV",
+            "label_values": f"ACDC ({describe_values(True)})" if acdc_labels else describe_values(),
             "device": str(morph.device),
             **(provenance or {}),
         }

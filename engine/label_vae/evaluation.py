@@ -24,23 +24,18 @@ import torch
 from scipy.stats import spearmanr
 from tqdm.auto import tqdm
 
-from cardio_explorer.engine.label_vae.atlas import (
-    REFERENCE_GROUP,
-    LatentAtlas,
-    encode_stack,
-    encode_subject,
-)
+from cardio_explorer.engine.label_vae.atlas import REFERENCE_GROUP, LatentAtlas
+from cardio_explorer.engine.label_vae.encoding import encode_stack, encode_subject
 from cardio_explorer.engine.label_vae.morph import MorphResult, PathologyMorph, decode_codes
+from cardio_explorer.engine.labels import STRUCTURES
 from cardio_explorer.engine.metrics.consistency import irregularity
 from cardio_explorer.engine.metrics.diagnosis import meets_group_rule
 from cardio_explorer.engine.metrics.overlap import dice_per_structure
 from cardio_explorer.engine.metrics.phenotypes import measure_phenotypes
-from cardio_explorer.engine.subject import Subject
+from cardio_explorer.engine.subject import PATHOLOGY_GROUPS, PHASES, Subject
 from cardio_explorer.engine.volume import LabelVolume
 
-TARGET_GROUPS = ("DCM", "HCM", "ARV", "MINF")
 REPORTED_PHENOTYPES = ("lvedv_ml", "lvef", "lvm_g", "max_wall_mm", "rvedv_ml", "rvef")
-STRUCTURES = ("lv", "myo", "rv")
 
 # The issue's targets: (name, description, how the value is read from the report, test).
 MIN_RECON_DICE_MEAN = 0.95
@@ -79,7 +74,7 @@ def evaluate_label_vae(
     """Report dict (JSON-able, NaN as None) of a model + atlas on preprocessed held-out subjects."""
     device = torch.device(settings.device)
     fast = model.for_inference() if hasattr(model, "for_inference") else model
-    groups = [g for g in TARGET_GROUPS if g in atlas.groups]
+    groups = [g for g in PATHOLOGY_GROUPS if g in atlas.groups]
     bar = tqdm(
         total=len(subjects) + len(groups) * settings.seeds,
         desc="evaluate label VAE",
@@ -167,9 +162,7 @@ def _morphs(
                 for name in REPORTED_PHENOTYPES:
                     curves[name][seed, i] = values[name]
             rule_met.append(bool(meets_group_rule(group, endpoint, source.conditions)))
-            flat = [
-                morph.morph(source.subject_id, group, p, 1.0, False, seed) for p in ("ED", "ES")
-            ]
+            flat = [morph.morph(source.subject_id, group, p, 1.0, False, seed) for p in PHASES]
             for mode, stacks in (("correlated", (ed[-1], es[-1])), ("uncorrelated", flat)):
                 for result in stacks:
                     irregular[mode].append(irregularity(_native(morph, result)))

@@ -21,15 +21,12 @@ import torch
 
 from cardio_explorer.engine.device import autocast
 from cardio_explorer.engine.errors import CardioInputError
-from cardio_explorer.engine.label_vae.atlas import (
-    LatentAtlas,
-    atlas_from_extra,
-    eval_mode,
-    interpolate_codes,
-)
+from cardio_explorer.engine.label_vae.atlas import LatentAtlas, atlas_from_extra
+from cardio_explorer.engine.label_vae.encoding import eval_mode, interpolate_codes
 from cardio_explorer.engine.label_vae.network import load_label_vae
 from cardio_explorer.engine.label_vae.sampling import PseudoPathologySampler
 from cardio_explorer.engine.metrics.phenotypes import Phenotypes, measure_phenotypes
+from cardio_explorer.engine.nn.checkpoint import Checkpoint
 from cardio_explorer.engine.volume import LabelVolume, SourceGrid
 
 # Slices per decoder call: a few stacks on CPU (memory), many on a GPU (throughput).
@@ -113,11 +110,12 @@ class PathologyMorph:
 
     @classmethod
     def from_checkpoint(
-        cls, path: str | Path, device: torch.device | str = "cpu"
+        cls, source: str | Path | Checkpoint, device: torch.device | str = "cpu"
     ) -> PathologyMorph:
-        """Label VAE and latent atlas of one checkpoint, ready to morph on ``device``."""
-        model, checkpoint = load_label_vae(path, device)
-        return cls(model, atlas_from_extra(checkpoint.extra, path), device)
+        """Label VAE and latent atlas of one checkpoint (a file, or one read already), ready to
+        morph on ``device``."""
+        model, checkpoint = load_label_vae(source, device)
+        return cls(model, atlas_from_extra(checkpoint.extra, checkpoint.path or source), device)
 
     def latent_path(
         self,

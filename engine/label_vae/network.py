@@ -23,11 +23,8 @@ latent codes [B, nz]; logits [B, n_classes, size, size].
 from __future__ import annotations
 
 import copy
-import dataclasses
 import itertools
-import math
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -38,143 +35,14 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from cardio_explorer.engine.device import in_fp32
 from cardio_explorer.engine.errors import CardioInputError
+from cardio_explorer.engine.label_vae.config import LEAN, PRESETS, LabelVaeConfig
 from cardio_explorer.engine.nn.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 
 KIND = "label_vae"
 # Weight names in a checkpoint: the model under MODEL_PREFIX; training state (optimizer) under
 # other prefixes, which loading a model ignores.
 MODEL_PREFIX = "model."
-UPSAMPLING = ("bilinear", "nearest", "transposed")
-
-
 LOGVAR_MIN, LOGVAR_MAX = -12.0, 8.0
-
-
-@dataclass(frozen=True)
-class LabelVaeConfig:
-    """Architecture and loss weight of a label VAE (JSON round trip via to_dict/from_dict).
-
-    upsample: 'bilinear' / 'nearest' (the paper's decoder block: upsample x2, then
-    ``decoder_convs_per_block`` convs, the last one changing channels) or 'transposed' (a 2 x 2
-    stride-2 transposed conv changes channels while doubling the size, then the convs keep them).
-    head_channels: width of the [conv, BN, conv] head; 0 means a single conv to the logits.
-    output_stride: 1 (the paper) decodes to full size; 2 or 4 stop the decoder that many times
-    smaller and upsample the logits bilinearly (one decoder block fewer per factor 2).
-    fc_activation: LeakyReLU between fully connected layers (the paper has none).
-    """
-
-    name: str = "lean"
-    nz: int = 16
-    size: int = 128
-    n_classes: int = 4
-    encoder_channels: tuple[int, ...] = (16, 32, 64, 64)
-    encoder_convs_per_block: int = 3
-    encoder_fc: tuple[int, ...] = (256, 256)
-    decoder_fc: tuple[int, ...] = (256, 256)
-    decoder_channels: tuple[int, ...] = (64, 64, 32, 16)
-    decoder_convs_per_block: int = 1
-    upsample: str = "transposed"
-    head_channels: int = 8
-    output_stride: int = 2
-    fc_activation: bool = False
-    leaky_slope: float = 0.01
-    beta: float = 15.0
-
-    def __post_init__(self) -> None:
-        for name in ("encoder_channels", "encoder_fc", "decoder_fc", "decoder_channels"):
-            object.__setattr__(self, name, tuple(int(v) for v in getattr(self, name)))
-        problems = []
-        n_blocks = len(self.encoder_channels)
-        if n_blocks < 1:
-            problems.append("encoder_channels is empty")
-        elif self.size % (2**n_blocks):
-            problems.append(f"size {self.size} is not divisible by 2**{n_blocks}")
-        stride_ok = self.output_stride in {2**k for k in range(n_blocks + 1)}
-        if not stride_ok:
-            problems.append(
-                f"output_stride must be a power of 2 up to 2**{n_blocks}, got {self.output_stride}"
-            )
-        n_decoder = n_blocks - int(math.log2(self.output_stride)) if stride_ok else n_blocks
-        if len(self.decoder_channels) != n_decoder + 1:
-            problems.append(
-                f"decoder_channels needs {n_decoder + 1} entries (one per decoder block + 1), "
-                f"got {len(self.decoder_channels)}"
-            )
-        positive = {
-            "nz": self.nz,
-            "size": self.size,
-            "n_classes": self.n_classes,
-            "encoder_convs_per_block": self.encoder_convs_per_block,
-        }
-        for key, value in positive.items():
-            if value < 1:
-                problems.append(f"{key} must be >= 1, got {value}")
-        if self.n_classes < 2:
-            problems.append(f"n_classes must be >= 2, got {self.n_classes}")
-        if self.decoder_convs_per_block < 0 or self.head_channels < 0:
-            problems.append("decoder_convs_per_block and head_channels must be >= 0")
-        if any(
-            c < 1
-            for c in self.encoder_channels
-            + self.decoder_channels
-            + self.encoder_fc
-            + self.decoder_fc
-        ):
-            problems.append("channel and fc widths must be >= 1")
-        if self.upsample not in UPSAMPLING:
-            problems.append(f"upsample must be one of {UPSAMPLING}, got {self.upsample!r}")
-        if self.upsample != "transposed" and self.decoder_convs_per_block < 1:
-            problems.append(f"upsample {self.upsample!r} needs decoder_convs_per_block >= 1")
-        if not self.beta >= 0:
-            problems.append(f"beta must be >= 0, got {self.beta}")
-        if problems:
-            raise CardioInputError("label VAE config", "; ".join(problems))
-
-    @property
-    def grid(self) -> int:
-        """Side of the bottleneck feature map (size / 2**blocks)."""
-        return self.size // 2 ** len(self.encoder_channels)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-able dict (tuples become lists)."""
-        return {
-            k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()
-        }
-
-    @classmethod
-    def from_dict(
-        cls, data: Mapping[str, Any], source: str | Path = "label VAE config"
-    ) -> LabelVaeConfig:
-        """Inverse of :meth:`to_dict`; unknown keys or bad values give a CardioInputError."""
-        if not isinstance(data, Mapping):
-            raise CardioInputError(
-                source, f"config must be a JSON object, got {type(data).__name__}"
-            )
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise CardioInputError(
-                source, f"unknown label VAE config keys {unknown}; known keys: {sorted(known)}"
-            )
-        try:
-            return cls(**dict(data))
-        except CardioInputError as error:
-            raise CardioInputError(source, error.problem) from None
-        except (TypeError, ValueError) as error:
-            raise CardioInputError(source, f"invalid label VAE config ({error})") from None
-
-
-PAPER = LabelVaeConfig(
-    name="paper",
-    encoder_channels=(64, 128, 256, 512),
-    decoder_channels=(512, 256, 128, 64, 64),
-    decoder_convs_per_block=2,
-    upsample="bilinear",
-    head_channels=32,
-    output_stride=1,
-)
-LEAN = LabelVaeConfig()
-PRESETS: dict[str, LabelVaeConfig] = {"lean": LEAN, "paper": PAPER}
 
 
 class VaeOutput(NamedTuple):
@@ -363,14 +231,6 @@ def _fold_batchnorm(seq: nn.Sequential) -> None:
             seq[i + 1] = nn.Identity()
 
 
-def onehot(labels: torch.Tensor, n_classes: int = 4) -> torch.Tensor:
-    """Integer labels [B, H, W] -> float one-hot [B, n_classes, H, W] (channels_last memory)."""
-    out = functional.one_hot(
-        labels.long(), n_classes
-    )  # [B, H, W, C]: already the channels_last layout
-    return out.permute(0, 3, 1, 2).float()
-
-
 def build_label_vae(config: LabelVaeConfig | str = LEAN) -> LabelVAE:
     """A freshly initialised label VAE from a config or a preset name ('lean', 'paper')."""
     if isinstance(config, str):
@@ -411,9 +271,15 @@ class LoadedLabelVae(NamedTuple):
     checkpoint: Checkpoint
 
 
-def load_label_vae(path: str | Path, device: torch.device | str = "cpu") -> LoadedLabelVae:
-    """Load a label VAE checkpoint in eval mode; another kind or mismatched weights: clear error."""
-    checkpoint = load_checkpoint(path, expected_kind=KIND)
+def load_label_vae(
+    source: str | Path | Checkpoint, device: torch.device | str = "cpu"
+) -> LoadedLabelVae:
+    """Load a label VAE checkpoint (a file, or one read already) in eval mode; another kind or
+    mismatched weights: clear error."""
+    checkpoint = source if isinstance(source, Checkpoint) else load_checkpoint(source, KIND)
+    path = checkpoint.path or "checkpoint"
+    if checkpoint.kind != KIND:
+        raise CardioInputError(path, f"is a {checkpoint.kind} checkpoint, not a {KIND} checkpoint")
     config = LabelVaeConfig.from_dict(checkpoint.config, source=path)
     checkpoint.check_fits(lambda: LabelVAE(config), MODEL_PREFIX)
     model = LabelVAE(config)

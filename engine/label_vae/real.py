@@ -23,12 +23,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from cardio_explorer.engine.label_vae.atlas import LatentAtlas, encode_stack, interpolate_codes
+from cardio_explorer.engine.label_vae.atlas import LatentAtlas
+from cardio_explorer.engine.label_vae.encoding import encode_stack, interpolate_codes
 from cardio_explorer.engine.label_vae.morph import decode_codes
+from cardio_explorer.engine.labels import STRUCTURES
 from cardio_explorer.engine.metrics.overlap import dice_per_structure
 from cardio_explorer.engine.subject import Subject
 
-STRUCTURES = ("lv", "myo", "rv")
 # Targets of issue 18 on the held-out ACDC split (M&Ms: mean 0.88, RV 0.80; see the README).
 MIN_REAL_DICE_MEAN = 0.93
 MIN_REAL_DICE_STRUCTURE = 0.88

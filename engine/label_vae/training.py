@@ -14,57 +14,52 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from cardio_explorer.engine.device import autocast, current_precision, describe
 from cardio_explorer.engine.errors import CardioInputError
+from cardio_explorer.engine.label_vae.atlas import atlas_extra
+from cardio_explorer.engine.label_vae.config import LabelVaeConfig
+from cardio_explorer.engine.label_vae.encoding import build_atlas
 from cardio_explorer.engine.label_vae.network import (
     KIND,
     MODEL_PREFIX,
     LabelVAE,
-    LabelVaeConfig,
     LossTerms,
     build_label_vae,
-    onehot,
     save_label_vae,
 )
+from cardio_explorer.engine.label_vae.validation import reconstruction_dice
 from cardio_explorer.engine.limits import MAX_BATCH
-from cardio_explorer.engine.metrics.overlap import dice_scores
+from cardio_explorer.engine.nn import distributed
 from cardio_explorer.engine.nn.checkpoint import load_checkpoint
+from cardio_explorer.engine.nn.onehot import one_hot
 from cardio_explorer.engine.nn.slices import (
     LabelSlices,
     augment_labels,
     collect_label_slices,
     split_subjects,
 )
+from cardio_explorer.engine.nn.trainer import BetaVaeSchedule, Progress, Schedule, Trainer
 from cardio_explorer.engine.nn.training import (
     AdaptiveGradClip,
     BetaVaeEpochRecord,
-    batch_indices,
+    EpochLosses,
     check_options,
-    decay_factor,
     linear_ramp,
     load_training_state,
-    optimise_epoch,
-    reseed_epoch,
     restore_training,
-    should_checkpoint,
-    should_validate,
     state_path_for,
     training_device,
     training_state,
 )
+from cardio_explorer.engine.preprocess import preprocess_subject
 from cardio_explorer.engine.subject import Subject
 
 log = logging.getLogger(__name__)
-
-STRUCTURES = ("lv", "myo", "rv")
-_EVAL_BATCH = 128
 
 
 @dataclass(frozen=True)
@@ -135,8 +130,6 @@ def prepare_subjects(
     subjects: Sequence[Subject], size: int = 128, spacing_mm: float = 1.5
 ) -> list[Subject]:
     """Preprocess subjects not yet preprocessed (orientation, spacing_mm in-plane, size crop)."""
-    from cardio_explorer.engine.preprocess import preprocess_subject
-
     out = []
     for subject in subjects:
         done = subject.info.get("preprocess", {})
@@ -145,38 +138,6 @@ def prepare_subjects(
         else:
             out.append(preprocess_subject(subject, spacing_mm=spacing_mm, size=size))
     return out
-
-
-@torch.inference_mode()
-def reconstruction_dice(
-    model: LabelVAE, slices: LabelSlices, device: torch.device | str = "cpu"
-) -> dict[str, float]:
-    """Dice of mu-reconstructions per (subject, phase) 3D stack, averaged over stacks.
-
-    Returns {lv, myo, rv, mean}. A structure absent from both a stack and its reconstruction
-    counts as 1 (engine.metrics.overlap convention).
-    """
-    device = torch.device(device)
-    was_training = model.training
-    model.eval()
-    try:
-        predicted = np.empty_like(slices.labels)
-        labels = torch.from_numpy(slices.labels)
-        for start in range(0, len(labels), _EVAL_BATCH):
-            batch = labels[start : start + _EVAL_BATCH].to(device)
-            with autocast(device):
-                mu, _ = model.encode(onehot(batch, model.config.n_classes))
-                logits = model.decode(mu)
-            predicted[start : start + len(batch)] = logits.argmax(1).to(torch.uint8).cpu().numpy()
-    finally:
-        model.train(was_training)
-    scores = np.array(
-        [dice_scores(predicted[idx], slices.labels[idx]) for _, _, idx in slices.stacks()]
-    )
-    per_structure = scores.mean(axis=0)
-    result = {name: float(v) for name, v in zip(STRUCTURES, per_structure, strict=True)}
-    result["mean"] = float(per_structure.mean())
-    return result
 
 
 def _resume_state(path: Path, config: LabelVaeConfig | None) -> tuple[Any, dict[str, Any]]:
@@ -189,6 +150,85 @@ def _resume_state(path: Path, config: LabelVaeConfig | None) -> tuple[Any, dict[
             f"it cannot resume with a different config ({config.name!r})",
         )
     return checkpoint, state
+
+
+class _LabelVaeMethod(BetaVaeSchedule):
+    """The label VAE's part of a training run: its step, validation, records and state file."""
+
+    def __init__(
+        self,
+        model: LabelVAE,
+        optimizer: torch.optim.Optimizer,
+        train_labels: torch.Tensor,
+        val: LabelSlices | None,
+        options: TrainOptions,
+        beta: float,
+        state_path: str | Path | None,
+        device: torch.device,
+    ) -> None:
+        decay = options.epochs // 4 if options.lr_decay_epochs is None else options.lr_decay_epochs
+        super().__init__(
+            model,
+            optimizer,
+            lr=options.lr,
+            beta=beta,
+            warmup_epochs=options.beta_warmup_epochs,
+            epochs=options.epochs,
+            decay_epochs=decay,
+        )
+        self.options = options
+        self.forward = distributed.wrap(model, device)  # DDP under torchrun
+        self.train_labels, self.val, self.device = train_labels, val, device
+        self.state_path = state_path
+        self.has_validation = val is not None and len(val) > 0
+
+    def step(
+        self, epoch: int, step: int, idx: torch.Tensor, data_rng: torch.Generator
+    ) -> LossTerms:
+        labels = self.train_labels[idx.to(self.device)]
+        o = self.options
+        if o.augment:
+            labels = augment_labels(labels, data_rng, o.max_rotation_deg, o.max_shift_px)
+        with autocast(self.device):
+            out = self.forward(one_hot(labels, self.model.config.n_classes))
+        return self.model.loss(out, labels, self.beta_at(epoch, step))
+
+    def postfix(self, epoch: int, step: int, means: list[float]) -> dict[str, str]:
+        loss, ce, kl = means
+        beta_now = self.beta_at(epoch, step)
+        return {
+            "loss": f"{loss:.1f}",
+            "ce": f"{ce:.1f}",
+            "kl": f"{kl:.2f}",
+            "beta": f"{beta_now:.3g}",
+        }
+
+    def validate(self, epoch: int) -> dict[str, float]:
+        return reconstruction_dice(self.model, self.val, self.device)
+
+    def record(
+        self, epoch: int, losses: EpochLosses, scores: dict[str, float] | None
+    ) -> EpochRecord:
+        beta = self.beta * linear_ramp(epoch + 1, self.options.beta_warmup_epochs)
+        record = EpochRecord.from_losses(
+            epoch + 1, losses, beta=beta, lr=self.lr, slices_per_s=losses.items_per_s
+        )
+        record.val_dice = scores
+        return record
+
+    def save_best(self, progress: Progress) -> None:
+        """Nothing: the model file is written once, with its atlas, after training."""
+
+    def save_state(self, progress: Progress) -> None:
+        if self.state_path is not None:
+            save_training_state(
+                self.state_path,
+                self.model,
+                self.optimizer,
+                progress.epochs_done,
+                self.options,
+                progress.history,
+            )
 
 
 def train_label_vae(
@@ -222,92 +262,38 @@ def train_label_vae(
             "training slices", f"are {train.size}, the config needs {config.size} x {config.size}"
         )
     beta = config.beta if options.beta is None else options.beta
-    decay_epochs = (
-        options.epochs // 4 if options.lr_decay_epochs is None else options.lr_decay_epochs
-    )
 
     torch.manual_seed(options.seed)
     model = build_label_vae(config).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=options.lr)
-    history: list[EpochRecord] = []
-    first_epoch = 0
+    progress = Progress()
     if checkpoint is not None and state is not None:
-        first_epoch = restore_training(checkpoint, state, model, MODEL_PREFIX, optimizer)
-        history = [EpochRecord.from_dict(r) for r in state.get("history", [])]
-        log.info("resuming %s after epoch %d", resume, first_epoch)
+        progress.epochs_done = restore_training(checkpoint, state, model, MODEL_PREFIX, optimizer)
+        progress.history = [EpochRecord.from_dict(r) for r in state.get("history", [])]
+        log.info("resuming %s after epoch %d", resume, progress.epochs_done)
+    last_dice = progress.history[-1].val_dice if progress.history else None
 
     # Preloaded uint8 slices on the training device; one-hot per batch.
     train_labels = torch.from_numpy(train.labels).to(device)
-    n_batches = len(batch_indices(len(train), options.batch_size))
-    last_dice = history[-1].val_dice if history and history[-1].val_dice else None
-
-    def beta_at(epoch: int, step: int) -> float:
-        return beta * linear_ramp(epoch + step / n_batches, options.beta_warmup_epochs)
-
-    def loss_of(epoch: int, data_rng: torch.Generator, step: int, idx: torch.Tensor) -> LossTerms:
-        labels = train_labels[idx.to(device)]
-        if options.augment:
-            labels = augment_labels(
-                labels, data_rng, options.max_rotation_deg, options.max_shift_px
-            )
-        with autocast(device):
-            out = model(onehot(labels, config.n_classes))
-        return model.loss(out, labels, beta_at(epoch, step))
-
-    def show(epoch: int, step: int, means: list[float]) -> dict[str, str]:
-        loss, ce, kl = means
-        beta_now = beta_at(epoch, step)
-        return {
-            "loss": f"{loss:.1f}",
-            "ce": f"{ce:.1f}",
-            "kl": f"{kl:.2f}",
-            "beta": f"{beta_now:.3g}",
-        }
-
-    grad_clip = AdaptiveGradClip()
-    for epoch in range(first_epoch, options.epochs):
-        data_rng = reseed_epoch(options.seed, epoch)
-        lr = options.lr * decay_factor(epoch, options.epochs, decay_epochs)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        model.train()
-        losses = optimise_epoch(
-            batch_indices(len(train), options.batch_size, data_rng),
-            partial(loss_of, epoch, data_rng),
-            optimizer,
-            desc=f"epoch {epoch + 1}/{options.epochs}",
-            progress=options.progress,
-            postfix=partial(show, epoch),
-            postfix_every=10,
-            grad_clip=grad_clip,
-        )
-        record = EpochRecord.from_losses(
-            epoch + 1,
-            losses,
-            beta=beta * linear_ramp(epoch + 1, options.beta_warmup_epochs),
-            lr=lr,
-            slices_per_s=losses.items_per_s,
-        )
-        if (
-            val is not None
-            and len(val)
-            and should_validate(epoch, options.validate_every, options.epochs)
-        ):
-            record.val_dice = last_dice = reconstruction_dice(model, val, device)
-        history.append(record)
-        if state_path is not None and should_checkpoint(
-            epoch, options.checkpoint_every, options.epochs
-        ):
-            save_training_state(state_path, model, optimizer, epoch + 1, options, history)
-        if on_epoch:
-            on_epoch(record)
+    method = _LabelVaeMethod(model, optimizer, train_labels, val, options, beta, state_path, device)
+    schedule = Schedule(
+        epochs=options.epochs,
+        batch_size=options.batch_size,
+        seed=options.seed,
+        checkpoint_every=options.checkpoint_every,
+        validate_every=options.validate_every,
+        progress=options.progress,
+        postfix_every=10,
+    )
+    trainer = Trainer(method, schedule, len(train), optimizer, grad_clip=AdaptiveGradClip())
+    trainer.run(progress, on_epoch)
     model.eval()
     return TrainResult(
         model=model,
-        history=history,
+        history=progress.history,
         device=device,
         state_path=Path(state_path) if state_path is not None else None,
-        final_val_dice=last_dice,
+        final_val_dice=progress.last_scores or last_dice,
         seconds=time.perf_counter() - started,
     )
 
@@ -328,16 +314,11 @@ def save_training_state(
 def build_atlas_extra(
     model: LabelVAE, subjects: Sequence[Subject], device: torch.device
 ) -> dict[str, Any]:
-    """{'atlas': latent atlas as a JSON-able dict} when engine.label_vae is present, else {}.
+    """{'atlas': the latent atlas as a JSON-able dict}, for the model file's extra.
 
-    This is the hook where training hands over to the pathology engine: the atlas is computed
-    on the training subjects with the final weights and stored in the model file's extra.
+    This is where training hands over to the pathology engine: the atlas is computed on the
+    training subjects with the final weights.
     """
-    try:
-        from cardio_explorer.engine.label_vae.atlas import atlas_extra, build_atlas
-    except ImportError:
-        log.info("engine.label_vae.atlas not available: the checkpoint has no latent atlas")
-        return {}
     return atlas_extra(build_atlas(model, list(subjects), device))
 
 
@@ -392,6 +373,7 @@ def train_label_vae_on_subjects(
         "epochs": options.epochs,
         "options": options.to_dict(),
         "device": describe(result.device),
+        "processes": distributed.world_size(),
         "precision": current_precision(result.device),
         "torch": torch.__version__,
         "seconds": round(result.seconds, 1),
@@ -402,8 +384,10 @@ def train_label_vae_on_subjects(
         "grid": {"size": config.size, "spacing_mm": spacing_mm},
         "training": training,
     }
-    if with_atlas:
-        extra.update(build_atlas_extra(result.model, split.train, result.device))
-    save_label_vae(out, result.model, extra=extra)
+    if distributed.is_main():  # under torchrun rank 0 alone builds the atlas and writes
+        if with_atlas:
+            extra.update(build_atlas_extra(result.model, split.train, result.device))
+        save_label_vae(out, result.model, extra=extra)
+    distributed.barrier()
     result.extra = extra
     return result

@@ -15,6 +15,7 @@ from typing import TypeVar
 import numpy as np
 import torch
 from nibabel import orientations
+from scipy.ndimage import map_coordinates
 
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.label_vae.atlas import (
@@ -22,9 +23,9 @@ from cardio_explorer.engine.label_vae.atlas import (
     LatentAtlas,
     ReferenceSubject,
     StackGeometry,
-    encode_stack,
-    encode_subject,
 )
+from cardio_explorer.engine.label_vae.encoding import encode_stack, encode_subject
+from cardio_explorer.engine.label_vae.morph import decode_codes
 from cardio_explorer.engine.preprocess import preprocess_subject
 from cardio_explorer.engine.subject import Subject
 from cardio_explorer.engine.volume import LabelVolume, Volume
@@ -110,8 +111,6 @@ def posed(volume: V, ornt: np.ndarray) -> V:
 
 def reconstruction_dice(model: torch.nn.Module, labels: LabelVolume, device) -> float:
     """Mean Dice of LV, MYO and RV between a stack and its decoded posterior means."""
-    from cardio_explorer.engine.label_vae.morph import decode_codes
-
     decoded = decode_codes(model, encode_stack(model, labels, device), device)
     scores = []
     for value in (1, 2, 3):
@@ -178,8 +177,6 @@ def to_own_grid(volume: V, like: LabelVolume) -> V:
     in-plane, cropped, turned to the models' pose); this puts it back on the grid and affine of
     the user's own file.
     """
-    from scipy.ndimage import map_coordinates
-
     nz, ny, nx = like.spatial_shape
     z, y, x = np.meshgrid(np.arange(nz), np.arange(ny), np.arange(nx), indexing="ij")
     index = np.stack([x.ravel(), y.ravel(), z.ravel(), np.ones(x.size)])

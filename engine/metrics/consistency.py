@@ -25,10 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from cardio_explorer.engine.errors import CardioInputError
-from cardio_explorer.engine.labels import Label
+from cardio_explorer.engine.labels import STRUCTURES
 from cardio_explorer.engine.volume import LabelVolume
-
-STRUCTURES = {"lv": Label.LV, "myo": Label.MYO, "rv": Label.RV}
 
 
 @dataclass(frozen=True)

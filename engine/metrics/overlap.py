@@ -13,10 +13,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from cardio_explorer.engine.errors import CardioInputError
-from cardio_explorer.engine.labels import Label
+from cardio_explorer.engine.labels import STRUCTURES
 from cardio_explorer.engine.volume import LabelVolume
-
-STRUCTURES = {"lv": Label.LV, "myo": Label.MYO, "rv": Label.RV}
 
 
 def _as_label_array(x: object, what: str) -> np.ndarray:

@@ -22,7 +22,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from cardio_explorer.engine.errors import CardioInputError
-from cardio_explorer.engine.metrics.overlap import STRUCTURES
+from cardio_explorer.engine.labels import STRUCTURES
 from cardio_explorer.engine.volume import LabelVolume
 
 

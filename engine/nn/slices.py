@@ -20,9 +20,7 @@ import torch
 from torch.nn import functional
 
 from cardio_explorer.engine.errors import CardioInputError
-from cardio_explorer.engine.subject import Subject
-
-PHASES = ("ED", "ES")
+from cardio_explorer.engine.subject import PHASES, Subject
 
 
 class SliceArrays:

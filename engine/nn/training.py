@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 from cardio_explorer.engine.device import choose_device
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.limits import available_cpus
+from cardio_explorer.engine.nn import distributed
 from cardio_explorer.engine.nn.checkpoint import Checkpoint, load_checkpoint
 
 OPTIM_PREFIX = "optim."
@@ -50,18 +51,23 @@ def torch_generator(seed: int) -> torch.Generator:
     return generator
 
 
-def reseed_epoch(seed: int, epoch: int) -> torch.Generator:
-    """Reseed torch's global (noise) stream for this epoch; returns the epoch's data generator."""
-    data_rng = torch_generator(epoch_seed(seed, epoch, STREAM_DATA))
-    torch.manual_seed(epoch_seed(seed, epoch, STREAM_NOISE))
+def reseed_epoch(seed: int, epoch: int, rank: int = 0) -> torch.Generator:
+    """Reseed torch's global (noise) stream for this epoch; returns the epoch's data generator.
+
+    Each rank of a torchrun job draws its own streams (rank 0 the single-process ones).
+    """
+    streams = 2 * rank
+    data_rng = torch_generator(epoch_seed(seed, epoch, streams + STREAM_DATA))
+    torch.manual_seed(epoch_seed(seed, epoch, streams + STREAM_NOISE))
     return data_rng
 
 
 def configure_cpu_threads(threads: int | None = None) -> int:
-    """Use ``threads`` intra-op threads (default: the CPUs this process may run on); fewer
-    than 1 or more than the CPUs is a clear error, as for every command's ``--threads``."""
+    """Use ``threads`` intra-op threads (default: the CPUs this process may run on, shared by
+    the torchrun processes on this machine); fewer than 1 or more than the CPUs is a clear
+    error, as for every command's ``--threads``."""
     if threads is None:
-        threads = available_cpus()
+        threads = max(1, available_cpus() // distributed.local_world_size())
     elif int(threads) < 1:
         raise CardioInputError("--threads", f"must be at least 1, got {threads}")
     elif int(threads) > available_cpus():  # more only thrash (10000 threads hung the machine)
@@ -73,8 +79,11 @@ def configure_cpu_threads(threads: int | None = None) -> int:
 
 
 def training_device(name: str, threads: int | None = None) -> torch.device:
-    """The device to train on (``choose_device``); on the CPU also sets the thread count."""
-    device = choose_device(name)
+    """The device to train on (``choose_device``); on the CPU also sets the thread count.
+
+    Under torchrun this process joins the process group here and takes its LOCAL_RANK's GPU.
+    """
+    device = distributed.join_from_environment(choose_device(name))
     if device.type == "cpu":
         configure_cpu_threads(threads)
     return device
@@ -274,7 +283,7 @@ class AdaptiveGradClip:
 def optimise_epoch(
     batches: Sequence[torch.Tensor],
     loss_of: Callable[[int, torch.Tensor], Sequence[torch.Tensor]],
-    optimizer: torch.optim.Optimizer,
+    optimizer: torch.optim.Optimizer | None,
     *,
     desc: str,
     progress: bool,
@@ -284,7 +293,8 @@ def optimise_epoch(
 ) -> EpochLosses:
     """One pass over ``batches`` (at least one): ``loss_of(step, idx)`` -> loss terms, total first.
 
-    Each step backpropagates the total and steps the optimizer. The terms are summed on their
+    Each step backpropagates the total and steps the optimizer (None: ``loss_of`` made its own
+    updates, e.g. SPADE's two optimizers, and only reports its terms). The terms are summed on their
     device, since reading values back every step would stall a GPU; ``postfix(step, running
     means)`` labels the progress bar every ``postfix_every`` steps and at the last one.
     """
@@ -293,13 +303,14 @@ def optimise_epoch(
     sums: torch.Tensor | None = None
     for step, idx in enumerate(batches):
         terms = loss_of(step, idx)
-        optimizer.zero_grad(set_to_none=True)
-        terms[0].backward()
-        norm = 0.0
-        if grad_clip is not None:
-            norm = grad_clip(p for group in optimizer.param_groups for p in group["params"])
-        if math.isfinite(norm):  # a non-finite gradient would poison Adam's moments: skip it
-            optimizer.step()
+        if optimizer is not None:
+            optimizer.zero_grad(set_to_none=True)
+            terms[0].backward()
+            norm = 0.0
+            if grad_clip is not None:
+                norm = grad_clip(p for group in optimizer.param_groups for p in group["params"])
+            if math.isfinite(norm):  # a non-finite gradient would poison Adam's moments: skip it
+                optimizer.step()
         step_terms = torch.stack([t.detach() for t in terms]).double()
         sums = step_terms if sums is None else sums + step_terms
         if postfix and progress and (step % postfix_every == 0 or step == len(batches) - 1):

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from cardio_explorer.engine.errors import CardioInputError
-from cardio_explorer.engine.labels import LABEL_TABLE
+from cardio_explorer.engine.labels import LABEL_TABLE, STRUCTURES
 from cardio_explorer.engine.metrics.overlap import dice_per_structure
 from cardio_explorer.engine.nn.training import progress_bar
 from cardio_explorer.engine.spade.data import collect_image_label_slices
@@ -33,7 +33,6 @@ from cardio_explorer.engine.spade.segmenter import (
 )
 from cardio_explorer.engine.subject import Subject
 
-STRUCTURES = ("lv", "myo", "rv")
 TISSUES = tuple(LABEL_TABLE.name(v) for v in LABEL_TABLE.values)  # background, lv, myo, rv
 FIDELITY_MIN_DICE = 0.85
 FIDELITY_MAX_GAP = 0.05

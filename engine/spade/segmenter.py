@@ -17,6 +17,7 @@ from torch.nn import functional
 
 from cardio_explorer.engine.device import autocast
 from cardio_explorer.engine.errors import CardioInputError
+from cardio_explorer.engine.nn.onehot import one_hot
 from cardio_explorer.engine.nn.training import (
     batch_indices,
     epoch_seed,
@@ -95,7 +96,7 @@ class SegmenterFit(NamedTuple):
 
 def _soft_dice_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     probs = logits.softmax(dim=1)[:, 1:]
-    target = functional.one_hot(labels, logits.shape[1]).permute(0, 3, 1, 2)[:, 1:].float()
+    target = one_hot(labels, logits.shape[1])[:, 1:]
     inter = (probs * target).sum(dim=(0, 2, 3))
     total = probs.sum(dim=(0, 2, 3)) + target.sum(dim=(0, 2, 3))
     return 1.0 - ((2 * inter + 1.0) / (total + 1.0)).mean()

@@ -11,7 +11,6 @@ an uninterrupted one.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -23,17 +22,18 @@ import torch
 from cardio_explorer.engine.device import autocast
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.limits import MAX_BATCH, check_count
+from cardio_explorer.engine.nn import distributed
 from cardio_explorer.engine.nn.checkpoint import load_checkpoint, save_checkpoint
+from cardio_explorer.engine.nn.onehot import one_hot
+from cardio_explorer.engine.nn.trainer import Progress, Schedule, Trainer
 from cardio_explorer.engine.nn.training import (
-    batch_indices,
+    EpochLosses,
     finite_or_none,
     optimizer_state_tensors,
-    progress_bar,
-    reseed_epoch,
     restore_optimizer_state,
-    should_checkpoint,
 )
 from cardio_explorer.engine.nn.training import state_path_for as training_state_path
+from cardio_explorer.engine.spade.config import SpadeConfig
 from cardio_explorer.engine.spade.data import ImageLabelSlices
 from cardio_explorer.engine.spade.losses import (
     LossWeights,
@@ -43,7 +43,7 @@ from cardio_explorer.engine.spade.losses import (
     kl_loss,
     reconstruction_loss,
 )
-from cardio_explorer.engine.spade.network import SpadeConfig, SpadeModel, one_hot_labels
+from cardio_explorer.engine.spade.network import SpadeModel
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,6 @@ class TrainSettings:
     weights: LossWeights = field(default_factory=LossWeights)
     seed: int = 1220
     checkpoint_every: int = 1
-    mixed_precision: bool = True
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
@@ -113,25 +112,30 @@ class SpadeTrainer:
         self.opt_d = torch.optim.Adam(
             model.discriminator.parameters(), lr=settings.lr_d, betas=settings.betas
         )
+        # Under torchrun each network trains through its DDP wrapper (gradients averaged).
+        self.encoder = distributed.wrap(model.encoder, device)
+        self.generator = distributed.wrap(model.generator, device)
+        self.discriminator = distributed.wrap(model.discriminator, device)
 
-    def step(self, labels: torch.Tensor, images: torch.Tensor) -> StepLosses:
-        """One generator step then one discriminator step on a batch.
+    def update(self, labels: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
+        """One generator step then one discriminator step on a batch; the StepLosses terms.
 
         labels: integer (B, H, W); images: float (B, H, W) in [-1, 1]; both on the device.
+        Returns the five unweighted terms (StepLosses order) as one detached tensor.
         """
         model, w = self.model, self.settings.weights
         disc = model.discriminator
         assert disc is not None
-        onehot = one_hot_labels(labels, model.config.n_labels)
+        onehot = one_hot(labels, model.config.n_labels)
         real = images[:, None].float()
-        amp = self.settings.mixed_precision
 
-        # generator + style encoder: D frozen so no gradients are spent on its weights
+        # generator + style encoder: D frozen so no gradients are spent on its weights (and it
+        # runs unwrapped: its DDP wrapper only sees the discriminator step)
         disc.requires_grad_(False)
-        with autocast(self.device, amp):
-            mu, logvar = model.encoder(real)
+        with autocast(self.device):
+            mu, logvar = self.encoder(real)
             z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
-            fake = model.generator(onehot, z)
+            fake = self.generator(onehot, z)
             outs = disc(torch.cat([onehot, onehot]), torch.cat([fake, real]))
             fake_out = [[t[: len(real)] for t in scale] for scale in outs]
             real_out = [[t[len(real) :] for t in scale] for scale in outs]
@@ -145,8 +149,8 @@ class SpadeTrainer:
         self.opt_g.step()
 
         disc.requires_grad_(True)
-        with autocast(self.device, amp):
-            outs = disc(torch.cat([onehot, onehot]), torch.cat([fake.detach(), real]))
+        with autocast(self.device):
+            outs = self.discriminator(torch.cat([onehot, onehot]), torch.cat([fake.detach(), real]))
             d_loss = hinge_d_loss(
                 [[t[len(real) :] for t in scale] for scale in outs],
                 [[t[: len(real)] for t in scale] for scale in outs],
@@ -154,7 +158,7 @@ class SpadeTrainer:
         self.opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
         self.opt_d.step()
-        return StepLosses(*(float(v.detach()) for v in (d_loss, g_gan, fm, recon, kl)))
+        return torch.stack([v.detach().float() for v in (d_loss, g_gan, fm, recon, kl)])
 
     # state ------------------------------------------------------------------------------------
     def state_tensors(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -189,7 +193,7 @@ def _validation_l1(model: SpadeModel, val: ImageLabelSlices, device: torch.devic
             labels = torch.from_numpy(val.labels[batch]).to(device)
             images = torch.from_numpy(val.images[batch]).to(device)
             mu = model.encoder(images[:, None]).mu
-            fake = model.generator(one_hot_labels(labels, model.config.n_labels), mu)[:, 0]
+            fake = model.generator(one_hot(labels, model.config.n_labels), mu)[:, 0]
             errors.append(float((fake - images).abs().mean()) * len(batch))
     model.train()
     return sum(errors) / len(idx)
@@ -248,42 +252,87 @@ def train_spade(
     if start_epoch >= settings.epochs:
         log.info("already trained %d epochs (asked for %d)", start_epoch, settings.epochs)
 
-    labels_all = torch.from_numpy(slices.labels)
-    images_all = torch.from_numpy(slices.images)
-    for epoch in range(start_epoch, settings.epochs):
-        order = reseed_epoch(settings.seed, epoch)
-        batches = batch_indices(len(slices), settings.batch_size, order)
-        sums = np.zeros(len(StepLosses._fields))
-        started = time.perf_counter()
-        bar = progress_bar(len(batches), f"SPADE epoch {epoch + 1}/{settings.epochs}", progress)
-        for idx in batches:
-            losses = trainer.step(labels_all[idx].to(device), images_all[idx].to(device))
-            sums += np.asarray(losses)
-            bar.update(1)
-            bar.set_postfix(d=f"{losses.d:.3f}", rec=f"{losses.reconstruction:.3f}")
-        bar.close()
-        seconds = time.perf_counter() - started
-        n_seen = sum(len(i) for i in batches)
+    method = _SpadeMethod(trainer, slices, val, config, out, state_path, extra)
+    schedule = Schedule(
+        epochs=settings.epochs,
+        batch_size=settings.batch_size,
+        seed=settings.seed,
+        checkpoint_every=settings.checkpoint_every,
+        validate_every=1,
+        progress=progress,
+        desc="SPADE epoch",
+    )
+    run = Trainer(method, schedule, len(slices), score=lambda s: -s["val_l1"]).run(
+        Progress(history=history, epochs_done=start_epoch), on_epoch
+    )
+    if start_epoch >= settings.epochs and distributed.is_main():
+        method.save_state(run)
+    return TrainResult(max(start_epoch, settings.epochs), run.history, out, state_path)
+
+
+class _SpadeMethod:
+    """SPADE's part of a training run: batches for SpadeTrainer.update, validation, records."""
+
+    def __init__(
+        self,
+        trainer: SpadeTrainer,
+        slices: ImageLabelSlices,
+        val: ImageLabelSlices | None,
+        config: SpadeConfig,
+        out: Path,
+        state_path: Path,
+        extra: dict[str, Any] | None,
+    ) -> None:
+        self.trainer, self.val, self.config = trainer, val, config
+        self.out, self.state_path, self.extra = out, state_path, extra
+        self.labels = torch.from_numpy(slices.labels)
+        self.images = torch.from_numpy(slices.images)
+        self.has_validation = val is not None and len(val) > 0
+
+    def begin_epoch(self, epoch: int, n_steps: int) -> None:
+        self.trainer.model.train()
+
+    def step(
+        self, epoch: int, step: int, idx: torch.Tensor, data_rng: torch.Generator
+    ) -> torch.Tensor:
+        device = self.trainer.device
+        return self.trainer.update(self.labels[idx].to(device), self.images[idx].to(device))
+
+    def postfix(self, epoch: int, step: int, means: list[float]) -> dict[str, str]:
+        losses = StepLosses(*means)
+        return {"d": f"{losses.d:.3f}", "rec": f"{losses.reconstruction:.3f}"}
+
+    def validate(self, epoch: int) -> dict[str, float]:
+        return {"val_l1": _validation_l1(self.trainer.model, self.val, self.trainer.device)}
+
+    def record(
+        self, epoch: int, losses: EpochLosses, scores: dict[str, float] | None
+    ) -> dict[str, Any]:
         record: dict[str, Any] = {
             "epoch": epoch + 1,
-            **{
-                k: finite_or_none(v / len(batches))
-                for k, v in zip(StepLosses._fields, sums, strict=True)
-            },
-            "seconds": round(seconds, 2),
-            "slices_per_s": round(n_seen / seconds, 2),
+            **{k: finite_or_none(v) for k, v in zip(StepLosses._fields, losses.means, strict=True)},
+            "seconds": round(losses.seconds, 2),
+            "slices_per_s": round(losses.items_per_s, 2),
         }
-        if val is not None and len(val):
-            record["val_l1"] = finite_or_none(_validation_l1(model, val, device))
-        history.append(record)
+        if scores is not None:
+            record["val_l1"] = finite_or_none(scores["val_l1"])
         log.debug("epoch %s", record)
-        if on_epoch:
-            on_epoch(record)
-        if should_checkpoint(epoch, settings.checkpoint_every, settings.epochs):
-            _save(trainer, config, settings, history, epoch + 1, out, state_path, extra)
-    if start_epoch >= settings.epochs:
-        _save(trainer, config, settings, history, start_epoch, out, state_path, extra)
-    return TrainResult(max(start_epoch, settings.epochs), history, out, state_path)
+        return record
+
+    def save_best(self, progress: Progress) -> None:
+        """Nothing: both files follow the checkpoint schedule."""
+
+    def save_state(self, progress: Progress) -> None:
+        _save(
+            self.trainer,
+            self.config,
+            self.trainer.settings,
+            progress.history,
+            progress.epochs_done,
+            self.out,
+            self.state_path,
+            self.extra,
+        )
 
 
 def _save(

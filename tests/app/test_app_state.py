@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cardio_explorer.app.state import DEFAULT_CONDITIONS, AppState
+from cardio_explorer.app.jobs.state import DEFAULT_CONDITIONS, AppState
 from cardio_explorer.engine.errors import CardioInputError
 
 
@@ -73,3 +73,28 @@ def test_snapshot_restore_round_trip():
     other = AppState()
     other.restore({**snapshot, "not_a_field": 1})
     assert other.snapshot() == snapshot
+
+
+def test_the_morph_query_is_the_controls_and_decodes_what_the_engine_decodes(tmp_path):
+    import numpy as np
+    import torch
+    from tiny_models import tiny_label_vae_checkpoint, write_tiny_cohort
+
+    from cardio_explorer.app.jobs.models import load_slot
+
+    path = tiny_label_vae_checkpoint(write_tiny_cohort(tmp_path), tmp_path / "vae.safetensors")
+    morph = load_slot("label_vae", path, torch.device("cpu")).model
+    subject = morph.atlas.reference_ids[1]
+    state = AppState(subject_id=subject, target_group="HCM", phase="ES", alpha=0.3, seed=5)
+    state.set("correlated", False)
+    query = state.morph_query()
+    assert (query.subject_id, query.target_group, query.phase) == (subject, "HCM", "ES")
+    assert (query.alpha, query.correlated, query.seed, query.other_phase) == (0.3, False, 5, "ED")
+    expected = morph.morph(subject, "HCM", "ES", 0.3, False, 5).labels.data
+    np.testing.assert_array_equal(query.decode(morph).labels.data, expected)
+    at_one = morph.morph(subject, "HCM", "ED", 1.0, False, 5).labels.data
+    np.testing.assert_array_equal(query.at(1.0).decode(morph, phase="ED").labels.data, at_one)
+    # alpha reaches the engine (codes differ; a tiny decoder may not show it in labels)
+    codes = query.latent_path(morph, 1.0)
+    np.testing.assert_array_equal(codes, morph.latent_path(subject, "HCM", "ES", 1.0, False, 5))
+    assert not np.allclose(codes, query.latent_path(morph, 0.0))

@@ -18,7 +18,7 @@ from tiny_models import (
     write_tiny_cohort,
 )
 
-from cardio_explorer.app.engines import load_slot
+from cardio_explorer.app.jobs.models import load_slot
 from cardio_explorer.engine.errors import CardioInputError
 
 REPLACEMENTS = st.recursive(
@@ -91,3 +91,41 @@ def test_any_header_value_replaced_loads_or_is_refused(
     else:
         return
     assert "\n" not in message  # one line
+
+
+@pytest.mark.parametrize("kind", ["label_vae", "cheart", "spade"])
+def test_the_app_reads_and_hashes_a_checkpoint_once(tmp_path, monkeypatch, kind):
+    from cardio_explorer.app.jobs import models
+    from cardio_explorer.engine.nn import checkpoint as checkpoint_module
+
+    paths = {
+        "label_vae": lambda: tiny_label_vae_checkpoint(
+            write_tiny_cohort(tmp_path), tmp_path / "vae.safetensors"
+        ),
+        "cheart": lambda: tiny_cheart_checkpoint(tmp_path / "cheart.safetensors"),
+        "spade": lambda: tiny_spade_checkpoint(tmp_path / "spade.safetensors"),
+    }
+    path = paths[kind]()
+    calls = []
+    for name in ("read_checkpoint_header", "file_sha256", "load_file"):
+        real = getattr(checkpoint_module, name)
+        monkeypatch.setattr(
+            checkpoint_module,
+            name,
+            lambda *a, _real=real, _name=name, **k: calls.append(_name) or _real(*a, **k),
+        )
+    steps = models.open_checkpoint(path, torch.device("cpu"))  # no kind: the header's
+    progress = []
+    while True:
+        try:
+            progress.append(next(steps))
+        except StopIteration as done:
+            slot = done.value
+            break
+    assert sorted(calls) == ["file_sha256", "load_file", "read_checkpoint_header"]
+    assert (slot.kind, slot.path, slot.ready, len(slot.sha256)) == (kind, path, True, 64)
+    assert slot.sha256 == checkpoint_module.file_sha256(path)
+    assert len(progress) == 2
+    assert slot.trained_on  # the About box's line, from the same read
+    with pytest.raises(CardioInputError, match=f"is a {kind} checkpoint, not a"):
+        models.load_slot("spade" if kind != "spade" else "cheart", path, torch.device("cpu"))

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cardio_explorer.app.session import SESSION_FORMAT, Session, read_session, write_session
-from cardio_explorer.app.session_check import CONTROLS
-from cardio_explorer.app.state import MAX_UNDO, AppState
+from cardio_explorer.app.jobs.session import SESSION_FORMAT, Session, read_session, write_session
+from cardio_explorer.app.jobs.session_check import CONTROLS
+from cardio_explorer.app.jobs.state import MAX_UNDO, AppState
 from cardio_explorer.engine.errors import CardioInputError
 
 VALID_CONTROLS = {

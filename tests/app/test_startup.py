@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from cardio_explorer.app.startup import (
+from cardio_explorer.app.gui.startup import (
     XCB_LIBRARIES,
     check_display,
     missing_xcb_libraries,

@@ -7,7 +7,7 @@ from dataclasses import replace
 import numpy as np
 from tiny_models import TINY_SPADE
 
-from cardio_explorer.engine.spade.network import SpadeConfig
+from cardio_explorer.engine.spade.config import SpadeConfig
 from cardio_explorer.engine.subject import Subject
 from cardio_explorer.engine.volume import ImageVolume, LabelVolume
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from cardio_explorer.engine.cheart.config import TINY
 from cardio_explorer.engine.cheart.data import heart_centre_xyz
 from cardio_explorer.engine.cheart.inference import (
     complete_sequence,
@@ -13,7 +14,6 @@ from cardio_explorer.engine.cheart.inference import (
     population_curves,
     sequence_phenotypes,
 )
-from cardio_explorer.engine.cheart.network import TINY
 from cardio_explorer.engine.cheart.toy import random_model, toy_subjects
 from cardio_explorer.engine.cheart.trajectories import embed_codes, latent_trajectory
 from cardio_explorer.engine.errors import CardioInputError

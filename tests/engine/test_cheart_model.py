@@ -7,11 +7,8 @@ import math
 import pytest
 import torch
 
+from cardio_explorer.engine.cheart.config import LEAN, PAPER, TINY, CHeartConfig
 from cardio_explorer.engine.cheart.network import (
-    LEAN,
-    PAPER,
-    TINY,
-    CHeartConfig,
     CHeartNet,
     cheart_loss,
     load_cheart,
@@ -20,6 +17,7 @@ from cardio_explorer.engine.cheart.network import (
 )
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.nn.checkpoint import load_checkpoint, save_checkpoint
+from cardio_explorer.engine.nn.onehot import one_hot
 
 
 def _batch(config: CHeartConfig, b: int = 2, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -47,7 +45,7 @@ def test_one_hot_input_equals_integer_input():
     net = CHeartNet(TINY).eval()
     labels, cond = _batch(TINY)
     a = net(labels[:, 0], cond)
-    b = net(net.one_hot(labels[:, 0]), cond)
+    b = net(one_hot(labels[:, 0], TINY.n_labels), cond)
     torch.testing.assert_close(a.logits, b.logits)
 
 

@@ -6,9 +6,10 @@ import pytest
 import torch
 from torch.nn import functional
 
+from cardio_explorer.engine.cheart.config import TINY
 from cardio_explorer.engine.cheart.motion import labelled_box, move_first_frame, warp_labels
-from cardio_explorer.engine.cheart.network import TINY, CHeartNet, cheart_loss, save_cheart
-from cardio_explorer.engine.cheart.training import warm_start
+from cardio_explorer.engine.cheart.network import CHeartNet, cheart_loss, save_cheart
+from cardio_explorer.engine.cheart.warm_start import warm_start
 from cardio_explorer.engine.errors import CardioInputError
 
 

@@ -7,6 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 
+from cardio_explorer.engine.cheart.config import TINY
 from cardio_explorer.engine.cheart.inference import (
     condition_sweep,
     frame0_latents,
@@ -14,7 +15,6 @@ from cardio_explorer.engine.cheart.inference import (
     prior_draw,
 )
 from cardio_explorer.engine.cheart.model import load_model
-from cardio_explorer.engine.cheart.network import TINY
 from cardio_explorer.engine.cheart.prior import LatentPrior, fit_latent_prior
 from cardio_explorer.engine.cheart.toy import random_model, toy_subjects
 from cardio_explorer.engine.errors import CardioInputError

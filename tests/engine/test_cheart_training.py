@@ -6,12 +6,13 @@ import numpy as np
 import pytest
 
 from cardio_explorer.engine.cheart import training
+from cardio_explorer.engine.cheart.config import TINY
 from cardio_explorer.engine.cheart.data import build_sequences
 from cardio_explorer.engine.cheart.evaluation import EvaluationSettings, evaluate_cheart, targets
 from cardio_explorer.engine.cheart.model import load_model
-from cardio_explorer.engine.cheart.network import TINY
+from cardio_explorer.engine.cheart.options import TrainOptions
 from cardio_explorer.engine.cheart.toy import random_model, toy_subjects
-from cardio_explorer.engine.cheart.training import TrainOptions, state_path_for, train_cheart
+from cardio_explorer.engine.cheart.training import state_path_for, train_cheart
 from cardio_explorer.engine.errors import CardioInputError
 
 CONFIG = TINY.with_changes(grid=(8, 16, 16), spacing=(12.0, 6.0, 6.0), n_frames=4, batch_size=3)

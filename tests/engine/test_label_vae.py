@@ -9,18 +9,16 @@ import pytest
 import torch
 
 from cardio_explorer.engine.errors import CardioInputError
+from cardio_explorer.engine.label_vae.config import LEAN, PAPER, LabelVaeConfig
 from cardio_explorer.engine.label_vae.network import (
-    LEAN,
-    PAPER,
     LabelVAE,
-    LabelVaeConfig,
     VaeOutput,
     build_label_vae,
     load_label_vae,
-    onehot,
     save_label_vae,
 )
 from cardio_explorer.engine.nn.checkpoint import save_checkpoint
+from cardio_explorer.engine.nn.onehot import one_hot
 
 TINY = LabelVaeConfig(
     name="tiny",
@@ -68,7 +66,7 @@ def test_paper_preset_matches_the_published_network():
 def test_paper_forward_shapes():
     model = build_label_vae("paper").eval()
     with torch.inference_mode():
-        out = model(onehot(_random_labels(1, 128)))
+        out = model(one_hot(_random_labels(1, 128)))
     assert out.logits.shape == (1, 4, 128, 128)
     assert out.mu.shape == out.logvar.shape == (1, 16)
 
@@ -79,7 +77,7 @@ def test_lean_shape_contract():
     assert LEAN.size == 128
     assert model.n_parameters() < 4e6  # fits the 20 MB bundled-model budget in float32
     with torch.inference_mode():
-        out = model(onehot(_random_labels(2, 128)))
+        out = model(one_hot(_random_labels(2, 128)))
     assert isinstance(out, VaeOutput)
     assert out.logits.shape == (2, 4, 128, 128)
     assert out.mu.shape == (2, 16)
@@ -101,7 +99,7 @@ def test_decoder_variants_keep_the_contract(upsample, convs, stride):
         decoder_channels=channels,
     )
     model = build_label_vae(config)
-    out = model(onehot(_random_labels(2, 32)))
+    out = model(one_hot(_random_labels(2, 32)))
     assert out.logits.shape == (2, 4, 32, 32)
     assert out.mu.shape == (2, 4)
     model.loss(out, _random_labels(2, 32)).total.backward()
@@ -165,7 +163,7 @@ def test_loss_is_summed_cross_entropy_per_slice_plus_beta_kl():
 
 def test_forward_samples_in_training_and_uses_mu_in_eval():
     model = build_label_vae(TINY)
-    x = onehot(_random_labels(2, 32))
+    x = one_hot(_random_labels(2, 32))
     model.eval()
     with torch.no_grad():
         assert torch.equal(model(x).logits, model(x).logits)
@@ -184,7 +182,7 @@ def test_inference_copy_folds_batchnorm_and_matches_eval():
     z = torch.randn(8, 4, generator=torch.Generator().manual_seed(3))
     with torch.inference_mode():
         torch.testing.assert_close(fast.decode(z), model.decode(z), atol=1e-4, rtol=1e-4)
-        x = onehot(_random_labels(4, 32))
+        x = one_hot(_random_labels(4, 32))
         torch.testing.assert_close(fast.encode(x)[0], model.encode(x)[0], atol=1e-4, rtol=1e-4)
     agree = (fast.decode_labels(z) == model.decode_labels(z)).float().mean()
     assert agree > 0.99
@@ -198,7 +196,7 @@ def test_save_load_round_trip_gives_identical_outputs(tmp_path):
     assert not loaded.training
     assert checkpoint.kind == "label_vae"
     assert checkpoint.extra == {"note": "hi"}
-    x = onehot(_random_labels(3, 32, seed=9))
+    x = one_hot(_random_labels(3, 32, seed=9))
     with torch.inference_mode():
         assert torch.equal(loaded(x).logits, model(x).logits)
         assert torch.equal(loaded.encode(x)[1], model.encode(x)[1])

@@ -9,19 +9,15 @@ import pytest
 import torch
 
 from cardio_explorer.engine.errors import CardioInputError
-from cardio_explorer.engine.label_vae.network import (
-    LabelVaeConfig,
-    build_label_vae,
-    load_label_vae,
-    save_label_vae,
-)
+from cardio_explorer.engine.label_vae.config import LabelVaeConfig
+from cardio_explorer.engine.label_vae.network import build_label_vae, load_label_vae, save_label_vae
 from cardio_explorer.engine.label_vae.training import (
     TrainOptions,
-    reconstruction_dice,
     state_path_for,
     train_label_vae,
     train_label_vae_on_subjects,
 )
+from cardio_explorer.engine.label_vae.validation import reconstruction_dice
 from cardio_explorer.engine.nn.checkpoint import load_checkpoint
 from cardio_explorer.engine.nn.slices import collect_label_slices
 from cardio_explorer.engine.nn.training import (

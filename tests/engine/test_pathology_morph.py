@@ -15,10 +15,8 @@ from cardio_explorer.engine.label_vae.atlas import (
     LatentAtlas,
     atlas_extra,
     atlas_from_extra,
-    build_atlas,
-    encode_stack,
-    interpolate_codes,
 )
+from cardio_explorer.engine.label_vae.encoding import build_atlas, encode_stack, interpolate_codes
 from cardio_explorer.engine.label_vae.morph import (
     PathologyMorph,
     check_alpha,

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cardio_explorer.engine.label_vae.atlas import LatentAtlas, group_statistics
+from cardio_explorer.engine.label_vae.atlas import LatentAtlas
+from cardio_explorer.engine.label_vae.encoding import group_statistics
 from cardio_explorer.engine.label_vae.real import active_dims, atlas_distance, real_targets
 
 

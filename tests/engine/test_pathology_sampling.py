@@ -12,8 +12,8 @@ from cardio_explorer.engine.label_vae.atlas import (
     LatentAtlas,
     ReferenceSubject,
     StackGeometry,
-    group_statistics,
 )
+from cardio_explorer.engine.label_vae.encoding import group_statistics
 from cardio_explorer.engine.label_vae.sampling import (
     PseudoPathologySampler,
     copula_sample,

@@ -166,7 +166,8 @@ def test_label_vae_training_in_bf16_reaches_the_fp32_validation_loss(one_torch_t
     learning rates (a 1e-3 run ends 0.2x-1.0x apart after 40-100 steps, either way), so the run
     uses a moderate one: 120 steps at 2e-4 ended 0.9 % apart when this was written."""
     from cardio_explorer.app.commands.bench_spade import bench_labels
-    from cardio_explorer.engine.label_vae.network import build_label_vae, onehot
+    from cardio_explorer.engine.label_vae.network import build_label_vae
+    from cardio_explorer.engine.nn.onehot import one_hot
 
     data = torch.from_numpy(bench_labels(128, slices=24).data).long()
     train, val = data[::2], data[1::2]
@@ -179,14 +180,14 @@ def test_label_vae_training_in_bf16_reaches_the_fp32_validation_loss(one_torch_t
         for _ in range(120):
             idx = torch.randperm(len(train), generator=generator)[:8]
             with autocast("cpu"):
-                out = model(onehot(train[idx]))
+                out = model(one_hot(train[idx]))
             loss = model.loss(out, train[idx]).total
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
         model.eval()
         with torch.no_grad():
-            return float(model.loss(model(onehot(val)), val).total)
+            return float(model.loss(model(one_hot(val)), val).total)
 
     fp32, bf16 = _both(run)
     assert bf16 == pytest.approx(fp32, rel=0.02)

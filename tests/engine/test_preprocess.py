@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from cardio_explorer.engine.errors import CardioInputError, CardioWarning
+from cardio_explorer.engine.frame import heart_centre
 from cardio_explorer.engine.labels import Label
 from cardio_explorer.engine.preprocess import (
     canonical_transform,
     crop_or_pad,
-    heart_centre,
     normalise_intensity,
     preprocess_subject,
     resample_inplane,

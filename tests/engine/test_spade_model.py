@@ -4,26 +4,27 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 import torch
 from spade_phantom import TINY, tiny_config
 
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.nn.checkpoint import save_checkpoint
-from cardio_explorer.engine.spade.network import (
+from cardio_explorer.engine.nn.onehot import one_hot
+from cardio_explorer.engine.spade.config import (
     LEAN,
     PAPER,
     SpadeConfig,
+    resolve_config,
+    with_image_size,
+)
+from cardio_explorer.engine.spade.network import (
     SpadeModel,
     SpadeNorm,
     count_parameters,
     load_spade,
     model_tensors,
-    one_hot_labels,
     prepare_for_inference,
-    resolve_config,
-    with_image_size,
 )
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -75,10 +76,10 @@ def test_forward_shapes_on_cpu(config):
     images = torch.rand(2, 1, config.image_size, config.image_size) * 2 - 1
     code = model.encode(images)
     assert code.mu.shape == code.logvar.shape == (2, config.z_dim)
-    fake = model.generator(one_hot_labels(labels, config.n_labels), code.mu)
+    fake = model.generator(one_hot(labels, config.n_labels), code.mu)
     assert fake.shape == (2, 1, config.image_size, config.image_size)
     assert fake.abs().max() <= 1.0
-    outs = model.discriminator(one_hot_labels(labels, config.n_labels), fake)
+    outs = model.discriminator(one_hot(labels, config.n_labels), fake)
     assert len(outs) == config.d_scales
     assert all(len(scale) == config.d_layers + 1 and scale[-1].shape[1] == 1 for scale in outs)
 
@@ -169,10 +170,3 @@ def test_resolve_config_names_files_and_overrides(tmp_path):
 def test_config_validation(changes, message):
     with pytest.raises(CardioInputError, match=message):
         tiny_config(**changes)
-
-
-def test_one_hot_labels():
-    labels = torch.tensor(np.array([[[0, 1], [2, 3]]], dtype=np.uint8))
-    onehot = one_hot_labels(labels, 4)
-    assert onehot.shape == (1, 4, 2, 2)
-    assert torch.equal(onehot.argmax(1), labels.long())

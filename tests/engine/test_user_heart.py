@@ -105,7 +105,7 @@ def test_an_ed_only_heart_gets_es_codes_and_its_morph_goes_back_to_its_own_grid(
     from tiny_models import TINY, build_label_vae, write_tiny_cohort
 
     from cardio_explorer.engine.io.acdc import read_acdc_subject
-    from cardio_explorer.engine.label_vae.atlas import build_atlas
+    from cardio_explorer.engine.label_vae.encoding import build_atlas
     from cardio_explorer.engine.label_vae.morph import PathologyMorph
     from cardio_explorer.engine.label_vae.user import encode_user_heart, join_atlas, to_own_grid
     from cardio_explorer.engine.preprocess import preprocess_subject

@@ -16,9 +16,9 @@ from tiny_models import (
     write_tiny_cohort,
 )
 
-from cardio_explorer.app.engines import load_engines
-from cardio_explorer.app.state import AppState
-from cardio_explorer.app.window import MainWindow
+from cardio_explorer.app.gui.window import MainWindow
+from cardio_explorer.app.jobs.models import load_engines
+from cardio_explorer.app.jobs.state import AppState
 
 _CACHE: dict[str, Path] = {}
 SETTLE_TIMEOUT_MS = 30_000

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import nibabel as nib
 import numpy as np
 import pytest
@@ -10,7 +12,8 @@ from app_harness import open_window, settle, tiny_checkpoints
 from PySide6.QtCore import Qt
 from vtkmodules.vtkIOXML import vtkXMLPolyDataReader
 
-from cardio_explorer.app.session import read_session
+from cardio_explorer.app.jobs import models
+from cardio_explorer.app.jobs.session import read_session
 from cardio_explorer.engine.label_vae.morph import PathologyMorph
 
 pytestmark = pytest.mark.gui
@@ -92,11 +95,12 @@ def test_export_morph_path_writes_the_series(qtbot, window, tmp_path):
     np.testing.assert_array_equal(_read(files[2]), expected)
 
 
-def test_a_bad_checkpoint_shows_an_error_dialog_without_blocking(window, tmp_path):
+def test_a_bad_checkpoint_shows_an_error_dialog_without_blocking(qtbot, window, tmp_path):
     bad = tmp_path / "broken.safetensors"
     bad.write_bytes(b"this is not a checkpoint")
     before = window.engines
-    assert window.exports.open_checkpoint(bad) is False
+    assert window.exports.open_checkpoint(bad) is not None  # read on the worker
+    settle(qtbot, window)
     assert window.engines is before
     box = window.error_boxes[-1]
     assert box.isVisible()  # open() returned at once: the event loop keeps running
@@ -105,16 +109,32 @@ def test_a_bad_checkpoint_shows_an_error_dialog_without_blocking(window, tmp_pat
     assert "not a readable safetensors" in box.text()
     assert "broken.safetensors" in window.statusBar().currentMessage()
     box.accept()
-    assert window.exports.open_checkpoint(tmp_path / "missing.safetensors") is False
-    assert "not found" in window.error_boxes[-1].text()
+    assert window.exports.open_checkpoint(tmp_path / "missing.safetensors") is None
+    assert "not found" in window.error_boxes[-1].text()  # said at once, nothing submitted
 
 
-def test_opening_a_checkpoint_replaces_that_model(window):
+def test_opening_a_checkpoint_replaces_that_model_off_the_gui_thread(qtbot, window, monkeypatch):
     path = tiny_checkpoints()["spade"]
-    assert window.exports.open_checkpoint(path)
+    threads, progress = [], []
+    build = models.LOADERS["spade"]
+
+    def recording(checkpoint, device):
+        threads.append(threading.current_thread().name)
+        return build(checkpoint, device)
+
+    monkeypatch.setitem(models.LOADERS, "spade", recording)
+    window.worker.progress.connect(
+        lambda request, text: progress.append(text) if request.lane == "checkpoint" else None
+    )
+    before = window.engines.slot("spade")
+    request = window.exports.open_checkpoint(path)
+    assert window.engines.slot("spade") is before  # nothing loaded on the GUI thread
+    settle(qtbot, window)
+    assert threads == ["cardio-worker"]
+    assert progress == ["reading spade.safetensors…", "building the SPADE model…"]
     slot = window.engines.slot("spade")
     assert slot.ready
-    assert slot.path == path
+    assert slot.path == path == request.path
     assert len(slot.sha256) == 64
 
 
@@ -137,7 +157,7 @@ def test_session_round_trip_restores_controls_and_camera(qtbot, window, tmp_path
     for key in ("alpha", "target_group", "seed", "phase"):
         assert other.state.get(key) == session.controls[key]
     np.testing.assert_allclose(other.views.heart.camera()["position"], camera["position"])
-    assert other.morph.last_result.request.target_group == "HCM"
+    assert other.morph.last_result.request.query.target_group == "HCM"
     bad = tmp_path / "bad.json"
     bad.write_text("{}")
     assert other.exports.open_session(bad) is None

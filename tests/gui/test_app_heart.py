@@ -10,7 +10,7 @@ from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 from tiny_models import heart_stack
 
-from cardio_explorer.app.controllers.heart import OWN_IMAGE_TAB, recent_hearts
+from cardio_explorer.app.gui.controllers.heart import OWN_IMAGE_TAB, recent_hearts
 from cardio_explorer.engine.io.nifti import write_image_volume, write_label_volume
 from cardio_explorer.engine.volume import ImageVolume, LabelVolume
 
@@ -106,7 +106,7 @@ def test_dropping_files_on_the_window_opens_them(qtbot, window, tmp_path):
 
 
 def test_the_command_line_file_must_exist(tmp_path, capsys):
-    from cardio_explorer.app.gui import run
+    from cardio_explorer.app.gui.main import run
 
     assert run([str(tmp_path / "typo.nii.gz")]) == 2
     assert "typo.nii.gz: not found" in capsys.readouterr().err
@@ -116,8 +116,8 @@ def test_the_command_line_file_must_exist(tmp_path, capsys):
 def test_a_real_heart_opened_in_the_window_gains_lvedv_when_morphed_to_dcm(qtbot, realdata_dir):
     import torch
 
-    from cardio_explorer.app.engines import load_engines
-    from cardio_explorer.app.window import MainWindow
+    from cardio_explorer.app.gui.window import MainWindow
+    from cardio_explorer.app.jobs.models import load_engines
     from cardio_explorer.resources import bundled_checkpoint
 
     if not bundled_checkpoint("label_vae").is_file():
@@ -145,7 +145,7 @@ def test_a_real_heart_opened_in_the_window_gains_lvedv_when_morphed_to_dcm(qtbot
 def test_a_heart_on_the_command_line_is_opened_before_the_screenshot(tmp_path, monkeypatch):
     from app_harness import tiny_checkpoints
 
-    from cardio_explorer.app import gui
+    from cardio_explorer.app.gui import main as gui
 
     ed, _ = _write_pair(tmp_path)
     seen = []

@@ -8,8 +8,9 @@ import pytest
 import torch
 from app_harness import open_window
 
-from cardio_explorer.app.controllers.help import controls_without_tooltip, training_summary
-from cardio_explorer.app.controllers.preferences import Preferences, load_preferences
+from cardio_explorer.app.gui.controllers.help import controls_without_tooltip
+from cardio_explorer.app.gui.controllers.preferences import Preferences, load_preferences
+from cardio_explorer.app.jobs.models import training_summary
 from cardio_explorer.engine.device import precision_policy, set_precision
 from cardio_explorer.engine.nn.checkpoint import file_sha256, read_checkpoint_header
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from app_harness import open_window, settle
 
-from cardio_explorer.app import latent_cache
-from cardio_explorer.app.latent_cache import TsneLayout, place_out_of_sample
+from cardio_explorer.app.jobs import latent_cache
+from cardio_explorer.app.jobs.latent_cache import TsneLayout, place_out_of_sample
 
 pytestmark = pytest.mark.gui
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from app_harness import settle, tiny_checkpoints
 
-from cardio_explorer.app.engines import load_engines
-from cardio_explorer.app.window import MainWindow
+from cardio_explorer.app.gui.window import MainWindow
+from cardio_explorer.app.jobs.models import load_engines
 
 
 def _lazy_window(qtbot) -> tuple[MainWindow, dict]:
@@ -39,11 +39,12 @@ def test_models_not_needed_for_the_first_heart_load_on_the_worker(qtbot):
 
 def test_a_checkpoint_opened_while_loading_is_kept(qtbot, tmp_path):
     window, given = _lazy_window(qtbot)
-    assert window.exports.open_checkpoint(given["cheart"])
-    opened = window.engines.cheart
+    assert window.exports.open_checkpoint(given["cheart"])  # on the worker, like the late load
     window.load_pending_models({**given, "cheart": tmp_path / "missing.safetensors"})
     settle(qtbot, window)
-    assert window.engines.cheart is opened
+    slot = window.engines.slot("cheart")
+    assert slot.ready
+    assert slot.path == given["cheart"]
     assert window.engines.spade is not None
 
 

@@ -11,13 +11,14 @@ import torch
 from app_harness import open_window, settle, tiny_checkpoints, wait_for
 from PySide6.QtCore import Qt
 
-from cardio_explorer.app.engines import load_engines
-from cardio_explorer.app.jobs import MorphRequest
-from cardio_explorer.app.runner import run_request
-from cardio_explorer.app.window import MainWindow
+from cardio_explorer.app.gui.window import MainWindow
+from cardio_explorer.app.gui.workers import run_request
+from cardio_explorer.app.jobs.models import load_engines
+from cardio_explorer.app.jobs.morph import MorphRequest
 from cardio_explorer.engine.label_vae.morph import PathologyMorph
 from cardio_explorer.engine.metrics.phenotypes import measure_phenotypes
 from cardio_explorer.resources import bundled_checkpoint
+from cardio_explorer.viewer.surfaces import surfaces_from_meshes
 
 pytestmark = pytest.mark.gui
 
@@ -62,7 +63,7 @@ def test_alpha_slider_changes_the_readouts_which_match_the_shown_labels(qtbot, w
     assert readouts.text("rvef") == f"{expected['rvef']:.1f} {unit}"
     np.testing.assert_array_equal(shown.labels.data, _direct(window, alpha=1.0).labels.data)
     # the 3D view shows exactly this step's surfaces
-    for label, poly in shown.surfaces.items():
+    for label, poly in surfaces_from_meshes(shown.meshes).items():
         assert window.views.heart.actor(label).GetMapper().GetInput() is poly
     np.testing.assert_array_equal(
         window.views.slice.displayed_labels(), shown.labels.data[window.views.slice.slice_index]
@@ -74,7 +75,7 @@ def test_correlated_toggle_requests_the_uncorrelated_morph(qtbot, window):
     assert window.state.correlated is False
     settle(qtbot, window)
     request = window.morph.last_result.request
-    assert request.correlated is False
+    assert request.query.correlated is False
     direct = _direct(window, correlated=False)
     np.testing.assert_array_equal(window.display.morph.labels.data, direct.labels.data)
     np.testing.assert_allclose(window.display.morph.latent_path, direct.latent_path)
@@ -86,7 +87,7 @@ def test_phase_and_target_switch_the_shown_step(qtbot, window):
     assert (window.state.phase, window.state.target_group) == ("ES", "HCM")
     settle(qtbot, window)
     request = window.morph.last_result.request
-    assert (request.phase, request.target_group) == ("ES", "HCM")
+    assert (request.query.phase, request.query.target_group) == ("ES", "HCM")
     np.testing.assert_array_equal(window.display.morph.labels.data, _direct(window).labels.data)
     assert window.views.alpha_curve.curve_names()  # the phenotype-vs-alpha curves are drawn
 
@@ -97,19 +98,19 @@ def test_a_slow_superseded_request_never_draws(qtbot):
     def runner(request, is_current):
         if isinstance(request, MorphRequest):
             started.append(request)
-            if request.alpha == 0.9:
+            if request.query.alpha == 0.9:
                 time.sleep(0.4)
         return run_request(request, is_current)
 
     window = open_window(qtbot, runner=runner)
     window.state.set("alpha", 0.9)
-    wait_for(qtbot, lambda: any(r.alpha == 0.9 for r in started))
-    slow = next(r for r in started if r.alpha == 0.9)
+    wait_for(qtbot, lambda: any(r.query.alpha == 0.9 for r in started))
+    slow = next(r for r in started if r.query.alpha == 0.9)
     window.state.set("alpha", 0.1)
     settle(qtbot, window)
     qtbot.wait(50)
     assert slow.request_id not in window.display.drawn_ids
-    assert window.morph.last_result.request.alpha == 0.1
+    assert window.morph.last_result.request.query.alpha == 0.1
     np.testing.assert_array_equal(
         window.display.morph.labels.data, _direct(window, alpha=0.1).labels.data
     )
@@ -141,12 +142,17 @@ def test_surfaces_come_first_and_stale_readouts_are_greyed_until_the_new_ones_ar
     assert not shown.complete
     assert readouts.pending
     assert readouts.values == old
-    assert window.views.heart.actor(2).GetMapper().GetInput() is shown.surfaces[2]
+    assert (
+        window.views.heart.actor(2).GetMapper().GetInput() is surfaces_from_meshes(shown.meshes)[2]
+    )
     gate.set()
     settle(qtbot, window)
     assert not readouts.pending
     assert window.display.morph.complete
-    assert window.display.morph.surfaces is shown.surfaces  # same step: nothing redrawn
+    assert window.display.morph.meshes is shown.meshes  # same step: nothing redrawn
+    assert (
+        window.views.heart.actor(2).GetMapper().GetInput() is surfaces_from_meshes(shown.meshes)[2]
+    )
     expected = measure_phenotypes(window.display.morph.ed, window.display.morph.es)
     assert readouts.values["lvedv_ml"] == pytest.approx(expected.lvedv_ml)
 
@@ -166,7 +172,7 @@ def test_undo_and_redo_shortcuts_revert_control_changes(qtbot, window):
     qtbot.keyClick(window, Qt.Key.Key_Z, modifiers)
     assert window.state.alpha == 0.8
     settle(qtbot, window)
-    assert window.morph.last_result.request.alpha == 0.8
+    assert window.morph.last_result.request.query.alpha == 0.8
 
 
 def test_space_plays_the_alpha_sweep(qtbot, window):
@@ -177,7 +183,7 @@ def test_space_plays_the_alpha_sweep(qtbot, window):
     qtbot.keyClick(window, Qt.Key.Key_Space)
     assert not window.morph_panel.playing
     settle(qtbot, window)
-    assert window.morph.last_result.request.alpha == window.state.alpha
+    assert window.morph.last_result.request.query.alpha == window.state.alpha
 
 
 def test_latent_view_click_loads_a_subject_or_picks_a_target(qtbot, window):
@@ -211,7 +217,7 @@ def test_loaded_cohort_subjects_become_morph_sources(qtbot, window):
     assert "DCM" in picker.itemText(2)
     window.morph_panel.subject.setCurrentIndex(2)
     settle(qtbot, window)
-    assert window.morph.last_result.request.subject_id == "p3"
+    assert window.morph.last_result.request.query.subject_id == "p3"
 
 
 def test_missing_bundled_models_say_how_to_get_them(qtbot, monkeypatch, tmp_path):

@@ -10,12 +10,13 @@ import pytest
 import torch
 from app_harness import open_window, settle, tiny_checkpoints, wait_for
 
-from cardio_explorer.app.engines import load_engines
-from cardio_explorer.app.jobs import MorphRequest
-from cardio_explorer.app.path_jobs import coarse_to_fine, path_alphas
-from cardio_explorer.app.runner import run_request
+from cardio_explorer.app.gui.workers import run_request
+from cardio_explorer.app.jobs.models import load_engines
+from cardio_explorer.app.jobs.morph import MorphRequest
+from cardio_explorer.app.jobs.path import coarse_to_fine, path_alphas
 from cardio_explorer.engine.label_vae.morph import PathologyMorph
 from cardio_explorer.engine.metrics.phenotypes import measure_phenotypes
+from cardio_explorer.viewer.surfaces import surfaces_from_meshes
 
 pytestmark = pytest.mark.gui
 
@@ -50,8 +51,10 @@ def test_the_cached_path_is_the_engines_morph_with_its_readouts(qtbot):
         np.testing.assert_array_equal(frame.labels.data, ed.data)  # phase ED shown
         assert frame.phenotypes.lvedv_ml == pytest.approx(measure_phenotypes(ed, es).lvedv_ml)
         output = path.output(index)
-        assert output.surfaces is path.output(index).surfaces  # VTK built once per alpha
-        assert output.surfaces[1].GetNumberOfPoints() == len(frame.meshes[1].points)
+        assert output is path.output(index)
+        surfaces = surfaces_from_meshes(output.meshes)
+        assert surfaces[1] is surfaces_from_meshes(path.output(index).meshes)[1]  # VTK built once
+        assert surfaces[1].GetNumberOfPoints() == len(frame.meshes[1].points)
 
 
 def test_scrubbing_draws_from_the_cache_and_release_decodes_the_exact_alpha(qtbot):
@@ -72,7 +75,7 @@ def test_scrubbing_draws_from_the_cache_and_release_decodes_the_exact_alpha(qtbo
     assert len([r for r in requests if isinstance(r, MorphRequest)]) == before  # no decode
     slider.setSliderDown(False)  # released: the exact alpha (0.95 lies between cached steps)
     settle(qtbot, window)
-    assert window.morph.last_result.request.alpha == 0.95
+    assert window.morph.last_result.request.query.alpha == 0.95
 
 
 def test_a_change_of_seed_target_or_subject_drops_and_rebuilds_the_path(qtbot):
@@ -85,13 +88,13 @@ def test_a_change_of_seed_target_or_subject_drops_and_rebuilds_the_path(qtbot):
     assert not path.complete
     assert len(path.frames) < 21  # dropped at once, not drawn from the old sample
     wait_for(qtbot, lambda: path.complete)
-    assert path.request.seed == 7
+    assert path.request.query.seed == 7
     window.state.set("target_group", "HCM")
-    assert path.request.target_group == "HCM"
+    assert path.request.query.target_group == "HCM"
     wait_for(qtbot, lambda: path.complete)
     assert not np.allclose(path.frames[20].latent_path, old)  # the HCM sample
     window.state.set("subject_id", "p2")
-    assert path.request.subject_id == "p2"
+    assert path.request.query.subject_id == "p2"
     wait_for(qtbot, lambda: path.complete)
     assert all(f.labels.name.startswith("p2 ") for f in path.frames.values())
 
@@ -103,7 +106,7 @@ def test_an_overtaken_decode_is_still_drawn(qtbot):
 
     def runner(request, is_current):
         job = run_request(request, is_current)
-        if not (isinstance(request, MorphRequest) and request.alpha == 0.2):
+        if not (isinstance(request, MorphRequest) and request.query.alpha == 0.2):
             return job
 
         def slow():
@@ -123,7 +126,7 @@ def test_an_overtaken_decode_is_still_drawn(qtbot):
     settle(qtbot, window)
     assert slow_id in window.display.drawn_ids  # drawn, not dropped
     assert window.display.drawn_ids.index(slow_id) < len(window.display.drawn_ids) - 1
-    assert window.morph.last_result.request.alpha == 0.8  # the newest wins in the end
+    assert window.morph.last_result.request.query.alpha == 0.8  # the newest wins in the end
 
 
 def test_another_checkpoint_drops_and_rebuilds_the_path(qtbot):

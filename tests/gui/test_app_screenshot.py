@@ -8,9 +8,9 @@ from app_harness import open_window, tiny_checkpoints
 from PySide6.QtCore import QPoint
 from PySide6.QtGui import QImage
 
-from cardio_explorer.app import gui
 from cardio_explorer.app.cli import main
-from cardio_explorer.app.session import Session, write_session
+from cardio_explorer.app.gui import main as gui
+from cardio_explorer.app.jobs.session import Session, write_session
 from cardio_explorer.viewer.screenshot import qimage_to_pixels
 
 pytestmark = pytest.mark.gui

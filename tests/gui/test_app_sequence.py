@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from app_harness import open_window, settle, wait_for
 
-from cardio_explorer.app.sequence_jobs import SWEEP_STEPS
+from cardio_explorer.app.jobs.sequence import SWEEP_STEPS
+from cardio_explorer.viewer.surfaces import surfaces_from_meshes
 
 pytestmark = pytest.mark.gui
 
@@ -28,7 +29,7 @@ def _generate(qtbot, window):
 def _assert_all_views_on_frame(window, t: int) -> None:
     display, views = window.display, window.views
     sample = display.sample
-    for label, poly in sample.surfaces[t].items():
+    for label, poly in surfaces_from_meshes(sample.meshes[t]).items():
         assert views.heart.actor(label).GetMapper().GetInput() is poly
     k = views.slice.slice_index
     np.testing.assert_array_equal(views.slice.displayed_labels(), sample.labels.data[t][k])
@@ -132,7 +133,7 @@ def test_switching_tabs_shows_the_last_result_of_each_scene(qtbot, window):
     _generate(qtbot, window)
     window.tabs.setCurrentIndex(0)
     assert window.display.scene == "morph"
-    surfaces = window.display.morph.surfaces
+    surfaces = surfaces_from_meshes(window.display.morph.meshes)
     assert window.views.heart.actor(1).GetMapper().GetInput() is surfaces[1]
     window.tabs.setCurrentIndex(1)
     assert window.display.scene == "sequence"

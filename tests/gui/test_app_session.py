@@ -8,8 +8,8 @@ import logging
 import pytest
 from app_harness import open_window, settle, tiny_checkpoints
 
-from cardio_explorer.app import gui
-from cardio_explorer.app.session import SESSION_FORMAT
+from cardio_explorer.app.gui import main as gui
+from cardio_explorer.app.jobs.session import SESSION_FORMAT
 
 pytestmark = pytest.mark.gui
 

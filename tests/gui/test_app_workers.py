@@ -9,12 +9,8 @@ from typing import ClassVar
 
 import pytest
 
-from cardio_explorer.app.workers import (
-    CoalescingWorker,
-    ResultRouter,
-    SupersededError,
-    next_request_id,
-)
+from cardio_explorer.app.gui.workers import CoalescingWorker, ResultRouter
+from cardio_explorer.app.jobs.protocol import SupersededError, next_request_id
 
 pytestmark = pytest.mark.gui
 

@@ -13,8 +13,8 @@ from app_harness import open_window, settle, wait_for
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
-from cardio_explorer.app.engines import load_engines
-from cardio_explorer.app.window import MainWindow
+from cardio_explorer.app.gui.window import MainWindow
+from cardio_explorer.app.jobs.models import load_engines
 from cardio_explorer.resources import bundled_checkpoint
 
 pytestmark = [pytest.mark.gui, pytest.mark.xcb]

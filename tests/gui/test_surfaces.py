@@ -13,7 +13,12 @@ from vtkmodules.vtkIOXML import vtkXMLPolyDataReader
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.labels import Label
 from cardio_explorer.engine.volume import LabelVolume
-from cardio_explorer.viewer.surfaces import SurfaceSet, export_surfaces, extract_surfaces
+from cardio_explorer.viewer.surfaces import (
+    STRUCTURES,
+    SurfaceSet,
+    export_surfaces,
+    extract_surfaces,
+)
 
 pytestmark = pytest.mark.gui
 
@@ -131,3 +136,25 @@ def test_extraction_in_worker_threads_matches_main_thread(heart):
     for result in results:
         for label, poly in reference.items():
             np.testing.assert_array_equal(_points(result[label]), _points(poly))
+
+
+def test_each_numpy_mesh_becomes_vtk_once_while_it_lives():
+    import gc
+
+    from cardio_explorer.viewer import surfaces as surfaces_module
+    from cardio_explorer.viewer.surfaces import extract_meshes, surfaces_from_meshes
+
+    data = np.zeros((8, 20, 20), np.uint8)
+    data[2:6, 5:15, 5:15] = int(Label.MYO)
+    data[3:5, 8:12, 8:12] = int(Label.LV)
+    meshes = extract_meshes(LabelVolume.from_array(data, (2.0, 1.0, 1.0)))
+    first = surfaces_from_meshes(meshes)
+    again = surfaces_from_meshes(dict(meshes))
+    assert all(again[k] is first[k] for k in meshes)  # the same Mesh: the same vtkPolyData
+    assert first[int(Label.LV)].GetNumberOfPoints() == len(meshes[int(Label.LV)].points)
+    other = extract_meshes(LabelVolume.from_array(data, (2.0, 1.0, 1.0)))
+    assert surfaces_from_meshes(other)[int(Label.LV)] is not first[int(Label.LV)]
+    held = len(surfaces_module._BUILT)
+    del meshes, other, first, again
+    gc.collect()
+    assert len(surfaces_module._BUILT) <= held - 2 * len(STRUCTURES)  # freed with their meshes

@@ -1,0 +1,1 @@
+"""The desktop window: the only Qt code (window, controllers, worker thread, display)."""
