@@ -23,9 +23,9 @@ from cardio_explorer.app.commands.train_label_vae import resolve_config as vae_c
 from cardio_explorer.engine.device import choose_device, current_precision, describe
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.io.atomic import check_output_file
-from cardio_explorer.engine.label_vae.network import PRESETS
+from cardio_explorer.engine.label_vae.config import PRESETS
 from cardio_explorer.engine.nn.checkpoint import load_checkpoint
-from cardio_explorer.engine.spade.network import SpadeConfig, resolve_config
+from cardio_explorer.engine.spade.config import SpadeConfig, resolve_config
 from cardio_explorer.engine.utility.arms import ARM_NAMES
 from cardio_explorer.engine.utility.data import read_scarce, read_test_set
 from cardio_explorer.engine.utility.plot import write_plot, write_samples

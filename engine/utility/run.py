@@ -12,8 +12,8 @@ import torch
 
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.nn.checkpoint import Checkpoint
+from cardio_explorer.engine.spade.config import SpadeConfig
 from cardio_explorer.engine.spade.data import ImageLabelSlices
-from cardio_explorer.engine.spade.network import SpadeConfig
 from cardio_explorer.engine.spade.segmenter import SegmenterSettings
 from cardio_explorer.engine.subject import Subject
 from cardio_explorer.engine.utility import stats

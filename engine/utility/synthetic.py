@@ -21,17 +21,18 @@ import numpy as np
 import torch
 
 from cardio_explorer.engine.errors import CardioInputError
-from cardio_explorer.engine.label_vae.atlas import build_atlas
+from cardio_explorer.engine.label_vae.config import LabelVaeConfig
+from cardio_explorer.engine.label_vae.encoding import build_atlas
 from cardio_explorer.engine.label_vae.morph import PathologyMorph
-from cardio_explorer.engine.label_vae.network import LabelVaeConfig
 from cardio_explorer.engine.label_vae.training import TrainOptions, train_label_vae
 from cardio_explorer.engine.nn.checkpoint import Checkpoint
 from cardio_explorer.engine.nn.slices import collect_label_slices
 from cardio_explorer.engine.nn.training import batch_indices, progress_bar, reseed_epoch
+from cardio_explorer.engine.spade.config import SpadeConfig
 from cardio_explorer.engine.spade.data import ImageLabelSlices, collect_image_label_slices
 from cardio_explorer.engine.spade.inference import StyleSpec, synthesise_images
-from cardio_explorer.engine.spade.network import SpadeConfig, SpadeModel, prepare_for_inference
-from cardio_explorer.engine.spade.training import SpadeTrainer, TrainSettings
+from cardio_explorer.engine.spade.network import SpadeModel, prepare_for_inference
+from cardio_explorer.engine.spade.training import SpadeTrainer, StepLosses, TrainSettings
 from cardio_explorer.engine.subject import Subject
 from cardio_explorer.engine.utility.data import REFERENCE_GROUP
 
@@ -134,8 +135,8 @@ def train_scarce_spade(
         bar = progress_bar(len(batches), f"SPADE {epoch + 1}/{settings.spade_epochs}", progress)
         total = 0.0
         for idx in batches:
-            step = trainer.step(labels_all[idx].to(device), images_all[idx].to(device))
-            total += step.reconstruction
+            terms = trainer.update(labels_all[idx].to(device), images_all[idx].to(device))
+            total += StepLosses(*terms.tolist()).reconstruction
             bar.update(1)
         bar.close()
         losses.append(round(total / len(batches), 4))
