@@ -75,6 +75,10 @@ STRUCTURES: Mapping[str, Label] = MappingProxyType(
     {e.name: Label(e.value) for e in LABEL_TABLE.entries if e.value != Label.BACKGROUND}
 )
 
+# Every label file the project writes (cohort, synthesize, the app's exports, `labels`) holds
+# ACDC values, the field's default, with a label table beside it; in memory LV is 1.
+FILES_HOLD_ACDC_VALUES = True
+
 # ACDC stores 1 RV, 2 MYO, 3 LV; index = value on disk, entry = value in memory.
 ACDC_TO_INTERNAL = (0, 3, 2, 1)
 INTERNAL_TO_ACDC = (0, 3, 2, 1)

@@ -131,11 +131,12 @@ def test_the_wheel_holds_every_module_as_a_file(tmp_path):
     assert "cardio_explorer/resources/label_vae.safetensors" in names
 
 
-def test_the_export_controller_reaches_the_app_through_its_host_not_the_window():
+@pytest.mark.parametrize("controller", ["export", "movie", "aids"])
+def test_these_controllers_reach_the_app_through_its_host_not_the_window(controller):
     import grimp
 
     graph = grimp.build_graph("cardio_explorer")
     window = "cardio_explorer.app.gui.window"
-    export = "cardio_explorer.app.gui.controllers.export"
-    assert graph.find_shortest_chain(importer=window, imported=export) is not None
-    assert graph.find_shortest_chain(importer=export, imported=window) is None  # no cycle
+    module = f"cardio_explorer.app.gui.controllers.{controller}"
+    assert graph.find_shortest_chain(importer=window, imported=module) is not None
+    assert graph.find_shortest_chain(importer=module, imported=window) is None  # no cycle

@@ -7,7 +7,7 @@ import argparse
 from cardio_explorer.app.commands import register_kind_group
 
 # One module per model kind: app/commands/evaluate_<kind>.py with register(subparsers).
-EVALUATORS: tuple[str, ...] = ("label_vae", "cheart", "spade")
+EVALUATORS: tuple[str, ...] = ("label_vae", "cheart", "spade", "utility")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

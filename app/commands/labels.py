@@ -28,11 +28,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--out", type=Path, required=True, help="table file to write")
     parser.add_argument(
-        "--acdc-labels",
+        "--app-labels",
         action="store_true",
-        help="ACDC values (1 RV, 2 MYO, 3 LV), as in cohort folders and synthesize "
-        "--acdc-labels; default the app's exports (1 LV, 2 MYO, 3 RV)",
+        help="the values the app holds in memory (1 LV, 2 MYO, 3 RV); default ACDC values "
+        "(1 RV, 2 MYO, 3 LV), as every file cohort, synthesize and the app write",
     )
+    # the default since every output holds ACDC values; kept so older command lines still run
+    parser.add_argument("--acdc-labels", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     parser.set_defaults(func=run)
 
@@ -57,8 +59,12 @@ def run(args: argparse.Namespace) -> int:
 
     fmt = table_format(args.out, args.format)
     check_output_file(args.out, args.overwrite)
-    written = write_label_table(args.out, acdc_labels=args.acdc_labels)
+    if args.app_labels and args.acdc_labels:
+        raise CardioInputError("--app-labels", "not with --acdc-labels")
+    written = write_label_table(args.out, acdc_labels=not args.app_labels)
     program = "3D Slicer" if fmt == "slicer" else "ITK-SNAP"
-    values = "ACDC values" if args.acdc_labels else "app values"
+    values = (
+        "app values (1 LV, 2 MYO, 3 RV)" if args.app_labels else "ACDC values (1 RV, 2 MYO, 3 LV)"
+    )
     print(f"wrote {written} ({program} label table, {values})")
     return 0

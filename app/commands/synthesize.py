@@ -3,29 +3,39 @@
 from __future__ import annotations
 
 import argparse
+import tempfile
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from cardio_explorer.app.commands._checkpoints import label_vae_checkpoint
+from cardio_explorer.app.commands._checkpoints import label_vae_checkpoint, resolve_checkpoint
 from cardio_explorer.app.commands._precision import add_precision_argument
-from cardio_explorer.engine.device import choose_device, current_precision, describe
 from cardio_explorer.engine.errors import CardioInputError
-from cardio_explorer.engine.label_vae.dataset import (
-    DEFAULT_ALPHAS,
-    check_phases,
-    plan_jobs,
-    shard,
-    write_dataset,
+from cardio_explorer.engine.factory.morphs import DEFAULT_ALPHAS
+from cardio_explorer.engine.factory.plan import (
+    DEFAULT_SEEDS,
+    LABEL_VALUES,
+    LAYOUTS,
+    Plan,
+    parse_seed_spec,
+    read_plan,
 )
-from cardio_explorer.engine.label_vae.morph import PathologyMorph
-from cardio_explorer.engine.limits import MAX_SEED, MAX_SEEDS, MAX_STEPS, check_count
-from cardio_explorer.engine.nn.checkpoint import file_sha256
+from cardio_explorer.engine.limits import MAX_STEPS, check_count
 from cardio_explorer.engine.subject import PATHOLOGY_GROUPS
 
-DEFAULT_SEEDS = "0-19"
-# The engine names its arguments plainly; on the command line they are these flags.
-_FLAGS = {"groups": "--groups", "subjects": "--subjects", "seeds": "--seeds"}
+# Plan fields -> the flags that set them (errors name the flag the user typed).
+_FLAGS = {
+    "groups": "--groups",
+    "subjects": "--subjects",
+    "seeds": "--seeds",
+    "alphas": "--alphas",
+    "alpha": "--alphas",
+    "phases": "--phases",
+    "layout": "--layout",
+    "labels": "--labels",
+}
 
 
 def _items(flag: str, text: str) -> list[str]:
@@ -37,26 +47,8 @@ def _items(flag: str, text: str) -> list[str]:
 
 def parse_seeds(text: str) -> list[int]:
     """'0-19' (inclusive), '0,3,5' or a mix ('0-4,10') -> seeds, in the order given."""
-    ranges: list[range] = []
-    for item in _items("--seeds", text):
-        first, dash, last = item.partition("-")
-        try:
-            low = int(first)
-            high = int(last) if dash else low
-        except ValueError:
-            raise CardioInputError(
-                "--seeds", f"{item!r} is not a seed or a range like 0-19"
-            ) from None
-        if low < 0 or high < low:
-            raise CardioInputError("--seeds", f"{item!r}: need 0 <= first <= last")
-        if high > MAX_SEED:
-            raise CardioInputError("--seeds", f"{item!r}: seeds go up to {MAX_SEED}")
-        ranges.append(range(low, high + 1))
-    # Counted before any list is built: '0-1000000000' is refused at once.
-    count = sum(len(r) for r in ranges)
-    if count > MAX_SEEDS:
-        raise CardioInputError("--seeds", f"{count:,} seeds; at most {MAX_SEEDS:,} per run")
-    return [seed for r in ranges for seed in r]
+    _items("--seeds", text)
+    return list(parse_seed_spec(text, "--seeds"))
 
 
 def parse_alphas(text: str | None, steps: int | None) -> list[float]:
@@ -98,21 +90,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``synthesize`` command."""
     parser = subparsers.add_parser(
         "synthesize",
-        help="write a labelled dataset of NOR -> pathology morphs (NIfTI + manifest.csv)",
+        help="write a labelled dataset of NOR -> pathology morphs (NIfTI, images, manifest.csv)",
         description="For every NOR reference subject of the checkpoint's latent atlas, target "
-        "group, seed and alpha, write the morphed ED/ES label maps "
-        "(<subject>_<group>_s<seed>_a<alpha x 100>_<phase>_gt.nii.gz, 32 slices over the "
-        "subject's extent), labels.txt and manifest.csv with the phenotypes measured on them "
-        "and whether they meet the group's ACDC rule. --shard K/N writes every N-th job from the "
-        "K-th and manifest-K-of-N.csv: N machines with the same arguments write disjoint files, "
-        "and the shard folders merge by copying, their manifests by concatenation (header once).",
+        "group, seed and alpha, write the morphed ED/ES label maps (32 slices over the "
+        "subject's extent) and, with --images, SPADE images; labels.txt (the label values), "
+        "plan.toml and manifest.csv with provenance and the phenotypes measured on what was "
+        "written. Flags set the common cases, --plan FILE the rest (flags given override it), "
+        "--print-plan shows the plan. A re-run of the same plan into the same folder resumes. "
+        "Under torchrun each rank writes its share and rank 0 merges the manifest; without "
+        "it, --shard K/N writes shard K of N with manifest-K-of-N.csv.",
+    )
+    parser.add_argument(
+        "--plan", type=Path, default=None, help="plan TOML file ([morphs], [output])"
+    )
+    parser.add_argument(
+        "--print-plan", action="store_true", help="print the plan as TOML and exit (no work)"
     )
     parser.add_argument(
         "--checkpoint", type=Path, default=None, help="label VAE checkpoint (default: bundled)"
     )
     parser.add_argument(
-        "--out", type=Path, required=True, help="output folder (must not exist or be empty)"
+        "--spade-checkpoint", type=Path, default=None, help="SPADE checkpoint (default: bundled)"
     )
+    parser.add_argument("--out", type=Path, default=None, help="output folder")
     parser.add_argument(
         "--groups",
         default=None,
@@ -120,7 +120,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "the atlas)",
     )
     parser.add_argument(
-        "--subjects", default="all", help="NOR reference subject ids, comma-separated, or all"
+        "--subjects", default=None, help="NOR reference subject ids, comma-separated, or all"
     )
     alphas = parser.add_mutually_exclusive_group()
     alphas.add_argument(
@@ -131,74 +131,153 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     alphas.add_argument("--steps", type=int, default=None, help="N alphas evenly from 0 to 1")
     parser.add_argument(
-        "--seeds", default=DEFAULT_SEEDS, help=f"'0-19', '0,3,5' or a mix (default {DEFAULT_SEEDS})"
+        "--seeds", default=None, help=f"'0-19', '0,3,5' or a mix (default {DEFAULT_SEEDS})"
     )
     parser.add_argument(
-        "--phases", default="ED,ES", help="phases to write (phenotypes always use both)"
+        "--phases", default=None, help="phases to write, ED,ES (phenotypes always use both)"
     )
     parser.add_argument(
-        "--uncorrelated", action="store_true", help="raw truncated-normal samples (no copula)"
+        "--uncorrelated",
+        dest="correlated",
+        action="store_const",
+        const=False,
+        default=None,
+        help="raw truncated-normal samples (no copula)",
     )
     parser.add_argument(
-        "--acdc-labels",
-        action="store_true",
-        help="ACDC label values on disk (1 RV, 2 MYO, 3 LV) instead of 1 LV, 2 MYO, 3 RV",
+        "--images",
+        action="store_const",
+        const=True,
+        default=None,
+        help="also write SPADE images (style seed from the plan and the case)",
+    )
+    parser.add_argument(
+        "--layout",
+        choices=LAYOUTS,
+        default=None,
+        help="flat (default), nnunet (nnU-Net v2 raw: imagesTr, labelsTr, dataset.json) or acdc",
+    )
+    parser.add_argument(
+        "--style-from",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="with --images: each image in its reference subject's own style, encoded from "
+        "that subject's ED image in DIR (ACDC layout, e.g. ../shared/acdc); default: a style "
+        "seed per morph from the plan",
+    )
+    parser.add_argument(
+        "--labels",
+        choices=LABEL_VALUES,
+        default=None,
+        help="label values on disk: acdc (1 RV, 2 MYO, 3 LV; default, as cohort) or app "
+        "(1 LV, 2 MYO, 3 RV); labels.txt beside the files says which",
+    )
+    sequences = parser.add_mutually_exclusive_group()
+    sequences.add_argument(
+        "--conditions-grid",
+        default=None,
+        metavar="SPEC",
+        help="4D CHeart sequences instead of morphs, for every combination of e.g. "
+        "'age=30,50,70;sex=F,M;sbp=120' (conditions not given: the training means per sex)",
+    )
+    sequences.add_argument(
+        "--conditions-csv",
+        type=Path,
+        default=None,
+        help="4D CHeart sequences for each row of a CSV (subject, age, sex, height, weight, sbp)",
+    )
+    parser.add_argument(
+        "--cheart-checkpoint", type=Path, default=None, help="CHeart checkpoint (default: bundled)"
     )
     parser.add_argument("--shard", default=None, metavar="K/N", help="write shard K of N only")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="processes writing NIfTI files (0: in this one)"
+    )
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     add_precision_argument(parser)
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--bench",
+        action="store_true",
+        help="time the plan (into --out, or a temporary folder) and print cases per second",
+    )
     parser.set_defaults(func=run)
 
 
+def plan_from_args(args: argparse.Namespace) -> Plan:
+    """The plan of --plan (or the defaults) with the flags given on top."""
+    base = read_plan(args.plan) if args.plan is not None else Plan()
+    overrides: dict[str, Any] = {
+        "seeds": None if args.seeds is None else tuple(parse_seeds(args.seeds)),
+        "alphas": None
+        if args.alphas is None and args.steps is None
+        else tuple(parse_alphas(args.alphas, args.steps)),
+        "groups": None if args.groups is None else tuple(_items("--groups", args.groups)),
+        "phases": None if args.phases is None else tuple(_items("--phases", args.phases)),
+        "correlated": args.correlated,
+        "images": args.images,
+        "layout": args.layout,
+        "labels": args.labels,
+        "style": None if args.style_from is None else "reference",
+    }
+    if args.subjects is not None:
+        text = args.subjects.strip()
+        chosen = None if text.lower() == "all" else tuple(_items("--subjects", text))
+        base = replace(base, subjects=chosen)
+    return base.with_overrides(overrides)
+
+
+def _flag_error(error: CardioInputError, args: argparse.Namespace) -> CardioInputError:
+    """The error of a plan field, named by the flag that set it (or the plan file)."""
+    flag = _FLAGS.get(str(error.thing))
+    if flag is None:
+        return error
+    if flag == "--alphas" and args.steps is not None:
+        flag = "--steps"
+    given = getattr(args, flag[2:], None) is not None or (flag == "--steps")
+    if args.plan is not None and not given:
+        return CardioInputError(f"{args.plan}: {error.thing}", error.problem)
+    return CardioInputError(flag, error.problem)
+
+
+# flags that only morphs use, refused with the sequence flags
+_MORPH_ONLY = ("plan", "groups", "subjects", "alphas", "steps", "phases", "correlated")
+_MORPH_ONLY += ("style_from",)
+
+
 def run(args: argparse.Namespace) -> int:
-    """Parse the arguments, plan and run the jobs, print a summary line."""
-    seeds = parse_seeds(args.seeds)
-    alphas = parse_alphas(args.alphas, args.steps)
-    k, n = parse_shard(args.shard)
-    groups = None if args.groups is None else _items("--groups", args.groups)
-    subjects = (
-        None if args.subjects.strip().lower() == "all" else _items("--subjects", args.subjects)
-    )
-    try:
-        phases = check_phases(_items("--phases", args.phases))
-    except CardioInputError as error:
-        raise CardioInputError("--phases", error.problem) from None
+    """Resolve the plan, run this process's share, print a summary line."""
+    from cardio_explorer.app.commands._synthesize_run import execute
+
+    if args.conditions_grid is not None or args.conditions_csv is not None:
+        given = [name for name in _MORPH_ONLY if getattr(args, name) is not None]
+        if given:
+            flag = "--uncorrelated" if given[0] == "correlated" else f"--{given[0]}"
+            flag = flag.replace("_", "-")
+            raise CardioInputError(flag, "is for morphs, not with --conditions-grid/-csv")
+        if args.layout not in (None, "flat"):
+            raise CardioInputError("--layout", "4D sequences are written flat")
+    plan = plan_from_args(args)
+    if args.out is None and not (args.print_plan or args.bench):
+        raise CardioInputError("--out", "required (the dataset folder to write)")
+    if args.workers < 0:
+        raise CardioInputError("--workers", f"must be 0 or more, got {args.workers}")
+    shard = parse_shard(args.shard)
     path = label_vae_checkpoint(args.checkpoint)
-    device = choose_device(args.device)
-    morph = PathologyMorph.from_checkpoint(path, device)
-    try:
-        jobs = plan_jobs(morph.atlas, groups, subjects, seeds, alphas, not args.uncorrelated)
-    except CardioInputError as error:
-        flags = {**_FLAGS, "alphas": "--steps" if args.steps is not None else "--alphas"}
-        raise CardioInputError(flags.get(error.thing, error.thing), error.problem) from None
-    mine = shard(jobs, k, n)
-    result = write_dataset(
-        morph,
-        mine,
-        args.out,
-        phases=phases,
-        acdc_labels=args.acdc_labels,
-        overwrite=args.overwrite,
-        shard_of=(k, n),
-        progress=not args.no_progress,
-        provenance={
-            "command": getattr(args, "command_line", None),
-            "checkpoint": str(path),
-            "checkpoint_sha256": file_sha256(path),
-            "groups": sorted({job.group for job in jobs}),
-            "subjects": sorted({job.subject_id for job in jobs}),
-            "seeds": seeds,
-            "alphas": alphas,
-            "correlated": not args.uncorrelated,
-            "precision": current_precision(device),
-        },
-    )
-    part = f" (shard {k}/{n} of {len(jobs)})" if n > 1 else ""
-    print(
-        f"wrote {result.n_files} label files for {len(mine)} morphs{part} and "
-        f"{result.manifest.name} to {result.folder} in {result.elapsed_s:.1f} s "
-        f"on {describe(device)}, {current_precision(device)}"
-    )
-    return 0
+    spade_path = None
+    if plan.images:
+        from cardio_explorer import resources
+
+        spade_path = resolve_checkpoint(
+            args.spade_checkpoint,
+            resources.bundled_checkpoint("spade"),
+            "bundled SPADE model",
+            "train one with `cardio-explorer train spade` (see the README)",
+        )
+    if args.bench and args.out is None:
+        with tempfile.TemporaryDirectory(prefix="synthesize-bench-") as folder:
+            args.out = Path(folder) / "data"
+            return execute(args, plan, path, spade_path, shard, _flag_error)
+    return execute(args, plan, path, spade_path, shard, _flag_error)

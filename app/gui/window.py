@@ -97,7 +97,7 @@ class MainWindow(QMainWindow):
         self.exports = ExportController(self, self)
         self.hearts = HeartController(self)
         self.help = HelpController(self)
-        self.movies = MovieController(self)
+        self.movies = MovieController(self, self)
         self.router.route("models", self._models_loaded)
         self._build_layout()
         self._build_menus()

@@ -27,6 +27,7 @@ from cardio_explorer.engine.io.nifti import write_label_table, write_label_volum
 from cardio_explorer.engine.io.safe_paths import check_safe_id, child_path
 from cardio_explorer.engine.label_vae.encoding import encode_subject
 from cardio_explorer.engine.label_vae.morph import PathologyMorph
+from cardio_explorer.engine.labels import FILES_HOLD_ACDC_VALUES as ACDC
 from cardio_explorer.engine.limits import MAX_STEPS
 from cardio_explorer.engine.metrics.phenotypes import Phenotypes, measure_phenotypes
 from cardio_explorer.engine.preprocess import (
@@ -252,7 +253,6 @@ class SeriesRequest:
 
 def run_series(request: SeriesRequest, is_current: IsCurrent) -> Iterator[str]:
     """Writes <subject>_<target>_<phase>_step<NN>_alpha<AAA>.nii.gz and a label table."""
-
     if not 2 <= request.n_steps <= MAX_STEPS:
         raise CardioInputError(
             "steps", f"the morph path needs 2 to {MAX_STEPS} steps, got {request.n_steps}"
@@ -270,7 +270,8 @@ def run_series(request: SeriesRequest, is_current: IsCurrent) -> Iterator[str]:
             f"{query.subject_id}_{query.target_group}_{query.phase}"
             f"_step{i:02d}_alpha{round(100 * alpha):03d}.nii.gz"
         )
-        written.append(write_label_volume(on_source_grid(step.labels), child_path(folder, name)))
+        path = child_path(folder, name)
+        written.append(write_label_volume(on_source_grid(step.labels), path, acdc_labels=ACDC))
         yield f"wrote {i + 1}/{len(alphas)} morph steps"
-    written.append(write_label_table(folder / "labels.txt"))
+    written.append(write_label_table(folder / "labels.txt", acdc_labels=ACDC))
     return tuple(written)

@@ -21,6 +21,9 @@ class CHeartConfig:
     public code does), so that z is pushed to hold what the conditions do not explain.
     motion: frames after the first are frame 0 warped by decoded displacement fields (see the
     module docstring); motion_smoothness weighs the mean squared displacement gradient (voxels).
+    motion_basis: with motion, add this many displacement fields computed from frame 0 itself
+    and mixed per frame (engine/cheart/motion.py ``MotionBasis``); 0 (older checkpoints): the
+    latent-only head alone.
     """
 
     grid: tuple[int, int, int] = (32, 64, 64)
@@ -36,6 +39,7 @@ class CHeartConfig:
     condition_encoder: bool = True
     motion: bool = False
     motion_smoothness: float = 0.01
+    motion_basis: int = 0
     beta: float = 1e-3
     lr: float = 5e-4
     batch_size: int = 8
@@ -55,6 +59,8 @@ class CHeartConfig:
             problems.append("n_frames must be at least 2")
         if any(s <= 0 for s in self.spacing):
             problems.append("spacing must be positive")
+        if self.motion_basis < 0 or (self.motion_basis and not self.motion):
+            problems.append("motion_basis must be >= 0, and needs motion")
         if self.motion_smoothness < 0:
             problems.append("motion_smoothness must be >= 0")
         if problems:
@@ -93,8 +99,8 @@ PAPER = CHeartConfig(
     lstm_hidden=64,
 )
 # Bundled CPU model: 32 x 64 x 64 at 4 x 2.5 x 2.5 mm (same field of view as the paper),
-# motion decoding.
-LEAN = CHeartConfig(motion=True)
+# motion decoding with displacement fields placed by frame 0 (issue 19).
+LEAN = CHeartConfig(motion=True, motion_basis=8)
 # The same grid decoding every frame's labels, as the paper does; the bundled model's first
 # stage, which the motion model is warm-started from (see the README's reproduce line).
 LEAN_LABELS = CHeartConfig()

@@ -1,9 +1,12 @@
 """Training sequences for CHeart: every frame of a subject on the model's grid, ED first.
 
-Each subject's frames are resampled with nearest neighbour onto the model grid (shape and
-spacing of the config), axis-aligned with the subject's own volume and centred on the bounding
-box of the ED frame's labels; completion does the same with a user's ED frame, so training and
-inference see hearts placed alike. The result keeps the true affine of the model grid.
+Every heart CHeart reads (training sequences, a completed ED frame, a real ED/ES pair) goes
+through :func:`to_model_grid`: the anatomical frame of engine/frame.py (the label VAE's: LV ->
+RV along -x, base at slice 0, found from the ED frame's labels alone, as completion has only
+that frame), in-plane at the grid's spacing, then nearest neighbour along the slices onto the
+model grid, centred on the bounding box of the ED frame's labels. Training and inference thus
+see hearts placed alike whatever the file's header says, and the result keeps the true (world)
+affine of the grid.
 """
 
 from __future__ import annotations
@@ -96,6 +99,24 @@ def resample_to_grid(
         name=volume.name,
         label_table=volume.label_table,
     )
+
+
+def to_model_grid(
+    volume: LabelVolume, shape: Sequence[int], spacing_zyx: Sequence[float]
+) -> LabelVolume:
+    """A 3D or 3D+t label volume in the anatomical frame on a model grid (see the module
+    docstring); frame 0 sets the frame and the grid's centre for every frame."""
+    from cardio_explorer.engine.frame import measure_frame, to_anatomical_frame
+    from cardio_explorer.engine.preprocess import to_canonical_orientation
+
+    canonical = to_canonical_orientation(volume)
+    frame = measure_frame(canonical.frame(0))
+    inplane = float(spacing_zyx[2])
+    # A window a little wider than the grid, so re-centring on the ED box loses nothing.
+    extent = max(shape[1] * spacing_zyx[1], shape[2] * spacing_zyx[2])
+    size = int(np.ceil(extent / inplane)) + 8
+    framed = to_anatomical_frame(canonical, frame, inplane, size)
+    return resample_to_grid(framed, shape, spacing_zyx)
 
 
 @dataclass(frozen=True)
@@ -193,7 +214,7 @@ def build_sequences(
         if any(not f.same_grid(first) for f in frames[1:]):
             raise CardioInputError(subject.subject_id, "frames are not on one grid")
         stacked = LabelVolume(data=np.stack([f.data for f in frames]), affine=first.affine)
-        on_grid = resample_to_grid(stacked, grid, spacing_zyx)
+        on_grid = to_model_grid(stacked, grid, spacing_zyx)
         labels.append(on_grid.data)
         affines.append(on_grid.affine)
         conditions.append(subject.conditions)

@@ -20,7 +20,7 @@ from cardio_explorer.engine.cheart.conditions import (
     parse_sex,
     with_condition,
 )
-from cardio_explorer.engine.cheart.data import resample_to_grid
+from cardio_explorer.engine.cheart.data import to_model_grid
 from cardio_explorer.engine.cheart.model import CHeartModel
 from cardio_explorer.engine.device import autocast
 from cardio_explorer.engine.errors import CardioInputError
@@ -124,7 +124,7 @@ def encode_ed(
         raise CardioInputError("ED frame", f"expected a LabelVolume, got {type(ed).__name__}")
     if ed.is_4d:
         raise CardioInputError(ed.name or "ED frame", "expected one 3D frame, got a 3D+t volume")
-    on_grid = resample_to_grid(ed, model.config.grid, model.config.spacing)
+    on_grid = to_model_grid(ed, model.config.grid, model.config.spacing)
     if not on_grid.data.any():
         raise CardioInputError(ed.name or "ED frame", "holds no labelled voxels")
     x = torch.from_numpy(on_grid.data.astype(np.int64))[None].to(model.device)

@@ -13,12 +13,14 @@ import math
 from typing import NamedTuple
 
 import torch
+from torch import nn
 from torch.nn import functional
 
 # Voxels per unit of the decoder's displacement channels: a heart wall moves a few voxels on the
 # lean grid, and early optimiser steps then move boundaries by fractions of a voxel.
 DISPLACEMENT_VOXELS = 2.0
 _LOG_FLOOR = 1e-6
+_BACKGROUND, _LV, _MYO, _RV = 0, 1, 2, 3  # engine.labels.Label, as plain ints for torch
 
 
 # Motion is confined to this many voxels around frame 0's labelled box: outside it every later
@@ -82,7 +84,8 @@ class MovedFrames(NamedTuple):
         return torch.stack(out)
 
     def labels(self) -> torch.Tensor:
-        """Most probable label per voxel, uint8 [B, T', D, H, W]; computed inside the boxes."""
+        """Most probable label per voxel, uint8 [B, T', D, H, W]; computed inside the boxes,
+        the LV blood pool closed by myocardium (``enclose_lv``)."""
         out = []
         for box, moved in zip(self.boxes, self.foreground, strict=True):
             frames = torch.zeros((self.n_frames, *self.grid), dtype=torch.uint8, device=self.device)
@@ -90,7 +93,7 @@ class MovedFrames(NamedTuple):
                 best, index = moved.max(dim=1)
                 # Ties go to background, as argmax over (background, foreground...) would.
                 label = torch.where(best > 1.0 - moved.sum(dim=1), index + 1, 0)
-                frames[(slice(None), *box)] = label.to(torch.uint8)
+                frames[(slice(None), *box)] = enclose_lv(label.to(torch.uint8))
             out.append(frames)
         return torch.stack(out)
 
@@ -116,6 +119,30 @@ class MovedFrames(NamedTuple):
         frames = torch.zeros((self.n_frames, self.n_labels, *self.grid), device=self.device)
         frames[:, 0] = 1.0
         return frames
+
+
+def enclose_lv(labels: torch.Tensor) -> torch.Tensor:
+    """Labels [..., D, H, W] (internal values, base at slice 0) with every LV voxel that touches
+    background or RV in-plane turned to myocardium, except in each volume's most basal LV slice
+    (the open valve plane; see engine/metrics/topology.py).
+
+    A warp moves the endocardium and epicardium separately, and where the wall gets thinner
+    than a voxel the resampled cavity touches the background or the RV: blood through the wall,
+    which a heart cannot show. One pass suffices: a remaining LV voxel touches LV or myocardium
+    only. Integer label maps only (the likelihood in training is untouched)."""
+    lv = labels == _LV
+    open_side = (labels == _BACKGROUND) | (labels == _RV)
+    padded = functional.pad(open_side.to(torch.uint8), (1, 1, 1, 1), value=1).bool()
+    touches = (
+        padded[..., :-2, 1:-1]
+        | padded[..., 2:, 1:-1]
+        | padded[..., 1:-1, :-2]
+        | padded[..., 1:-1, 2:]
+    )
+    has_lv = lv.any(dim=-1).any(dim=-1)  # [..., D]
+    basal = has_lv & (torch.cumsum(has_lv.to(torch.int32), dim=-1) == 1)
+    exposed = lv & touches & ~basal[..., None, None]
+    return torch.where(exposed, torch.full_like(labels, _MYO), labels)
 
 
 def move_first_frame(first: torch.Tensor, displacement: torch.Tensor) -> MovedFrames:
@@ -148,3 +175,43 @@ def smoothness(displacement: torch.Tensor) -> torch.Tensor:
         + (d[..., :, 1:, :] - d[..., :, :-1, :]).pow(2).mean()
         + (d[..., :, :, 1:] - d[..., :, :, :-1]).pow(2).mean()
     )
+
+
+class MotionBasis(nn.Module):
+    """Displacement fields placed by the anatomy they move: a small CNN reads frame 0 (one-hot,
+    pooled to half resolution) once per sequence and outputs ``k`` basis fields (3 channels
+    each, voxels, full resolution); each frame mixes them with ``k`` amplitudes read from its
+    decoder input (latent and condition code). The latent-only decoder head cannot see where
+    frame 0's walls are, so the negative log-likelihood prefers timid, misplaced fields (see
+    the README, issue 19); here the fields follow the walls and the latent sets how far they go.
+    The output layer starts at zero, so a warm-started model starts where it was."""
+
+    def __init__(self, n_labels: int, decoder_input: int, k: int, width: int = 16) -> None:
+        super().__init__()
+        self.k = k
+        self.anatomy = nn.Sequential(
+            nn.AvgPool3d(2),
+            nn.Conv3d(n_labels, width, 3, padding=1),
+            nn.LeakyReLU(0.2),
+            # Dilations grow the field of view to about 15 half-resolution voxels, the LV's
+            # radius and more, so a field can point from a wall towards the cavity's centre.
+            nn.Conv3d(width, width, 3, padding=2, dilation=2),
+            nn.LeakyReLU(0.2),
+            nn.Conv3d(width, width, 3, padding=4, dilation=4),
+            nn.LeakyReLU(0.2),
+            nn.ConvTranspose3d(width, 3 * k, kernel_size=4, stride=2, padding=1),
+        )
+        last = self.anatomy[-1]
+        nn.init.zeros_(last.weight)
+        nn.init.zeros_(last.bias)
+        self.amplitude = nn.Sequential(
+            nn.Linear(decoder_input, 64), nn.LeakyReLU(0.2), nn.Linear(64, k)
+        )
+
+    def forward(self, first: torch.Tensor, decoder_input: torch.Tensor) -> torch.Tensor:
+        """Frame-0 one-hot [B, C, D, H, W] and decoder inputs [B, T', z + code] ->
+        displacements [B, T', 3, D, H, W] (in units of ``DISPLACEMENT_VOXELS``)."""
+        b, _, d, h, w = first.shape
+        basis = self.anatomy(first).float().reshape(b, self.k, 3 * d * h * w)
+        amplitude = self.amplitude(decoder_input).float()  # [B, T', k]
+        return torch.bmm(amplitude, basis).view(b, -1, 3, d, h, w)

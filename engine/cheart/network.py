@@ -26,7 +26,9 @@ from torch.nn import functional
 from cardio_explorer.engine.cheart.config import N_CONDITIONS, CHeartConfig
 from cardio_explorer.engine.cheart.motion import (
     DISPLACEMENT_VOXELS,
+    MotionBasis,
     MovedFrames,
+    enclose_lv,
     move_first_frame,
     smoothness,
 )
@@ -182,6 +184,10 @@ class CHeartNet(nn.Module):
         self.encoder = Encoder3d(config)
         self.temporal = TemporalLSTM(config.z_dim, config.condition_code, config.lstm_hidden)
         self.decoder = Decoder3d(config)
+        self.motion_basis = None
+        if config.motion_basis:
+            width = config.z_dim + config.condition_code
+            self.motion_basis = MotionBasis(config.n_labels, width, config.motion_basis)
 
     def encode(
         self, ed: torch.Tensor, conditions: torch.Tensor
@@ -222,18 +228,23 @@ class CHeartNet(nn.Module):
         if not self.config.motion:
             return CHeartOutput(self.decode(latents, conditions), mu, logvar, latents)
         b, t, _ = latents.shape
-        h = self.decoder.features(self._decoder_input(latents, conditions))
+        inputs = self._decoder_input(latents, conditions)
+        h = self.decoder.features(inputs)
         h = h.view(b, t, *h.shape[1:])
         # Labels only for frame 0, displacements only for the later frames.
         frame0_logits = self.decoder.blocks[-1](h[:, 0])
-        displacement = self.decoder.displacement(h[:, 1:].reshape(b * (t - 1), *h.shape[2:]))
-        displacement = displacement.float().view(b, t - 1, 3, *displacement.shape[2:])
-        displacement = displacement * DISPLACEMENT_VOXELS
-        if source is None:  # generation: warp the decoded frame 0
-            source = frame0_logits.argmax(dim=1)
+        if source is None:  # generation: warp the decoded frame 0, its LV closed
+            source = enclose_lv(frame0_logits.argmax(dim=1))
         elif source.dim() == 5:
             source = source.argmax(dim=1)
-        moved = move_first_frame(one_hot(source, self.config.n_labels), displacement)
+        first = one_hot(source, self.config.n_labels)
+        displacement = self.decoder.displacement(h[:, 1:].reshape(b * (t - 1), *h.shape[2:]))
+        displacement = displacement.float().view(b, t - 1, 3, *displacement.shape[2:])
+        if self.motion_basis is not None:
+            later = inputs.view(b, t, -1)[:, 1:]
+            displacement = displacement + self.motion_basis(first, later)
+        displacement = displacement * DISPLACEMENT_VOXELS
+        moved = move_first_frame(first, displacement)
         return CHeartOutput(None, mu, logvar, latents, frame0_logits, source, displacement, moved)
 
     def generate(

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from cardio_explorer.engine.cheart.conditions import parse_conditions
-from cardio_explorer.engine.cheart.data import SequenceSet, heart_centre_xyz, resample_to_grid
+from cardio_explorer.engine.cheart.data import SequenceSet, to_model_grid
 from cardio_explorer.engine.cheart.inference import SequenceResult
 from cardio_explorer.engine.cheart.model import CHeartModel
 from cardio_explorer.engine.device import autocast
@@ -58,9 +58,7 @@ def latent_trajectory(
         raise CardioInputError("sequence", "expected a SequenceResult or a 3D+t LabelVolume")
     c = model.stats.typical() if conditions is None else parse_conditions(conditions)
     # One placement for the whole cycle (centred on frame 0), as in training.
-    on_grid = resample_to_grid(
-        sequence, model.config.grid, model.config.spacing, heart_centre_xyz(sequence)
-    )
+    on_grid = to_model_grid(sequence, model.config.grid, model.config.spacing)
     return encode_frames(model, on_grid.data, [c] * sequence.n_frames)
 
 

@@ -15,13 +15,16 @@ def warm_start(net: CHeartNet, path: str | Path) -> list[str]:
     """Copy a CHeart checkpoint's weights into ``net``; returns the names started at zero.
 
     A label-decoding checkpoint can start a motion network: its displacement layer, absent from
-    the checkpoint, starts at zero, so training starts from frame 0 copied to every frame.
+    the checkpoint, starts at zero, so training starts from frame 0 copied to every frame. A
+    motion checkpoint without a motion basis can start one with: the basis keeps its own
+    initialisation, whose output layer is zero, so training starts from the old model.
     Anything else that differs is a clear error."""
     checkpoint = load_checkpoint(path, "cheart")
     old = {k[len("net.") :]: v for k, v in checkpoint.tensors.items() if k.startswith("net.")}
     state = net.state_dict()
     zeroed = [k for k in state if k not in old and k.startswith("decoder.displacement.")]
-    missing = sorted(set(state) - set(old) - set(zeroed))
+    fresh = {k for k in state if k not in old and k.startswith("motion_basis.")}
+    missing = sorted(set(state) - set(old) - set(zeroed) - fresh)
     misfit = [k for k, v in state.items() if k in old and old[k].shape != v.shape]
     if missing or misfit:
         raise CardioInputError(
@@ -31,6 +34,7 @@ def warm_start(net: CHeartNet, path: str | Path) -> list[str]:
             f"{(missing + misfit)[0]}); --init-from needs the same grid and layer sizes",
         )
     for name in state:
-        state[name] = torch.zeros_like(state[name]) if name in zeroed else old[name]
+        if name not in fresh:
+            state[name] = torch.zeros_like(state[name]) if name in zeroed else old[name]
     net.load_state_dict(state)
     return zeroed

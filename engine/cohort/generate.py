@@ -260,7 +260,8 @@ def _wall_meter(affine: np.ndarray):
     """Maximum wall thickness (mm) of a label array on the grid with this affine."""
 
     def wall(labels: np.ndarray) -> float:
-        return max_wall_thickness_mm(LabelVolume(data=labels, affine=affine))
+        # the calibration's own meter: the plain maximum, as the anatomy model was fitted with
+        return max_wall_thickness_mm(LabelVolume(data=labels, affine=affine), corroborated=False)
 
     return wall
 

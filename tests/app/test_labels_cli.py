@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cardio_explorer.app.cli import main
-from cardio_explorer.engine.labels import LABEL_TABLE
+from cardio_explorer.engine.labels import INTERNAL_TO_ACDC, LABEL_TABLE
 
 
 def _rows(path, slicer: bool) -> dict[int, tuple[str, tuple[int, int, int]]]:
@@ -27,16 +27,19 @@ def test_writes_every_label_with_its_colour(tmp_path, capsys, name, slicer):
     out = tmp_path / name
     assert main(["labels", "--out", str(out)]) == 0
     assert ("3D Slicer" if slicer else "ITK-SNAP") in capsys.readouterr().out
-    expected = {e.value: (e.description, e.rgb) for e in LABEL_TABLE.entries}
+    # ACDC values by default, as every label file the project writes
+    expected = {INTERNAL_TO_ACDC[e.value]: (e.description, e.rgb) for e in LABEL_TABLE.entries}
     assert _rows(out, slicer) == expected
 
 
-def test_acdc_values_swap_lv_and_rv(tmp_path):
-    out = tmp_path / "acdc.ctbl"
-    assert main(["labels", "--format", "slicer", "--acdc-labels", "--out", str(out)]) == 0
+def test_app_values_swap_lv_and_rv(tmp_path):
+    out = tmp_path / "app.ctbl"
+    assert main(["labels", "--format", "slicer", "--app-labels", "--out", str(out)]) == 0
     rows = _rows(out, slicer=True)
-    assert rows[1][0] == "RV blood pool"
-    assert rows[3][0] == "LV blood pool"
+    assert rows[1][0] == "LV blood pool"
+    assert rows[3][0] == "RV blood pool"
+    assert main(["labels", "--out", str(out), "--acdc-labels", "--overwrite"]) == 0
+    assert _rows(out, slicer=True)[1][0] == "RV blood pool"
 
 
 def test_refusals_are_one_line(tmp_path, capsys):
@@ -46,8 +49,8 @@ def test_refusals_are_one_line(tmp_path, capsys):
     assert not out.exists()
     assert main(["labels", "--out", str(out)]) == 0
     before = out.read_text()
-    assert main(["labels", "--out", str(out), "--acdc-labels"]) == 2
+    assert main(["labels", "--out", str(out), "--app-labels"]) == 2
     assert "--overwrite" in capsys.readouterr().err
     assert out.read_text() == before
-    assert main(["labels", "--out", str(out), "--acdc-labels", "--overwrite"]) == 0
+    assert main(["labels", "--out", str(out), "--app-labels", "--overwrite"]) == 0
     assert out.read_text() != before

@@ -1,5 +1,6 @@
-"""SIGTERM and SIGKILL of ``cohort`` and ``synthesize``: no process left, and no staging after a
-re-run (SIGTERM cleans up at once; a SIGKILLed run's staging is removed by the next run)."""
+"""SIGTERM and SIGKILL of ``cohort`` and ``synthesize``: no process left; no staging after a
+cohort re-run (SIGTERM cleans up at once; a SIGKILLed run's staging is removed by the next run);
+synthesize leaves only whole files and its re-run resumes."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from pathlib import Path
 
 import pytest
 from tiny_models import tiny_label_vae_checkpoint, write_tiny_cohort
+
+from cardio_explorer.engine.io.nifti import read_label_volume
 
 pytestmark = pytest.mark.skipif(
     not Path("/proc/self/stat").exists(), reason="reads process states from /proc"
@@ -92,18 +95,10 @@ def _synthesize(checkpoint: Path, seeds: str) -> list[str]:
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL])
-@pytest.mark.parametrize("command", ["cohort", "synthesize"])
-def test_signal_leaves_no_process_and_rerun_leaves_no_staging(
-    command, signum, checkpoint, tmp_path
-):
+def test_cohort_signal_leaves_no_process_and_rerun_leaves_no_staging(signum, tmp_path):
     out = tmp_path / "out"
-    if command == "cohort":
-        long_run, short_run, workers = COHORT, SMALL_COHORT, 2
-    else:
-        long_run, workers = _synthesize(checkpoint, "0-99999"), 0
-        short_run = _synthesize(checkpoint, "0")
-    process, children = _start([*long_run, "--out", str(out)], tmp_path, workers)
-    assert len(children) >= workers
+    process, children = _start([*COHORT, "--out", str(out)], tmp_path, 2)
+    assert len(children) >= 2
     err = _stop(process, children, signum)
     assert not out.exists()
     if signum == signal.SIGTERM:
@@ -114,12 +109,44 @@ def test_signal_leaves_no_process_and_rerun_leaves_no_staging(
     left = _staging(tmp_path)
     assert len(left) == 1  # a hard kill cannot clean up; the next run does
     rerun = subprocess.run(
-        [*CLI, *short_run, "--out", str(out)], capture_output=True, text=True, timeout=120
+        [*CLI, *SMALL_COHORT, "--out", str(out)], capture_output=True, text=True, timeout=120
     )
     assert rerun.returncode == 0, rerun.stderr
     assert f"removed {tmp_path / left[0]}, left by an interrupted run" in rerun.stderr
     assert _staging(tmp_path) == []
     assert out.is_dir()
+
+
+def _logged(logs: Path) -> int:
+    """Cases logged as written (rows of the part logs)."""
+    return sum(max(0, len(p.read_text().splitlines()) - 1) for p in logs.glob("*.csv"))
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL])
+def test_synthesize_stopped_leaves_whole_files_and_the_rerun_resumes(signum, checkpoint, tmp_path):
+    out = tmp_path / "out"
+    argv = [*_synthesize(checkpoint, "0-7"), "--workers", "2", "--out", str(out)]
+    process = subprocess.Popen([*CLI, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    logs = out / ".parts"
+    while _logged(logs) < 4 or len(_children(process.pid)) < 2:
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "synthesize did not start writing within 60 s"
+        time.sleep(0.05)
+    err = _stop(process, _children(process.pid), signum)
+    if signum == signal.SIGTERM:
+        assert "terminated (SIGTERM)" in err.decode()
+        assert "Traceback" not in err.decode()
+        assert not list(out.glob(".*.nii*"))  # no temporary file left
+    assert not (out / "manifest.csv").exists()
+    for path in out.glob("*.nii.gz"):  # files are renamed into place whole
+        read_label_volume(path, acdc_labels=True)
+    rerun = subprocess.run([*CLI, *argv], capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    done = int(rerun.stdout.split(" already there")[0].rsplit(", ", 1)[1])
+    assert done >= 4
+    assert not list(out.glob(".*.nii*"))
+    assert len(list(out.glob("*.nii.gz"))) == 2 * 2 * 8 * 2 * 2  # every case, ED and ES
 
 
 def test_a_live_runs_staging_is_left_alone(tmp_path):

@@ -101,6 +101,18 @@ def test_wall_thickness_skips_slices_without_cavity_or_myocardium() -> None:
     assert max_wall_thickness_mm(empty) == 0.0
 
 
+def test_one_thick_edge_slice_does_not_set_the_maximum() -> None:
+    spacing = (8.0, 1.5, 1.5)
+    thin = ring_volume(8.0, spacing, nz=5).data
+    thick = ring_volume(24.0, spacing, inner=14.0, nz=1).data
+    edge = LabelVolume.from_array(np.concatenate([thick, thin]), spacing)
+    assert max_wall_thickness_mm(edge) == pytest.approx(8.0, abs=1.5)
+    assert max_wall_thickness_mm(edge, corroborated=False) == pytest.approx(24.0, abs=1.5)
+    # the same thickening on two adjacent slices is real and is kept
+    two = LabelVolume.from_array(np.concatenate([thick, thick, thin]), spacing)
+    assert max_wall_thickness_mm(two) == pytest.approx(24.0, abs=1.5)
+
+
 def test_ejection_fraction_known_and_safe_on_empty() -> None:
     assert ejection_fraction(150.0, 60.0) == pytest.approx(60.0)
     assert ejection_fraction(0.0, 0.0) == 0.0

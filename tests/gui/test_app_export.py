@@ -15,8 +15,10 @@ from vtkmodules.vtkIOXML import vtkXMLPolyDataReader
 from cardio_explorer.app.jobs import models
 from cardio_explorer.app.jobs.session import read_session
 from cardio_explorer.engine.label_vae.morph import PathologyMorph
+from cardio_explorer.engine.labels import INTERNAL_TO_ACDC
 
 pytestmark = pytest.mark.gui
+ACDC = np.asarray(INTERNAL_TO_ACDC, dtype=np.uint8)  # in-memory value -> value on disk
 
 
 @pytest.fixture
@@ -39,7 +41,9 @@ def test_export_labels_reads_back_with_simpleitk_in_the_same_frame(window, tmp_p
     assert path.name == "morph.nii.gz"
     assert (tmp_path / "morph_labels.txt").is_file()
     image = SimpleITK.ReadImage(str(path))
-    np.testing.assert_array_equal(SimpleITK.GetArrayFromImage(image), labels.data)
+    # ACDC values on disk, as every label file the project writes
+    np.testing.assert_array_equal(SimpleITK.GetArrayFromImage(image), ACDC[labels.data])
+    assert '"RV blood pool"' in (tmp_path / "morph_labels.txt").read_text().splitlines()[-3]
     np.testing.assert_allclose(image.GetSpacing(), labels.spacing_xyz, rtol=1e-5)
     np.testing.assert_allclose(image.GetOrigin(), _ras_to_lps(labels.origin_xyz), atol=1e-3)
 
@@ -50,7 +54,7 @@ def test_export_sequence_is_4d_with_time_last_and_the_frame_duration(qtbot, wind
     sample = window.display.sample
     path = window.exports.export_sequence(tmp_path / "beat.nii.gz")
     image = SimpleITK.ReadImage(str(path))
-    np.testing.assert_array_equal(SimpleITK.GetArrayFromImage(image), sample.labels.data)
+    np.testing.assert_array_equal(SimpleITK.GetArrayFromImage(image), ACDC[sample.labels.data])
     header = nib.load(str(path)).header
     assert header.get_data_shape()[3] == sample.labels.n_frames
     assert header.get_zooms()[3] * {"msec": 1.0, "sec": 1000.0}[
@@ -58,7 +62,7 @@ def test_export_sequence_is_4d_with_time_last_and_the_frame_duration(qtbot, wind
     ] == pytest.approx(sample.labels.frame_duration_ms)
     # the current frame alone
     frame_path = window.exports.export_labels(tmp_path / "frame.nii.gz")
-    np.testing.assert_array_equal(_read(frame_path), sample.labels.data[window.state.frame])
+    np.testing.assert_array_equal(_read(frame_path), ACDC[sample.labels.data[window.state.frame]])
 
 
 def test_export_surfaces_in_the_nifti_world_frame(window, tmp_path):
@@ -92,7 +96,7 @@ def test_export_morph_path_writes_the_series(qtbot, window, tmp_path):
     assert files[3].name == "labels.txt"
     morph = PathologyMorph.from_checkpoint(tiny_checkpoints()["label_vae"])
     expected = morph.morph("p1", "DCM", "ED", 1.0).labels.data
-    np.testing.assert_array_equal(_read(files[2]), expected)
+    np.testing.assert_array_equal(_read(files[2]), ACDC[expected])
 
 
 def test_a_bad_checkpoint_shows_an_error_dialog_without_blocking(qtbot, window, tmp_path):

@@ -14,7 +14,7 @@ def test_file_menu_exports_the_label_table_for_itksnap_and_slicer(qtbot, tmp_pat
     assert "Export label table (ITK-SNAP / 3D Slicer)…" in actions
     slicer = window.exports.export_label_table(tmp_path / "labels.ctbl")
     assert slicer.read_text().startswith("# Color table file")
-    assert "1 LV_blood_pool 220 60 60 255" in slicer.read_text()
+    assert "3 LV_blood_pool 220 60 60 255" in slicer.read_text()
     itksnap = window.exports.export_label_table(tmp_path / "labels.txt")
     assert "ITK-SnAP Label Description File" in itksnap.read_text()
     assert '"LV blood pool"' in itksnap.read_text()

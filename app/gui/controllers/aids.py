@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from cardio_explorer.app.gui.host import Host
 from cardio_explorer.viewer.anatomy import HeartAids
-
-if TYPE_CHECKING:
-    from cardio_explorer.app.gui.window import MainWindow
 
 TITLES = {
     "slice": "Short axis (labels; image when shown)",
@@ -15,7 +11,7 @@ TITLES = {
 }
 
 
-def install_aids(window: MainWindow) -> HeartAids:
+def install_aids(window: Host) -> HeartAids:
     """Titles on every view, and in 3D the orientation marker and the label legend."""
     views = window.views
     for name, title in TITLES.items():

@@ -36,7 +36,7 @@ from cardio_explorer.engine.io.nifti import (
     write_label_table,
     write_label_volume,
 )
-from cardio_explorer.engine.labels import LABEL_TABLE
+from cardio_explorer.engine.labels import FILES_HOLD_ACDC_VALUES, LABEL_TABLE
 from cardio_explorer.viewer.screenshot import save_screenshot
 from cardio_explorer.viewer.surfaces import EXPORT_FORMATS, export_surfaces
 
@@ -180,8 +180,12 @@ class ExportController(QObject):
             else None
         )
         # a heart morphed from the user's file goes back onto that file's grid
-        written = write_label_volume(own or on_source_grid(labels), path)
-        write_label_table(path.with_name(nifti_stem(path) + "_labels.txt"))
+        written = write_label_volume(
+            own or on_source_grid(labels), path, acdc_labels=FILES_HOLD_ACDC_VALUES
+        )
+        write_label_table(
+            path.with_name(nifti_stem(path) + "_labels.txt"), acdc_labels=FILES_HOLD_ACDC_VALUES
+        )
         where = " on your heart's own grid" if own is not None else ""
         self.host.status(f"wrote {written}{where}")
         return written
@@ -213,8 +217,10 @@ class ExportController(QObject):
             if path is None:
                 return None
         path = _with_nifti_suffix(Path(path))
-        written = write_label_volume(sample.labels, path)
-        write_label_table(path.with_name(nifti_stem(path) + "_labels.txt"))
+        written = write_label_volume(sample.labels, path, acdc_labels=FILES_HOLD_ACDC_VALUES)
+        write_label_table(
+            path.with_name(nifti_stem(path) + "_labels.txt"), acdc_labels=FILES_HOLD_ACDC_VALUES
+        )
         if sample.image is not None:
             write_image_volume(sample.image, path.with_name(nifti_stem(path) + "_image.nii.gz"))
         self.host.status(f"wrote {written}")
@@ -318,7 +324,7 @@ class ExportController(QObject):
             path = Path(name)
             if chosen == LABEL_TABLE_FILTERS.split(";;")[1] and path.suffix.lower() != ".ctbl":
                 path = path.with_name(path.name + ".ctbl")
-        written = write_label_table(path)
+        written = write_label_table(path, acdc_labels=FILES_HOLD_ACDC_VALUES)
         self.host.status(f"wrote {written}")
         return written
 

@@ -9,20 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 from PySide6.QtCore import QObject
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QFileDialog, QMenu
+from PySide6.QtWidgets import QFileDialog, QMenu, QWidget
 
+from cardio_explorer.app.gui.host import Host
 from cardio_explorer.app.jobs.movie import MovieRequest
 from cardio_explorer.app.jobs.protocol import JobDone, next_request_id
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.viewer.surfaces import surfaces_from_meshes
-
-if TYPE_CHECKING:
-    from cardio_explorer.app.gui.window import MainWindow
 
 MOVIE_FILTER = "Animated GIF (*.gif);;MP4 video (*.mp4)"
 MORPH_FRAMES = 21
@@ -63,12 +60,12 @@ def write_movie(frames: Sequence[np.ndarray], path: Path, fps: float) -> Path:
 class MovieController(QObject):
     """File > Export morph movie / heartbeat movie."""
 
-    def __init__(self, window: MainWindow) -> None:
-        super().__init__(window)
-        self.window = window
+    def __init__(self, host: Host, parent: QWidget) -> None:
+        super().__init__(parent)
+        self.host, self.parent_widget = host, parent
         self.last_movie: Path | None = None
         self.frames_written = 0
-        window.router.route("movie", self._morph_frames_done)
+        host.router.route("movie", self._morph_frames_done)
 
     def build_menu(self, menu: QMenu) -> None:
         """Two entries after the other exports."""
@@ -79,7 +76,7 @@ class MovieController(QObject):
             ("Export morph movie (GIF/MP4)…", self.export_morph_movie),
             ("Export heartbeat movie (GIF/MP4)…", self.export_heartbeat_movie),
         ):
-            action = QAction(text, self.window)
+            action = QAction(text, self.parent_widget)
             action.triggered.connect(lambda _=False, s=slot: self._guarded(s))
             menu.insertAction(before, action)
 
@@ -87,18 +84,20 @@ class MovieController(QObject):
         try:
             action()
         except (CardioInputError, OSError) as error:
-            self.window.report_error("Cannot write the movie", str(error))
+            self.host.report_error("Cannot write the movie", str(error))
 
     def _ask(self, default: str) -> Path | None:
-        name, _ = QFileDialog.getSaveFileName(self.window, "Export movie", default, MOVIE_FILTER)
+        name, _ = QFileDialog.getSaveFileName(
+            self.parent_widget, "Export movie", default, MOVIE_FILTER
+        )
         return Path(name) if name else None
 
     def export_morph_movie(
         self, path: str | Path | None = None, n_frames: int = MORPH_FRAMES
     ) -> MovieRequest | None:
         """The morph from alpha 0 to 1 of the current controls (meshed on the worker)."""
-        state = self.window.state
-        if self.window.engines.morph is None or state.subject_id is None:
+        state = self.host.state
+        if self.host.engines.morph is None or state.subject_id is None:
             raise CardioInputError("movie", "no label VAE model to morph with")
         if path is None:
             path = self._ask(f"{state.subject_id}_to_{state.target_group}_{state.phase}.gif")
@@ -106,14 +105,14 @@ class MovieController(QObject):
                 return None
         request = MovieRequest(
             next_request_id(),
-            self.window.engines,
+            self.host.engines,
             state.morph_query(),
             state.smoothing,
             int(n_frames),
             check_movie_path(path),
         )
-        self.window.worker.submit(request)
-        self.window.status(f"meshing {n_frames} morph steps for {request.path.name}…")
+        self.host.worker.submit(request)
+        self.host.status(f"meshing {n_frames} morph steps for {request.path.name}…")
         return request
 
     def _morph_frames_done(self, result: JobDone) -> None:
@@ -121,11 +120,11 @@ class MovieController(QObject):
         try:
             self._render([surfaces_from_meshes(m) for m in result.value], request.path, MORPH_FPS)
         except (CardioInputError, OSError) as error:
-            self.window.report_error("Cannot write the movie", str(error))
+            self.host.report_error("Cannot write the movie", str(error))
 
     def export_heartbeat_movie(self, path: str | Path | None = None) -> Path | None:
         """The shown 3D+t sequence, every frame, at its own frame rate."""
-        sample = self.window.display.sample
+        sample = self.host.display.sample
         if sample is None:
             raise CardioInputError("movie", "no heartbeat yet: generate or complete one")
         if path is None:
@@ -139,7 +138,7 @@ class MovieController(QObject):
 
     def _render(self, frames: Sequence, path: Path, fps: float) -> Path:
         """Draw each frame with the camera as it is now, then put the shown heart back."""
-        heart = self.window.views.heart
+        heart = self.host.views.heart
         camera = heart.camera()
         pixels = []
         try:
@@ -148,11 +147,11 @@ class MovieController(QObject):
                 heart.set_camera(camera)
                 pixels.append(heart.grab_pixels())
         finally:
-            shown = self.window.display.current_surfaces()
+            shown = self.host.display.current_surfaces()
             if shown is not None:
                 heart.show_surfaces(shown)
             heart.set_camera(camera)
         written = write_movie(pixels, path, fps)
         self.last_movie, self.frames_written = written, len(pixels)
-        self.window.status(f"wrote {written} ({len(pixels)} frames)")
+        self.host.status(f"wrote {written} ({len(pixels)} frames)")
         return written

@@ -1,0 +1,1 @@
+"""The dataset factory: plans, cases, layouts and writers behind ``cardio-explorer synthesize``."""

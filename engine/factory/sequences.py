@@ -1,0 +1,284 @@
+"""4D sequences: CHeart heartbeats for a grid of conditions or a conditions CSV, with images.
+
+A case is one condition set at one seed; a unit is one condition set at every seed (decoded in
+one batch, so any split of the work writes the same labels). Each case is one 4D NIfTI of
+labels (time last, the frame duration in pixdim[4]) and, with images, SPADE's image of every
+frame on the generator's grid (1.5 mm in-plane, 128 x 128; the labels are then written on that
+grid too, so the two align).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cardio_explorer.engine.cheart.conditions import CONDITION_NAMES, NUMERIC, parse_sex
+from cardio_explorer.engine.cheart.inference import (
+    decode_from_z,
+    end_systolic_frame,
+    frame0_latents,
+    prior_draw,
+    sequence_phenotypes,
+)
+from cardio_explorer.engine.cheart.model import CHeartModel
+from cardio_explorer.engine.errors import CardioInputError
+from cardio_explorer.engine.factory.cases import spade_images
+from cardio_explorer.engine.factory.morphs import MANIFEST_PHENOTYPES, check_seeds
+from cardio_explorer.engine.factory.writers import WrittenCase
+from cardio_explorer.engine.io.generic import read_conditions_csv
+from cardio_explorer.engine.io.safe_paths import check_safe_id
+from cardio_explorer.engine.limits import MAX_PLAN_CASES
+from cardio_explorer.engine.preprocess import DEFAULT_SPACING_MM, crop_or_pad, resample_inplane
+from cardio_explorer.engine.spade.network import SpadeModel
+from cardio_explorer.engine.subject import Conditions
+from cardio_explorer.engine.volume import LabelVolume
+
+SEQUENCE_COLUMNS = (
+    "case_index",
+    "case",
+    *CONDITION_NAMES,
+    "seed",
+    "style_seed",
+    "file_labels",
+    "file_images",
+    "n_frames",
+    "frame_duration_ms",
+    "es_frame",
+    *MANIFEST_PHENOTYPES,
+    "warnings",
+    "label_values",
+    "precision",
+    "plan_sha256",
+    "cheart_sha256",
+    "spade_sha256",
+)
+
+
+def parse_grid(text: str) -> dict[str, tuple[Any, ...]]:
+    """'age=30,50,70;sex=F,M;sbp=120' -> {name: values}; one clear error for a bad spec."""
+    grid: dict[str, tuple[Any, ...]] = {}
+    for part in filter(None, (p.strip() for p in text.split(";"))):
+        name, eq, values = part.partition("=")
+        name = name.strip().lower()
+        if not eq or name not in CONDITION_NAMES:
+            raise CardioInputError(
+                "--conditions-grid", f"{part!r}: expected NAME=V1,V2 with NAME in {CONDITION_NAMES}"
+            )
+        if name in grid:
+            raise CardioInputError("--conditions-grid", f"{name} given twice")
+        items = [v.strip() for v in values.split(",") if v.strip()]
+        if not items:
+            raise CardioInputError("--conditions-grid", f"{name} has no value")
+        try:
+            grid[name] = tuple(parse_sex(v) if name == "sex" else float(v) for v in items)
+        except (ValueError, CardioInputError):
+            raise CardioInputError(
+                "--conditions-grid", f"{name}: bad value in {values!r}"
+            ) from None
+    return grid
+
+
+@dataclass(frozen=True)
+class SequencePlan:
+    """Condition sets (named) x seeds, resolved against a CHeart model's statistics."""
+
+    names: tuple[str, ...]
+    conditions: tuple[Conditions, ...]
+    seeds: tuple[int, ...]
+    images: bool = False
+    labels: str = "acdc"
+    source: str = ""  # the grid spec or CSV path, for plan.toml
+
+    @classmethod
+    def from_grid(
+        cls, model: CHeartModel, grid: dict[str, tuple[Any, ...]], seeds: tuple[int, ...], **kw: Any
+    ) -> SequencePlan:
+        """Every combination of the grid's values; conditions not given: the training means
+        of each sex (both sexes when sex is not given)."""
+        sexes = grid.get("sex", ("F", "M"))
+        count = len(sexes) * int(np.prod([len(grid.get(n, (0,))) for n in NUMERIC]))
+        _check_size(count, len(seeds))
+        conditions = []
+        for sex in sexes:
+            means = model.stats.typical(sex)
+            axes = [grid.get(n, (getattr(means, n),)) for n in NUMERIC]
+            for values in itertools.product(*axes):
+                conditions.append(
+                    model.stats.typical(sex, **dict(zip(NUMERIC, values, strict=True)))
+                )
+        names = tuple(f"c{i:04d}" for i in range(len(conditions)))
+        spec = ";".join(f"{n}={','.join(map(str, v))}" for n, v in grid.items())
+        return cls(names, tuple(conditions), tuple(check_seeds(seeds)), source=spec, **kw)
+
+    @classmethod
+    def from_csv(cls, path: str | Path, seeds: tuple[int, ...], **kw: Any) -> SequencePlan:
+        """One condition set per row of a conditions CSV (subject, age, sex, height, weight,
+        sbp), named by its subject column."""
+        table = read_conditions_csv(path)
+        if not table:
+            raise CardioInputError(path, "no rows with a subject id")
+        _check_size(len(table), len(seeds))
+        names, conditions = [], []
+        for sid, row in table.items():
+            check_safe_id(sid, f"{path}: subject id")  # it names the files
+            missing = [n for n in CONDITION_NAMES if row.get(n) is None]
+            if missing:
+                raise CardioInputError(f"{path}: {sid}", f"missing {', '.join(missing)}")
+            names.append(sid)
+            conditions.append(Conditions(**{n: row[n] for n in CONDITION_NAMES}))
+        return cls(
+            tuple(names), tuple(conditions), tuple(check_seeds(seeds)), source=str(path), **kw
+        )
+
+
+def _check_size(n_conditions: int, n_seeds: int) -> None:
+    if n_conditions * n_seeds > MAX_PLAN_CASES:
+        raise CardioInputError(
+            "seeds",
+            f"{n_conditions:,} condition sets x {n_seeds} seeds = {n_conditions * n_seeds:,} "
+            f"sequences; at most {MAX_PLAN_CASES:,} per run",
+        )
+
+
+class SequenceWork:
+    """A sequence plan as a run's work (see ``factory.run.Work``)."""
+
+    columns = SEQUENCE_COLUMNS
+
+    def __init__(
+        self,
+        plan: SequencePlan,
+        model: CHeartModel,
+        spade: SpadeModel | None,
+        common: dict[str, Any],
+    ) -> None:
+        self.plan, self.model, self.spade = plan, model, spade
+        self.labels = plan.labels
+        self.n_cases = len(plan.conditions) * len(plan.seeds)
+        keys = ("precision", "cheart_sha256", "spade_sha256")
+        self.common = {k: common.get(k, "") for k in keys}
+        text = json.dumps(
+            {
+                "names": plan.names,
+                "conditions": [c.as_dict() for c in plan.conditions],
+                "seeds": plan.seeds,
+                "images": plan.images,
+                "labels": plan.labels,
+            },
+            sort_keys=True,
+        )
+        self.sha256 = hashlib.sha256(text.encode()).hexdigest()
+
+    def to_toml(self) -> str:
+        """A record of the plan (conditions come from the grid or CSV named here)."""
+        p = self.plan
+        return (
+            f"# cardio-explorer sequence plan ({self.n_cases:,} sequences)\n\n[sequences]\n"
+            f"conditions = {json.dumps(p.source)}\nseeds = {list(p.seeds)}\n"
+            f"images = {'true' if p.images else 'false'}\nlabels = {json.dumps(p.labels)}\n"
+        )
+
+    def units_of(self, rank: int, world: int) -> Iterator[int]:
+        """Condition sets rank ``rank`` of ``world`` takes."""
+        return iter(range(rank, len(self.plan.conditions), world))
+
+    def cases_of(self, unit: int) -> range:
+        """The seeds of condition set ``unit``, as case indices."""
+        n = len(self.plan.seeds)
+        return range(unit * n, (unit + 1) * n)
+
+    def style_seed(self, index: int) -> int:
+        """SPADE style seed of a case: from the plan and the case index only."""
+        digest = hashlib.sha256(f"{self.sha256}:{index}:style".encode()).digest()
+        return int.from_bytes(digest[:4], "little")
+
+    def compute(self, unit: int, wanted: set[int]) -> list[WrittenCase]:
+        """Every seed of the unit decoded in one batch; the wanted ones made ready to write."""
+        p, model = self.plan, self.model
+        c = p.conditions[unit]
+        z = np.concatenate(
+            [frame0_latents(model, prior_draw(model, 1, seed), [c]) for seed in p.seeds]
+        )
+        labels, _ = decode_from_z(model, z, [c] * len(p.seeds))
+        out = []
+        for k, index in enumerate(self.cases_of(unit)):
+            if index not in wanted:
+                continue
+            sequence = LabelVolume(
+                data=labels[k],
+                affine=model.grid_affine(),
+                frame_duration_ms=model.frame_duration_ms,
+                name=f"{p.names[unit]} seed {p.seeds[k]}",
+            )
+            out.append(self._case(unit, index, p.seeds[k], sequence))
+        return out
+
+    def _case(self, unit: int, index: int, seed: int, sequence: LabelVolume) -> WrittenCase:
+        p = self.plan
+        case = f"{p.names[unit]}_s{seed}"
+        tasks: list[tuple[str, str, Any]] = []
+        style = None
+        image_file = ""
+        if p.images and self.spade is not None:
+            size = self.spade.config.image_size
+            sequence = crop_or_pad(resample_inplane(sequence, DEFAULT_SPACING_MM), size=size)
+            style = self.style_seed(index)
+            frames = [sequence.frame(t) for t in range(sequence.n_frames)]
+            made = spade_images(self.spade, frames, style, self.model.device, 64)
+            image = sequence_image(sequence, np.stack([m.data for m in made]))
+            image_file = f"{case}_4d.nii.gz"
+            tasks.append((image_file, "image", image))
+        tasks.insert(0, (f"{case}_4d_gt.nii.gz", "label", sequence))
+        measured = sequence_phenotypes(sequence, wall=True)
+        c = p.conditions[unit]
+        row: dict[str, Any] = {
+            "case_index": index,
+            "case": case,
+            **c.as_dict(),
+            "seed": seed,
+            "style_seed": "" if style is None else style,
+            "file_labels": f"{case}_4d_gt.nii.gz",
+            "file_images": image_file,
+            "n_frames": sequence.n_frames,
+            "frame_duration_ms": round(float(sequence.frame_duration_ms or 0.0), 3),
+            "es_frame": end_systolic_frame(sequence),
+            **{n: round(float(measured[n]), 3) for n in MANIFEST_PHENOTYPES},
+            "warnings": " | ".join(self.model.stats.out_of_range(c)),
+            "label_values": p.labels,
+            "plan_sha256": self.sha256,
+            **self.common,
+        }
+        return WrittenCase(index, tasks, row)
+
+    def finish(self, out: Path, n_rows: int) -> None:
+        """Nothing beside the files (the layout is flat)."""
+
+    def record(self) -> dict[str, Any]:
+        """The plan's fields for provenance.json."""
+        p = self.plan
+        return {
+            "conditions": p.source,
+            "n_condition_sets": len(p.conditions),
+            "seeds": list(p.seeds),
+            "images": p.images,
+            "layout": "flat",
+        }
+
+
+def sequence_image(labels: LabelVolume, data: np.ndarray) -> Any:
+    """An image volume with the labels' grid and frame duration."""
+    from cardio_explorer.engine.volume import ImageVolume
+
+    return ImageVolume(
+        data=data.astype(np.float32),
+        affine=labels.affine,
+        frame_duration_ms=labels.frame_duration_ms,
+        name=labels.name,
+    )
