@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -105,11 +106,14 @@ def execute(
     resumed = f", {result.n_skipped} already there" if result.n_skipped else ""
     where = f"{result.manifest.name} to " if result.manifest else "files to "
     what = "sequences" if sequences else "morphs"
-    print(
+    # one write per line: under torchrun the ranks share stdout unbuffered, and print() writes
+    # the text and its newline separately, so two ranks' lines could run into one
+    sys.stdout.write(
         f"wrote {n_files} files for {result.n_written} {what}{part}{resumed} and "
         f"{where}{result.folder} in {result.elapsed_s:.1f} s on {describe(device)}, "
-        f"{current_precision(device)}"
+        f"{current_precision(device)}\n"
     )
+    sys.stdout.flush()
     if args.bench:
         rate = result.n_written / result.elapsed_s if result.elapsed_s > 0 else 0.0
         kind = "4D sequences" if sequences else f"{', '.join(plan.phases)}, 32 slices"

@@ -24,7 +24,7 @@ from cardio_explorer.engine.device import choose_device, current_precision, desc
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.io.atomic import check_output_file
 from cardio_explorer.engine.label_vae.config import PRESETS
-from cardio_explorer.engine.nn.checkpoint import load_checkpoint
+from cardio_explorer.engine.nn.checkpoint import Checkpoint, load_checkpoint
 from cardio_explorer.engine.spade.config import SpadeConfig, resolve_config
 from cardio_explorer.engine.utility.arms import ARM_NAMES
 from cardio_explorer.engine.utility.data import read_scarce, read_test_set
@@ -78,11 +78,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--spade-config",
         default=None,
-        help="SPADE preset or JSON (default: the bundled model's, which is then fine-tuned)",
+        help="SPADE preset or JSON (default: the --spade-init model's, which is then fine-tuned)",
     )
     p.add_argument("--spade-epochs", type=int, default=SynthesisSettings().spade_epochs)
     p.add_argument(
-        "--spade-from-scratch", action="store_true", help="do not start from the bundled SPADE"
+        "--spade-init",
+        type=Path,
+        default=None,
+        help="SPADE checkpoint fine-tuned on the scarce set (default: the bundled cohort SPADE, "
+        "resources/spade_cohort.safetensors, which never saw a real heart); one trained on "
+        "subjects of --data outside the scarce set is refused",
+    )
+    p.add_argument(
+        "--spade-from-scratch", action="store_true", help="train SPADE from random weights"
     )
     p.add_argument("--alphas", type=float, nargs="+", default=[1.0], help="morph strengths")
     p.add_argument("--seeds-per-target", type=int, default=1, help="morph draws per target")
@@ -130,11 +138,11 @@ def _models(args: argparse.Namespace) -> tuple[Any, SpadeConfig, Any]:
     vae = vae_config(args.vae_config) or PRESETS["lean"]
     if vae.size != args.size:
         raise CardioInputError("--vae-config", f"is {vae.size} px, --size is {args.size}")
-    bundled = resources.bundled_checkpoint("spade")
+    bundled = args.spade_init or resources.bundled_checkpoint("spade_cohort")
     init = None
     if not args.spade_from_scratch and args.spade_config is None:
         if not bundled.is_file():
-            raise CardioInputError(bundled, "missing; pass --spade-config lean to train one")
+            raise CardioInputError(bundled, "missing; pass --spade-from-scratch to train one")
         init = load_checkpoint(bundled, "spade")
         spade = SpadeConfig.from_json(init.config)
     else:
@@ -145,6 +153,24 @@ def _models(args: argparse.Namespace) -> tuple[Any, SpadeConfig, Any]:
     if spade.image_size != args.size:
         raise CardioInputError("--spade-config", f"is {spade.image_size} px, --size is {args.size}")
     return vae, spade, init
+
+
+def check_init_saw_only_scarce(init: Checkpoint | None, data: Path, scarce: set[str]) -> None:
+    """Refuse a SPADE to start from that trained on real subjects of ``data`` outside the scarce
+    set: arm (c) would then see real hearts that arms (a) and (b) never see."""
+    extra = init.extra if init is not None else {}
+    trained_on = extra.get("data")
+    if not trained_on or Path(trained_on).resolve() != data.resolve():
+        return
+    seen = {str(s) for key in ("train_subjects", "held_out_subjects") for s in extra.get(key, [])}
+    outside = sorted(seen - scarce)
+    if outside:
+        shown = ", ".join(outside[:3]) + (", ..." if len(outside) > 3 else "")
+        raise CardioInputError(
+            "--spade-init",
+            f"{init.path} was trained on {len(outside)} subjects of {data} outside the scarce "
+            f"set ({shown}); start from the cohort SPADE (the default) or --spade-from-scratch",
+        )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -179,6 +205,7 @@ def run(args: argparse.Namespace) -> int:
     start, cpu_start = time.perf_counter(), time.process_time()
     scarce, held = read_scarce(args.data, args.split, args.n_nor, args.n_per_group)
     ids = {s.subject_id for s in scarce}
+    check_init_saw_only_scarce(init, args.data, ids)
     tests = [read_test_set(t, args.data, held, ids) for t in args.test]
     if len({t.name for t in tests}) != len(tests):
         raise CardioInputError("--test", "two test folders share a name; rename one")
@@ -254,6 +281,8 @@ def _command(args: argparse.Namespace) -> str:
             parts += [flag, *(str(v) for v in value)]
         else:
             parts += [flag, str(value)]
+    if args.spade_init is not None:
+        parts += ["--spade-init", str(args.spade_init)]
     if args.spade_from_scratch:
         parts.append("--spade-from-scratch")
     return " ".join(shlex.quote(p) for p in parts)

@@ -12,7 +12,7 @@ from typing import Literal
 
 import numpy as np
 
-from cardio_explorer.engine.cohort.anatomy import FrameState, HeartModel, HeartShape, sample_shape
+from cardio_explorer.engine.cohort.anatomy import FrameState, HeartModel
 from cardio_explorer.engine.cohort.conditions import sample_conditions
 from cardio_explorer.engine.cohort.grid import (
     DENSE_GRID,
@@ -26,6 +26,7 @@ from cardio_explorer.engine.cohort.grid import (
 from cardio_explorer.engine.cohort.imaging import Scanner, normalise
 from cardio_explorer.engine.cohort.motion import ejected_fraction_curve, es_frame_for
 from cardio_explorer.engine.cohort.physiology import Targets, sample_targets
+from cardio_explorer.engine.cohort.shape import HeartShape, sample_shape
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.labels import Label
 from cardio_explorer.engine.limits import (

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage as ndi
 
-from cardio_explorer.engine.cohort.anatomy import HeartShape, Tissue
 from cardio_explorer.engine.cohort.grid import Grid
+from cardio_explorer.engine.cohort.shape import HeartShape, Tissue
 from cardio_explorer.engine.subject import Conditions
 
 # Quantisation of the stored image to 512 levels over [-1, 1]: far finer than the noise (its SD

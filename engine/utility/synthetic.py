@@ -141,7 +141,8 @@ def train_scarce_spade(
         bar.close()
         losses.append(round(total / len(batches), 4))
     info = {
-        "init": "bundled SPADE (trained on the synthetic cohort only)" if init else "scratch",
+        "init": init.path.name if init is not None and init.path else "scratch",
+        "init_trained_on": init.extra.get("data") if init is not None else None,
         "init_sha256": init.sha256 if init is not None else None,
         "epochs": settings.spade_epochs,
         "slices": len(slices),

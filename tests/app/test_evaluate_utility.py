@@ -12,8 +12,11 @@ from PIL import Image
 from tiny_models import TINY, TINY_SPADE
 
 from cardio_explorer.app import cli
+from cardio_explorer.app.commands.evaluate_utility import check_init_saw_only_scarce
+from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.io.acdc import write_info_cfg
 from cardio_explorer.engine.io.nifti import write_image_volume, write_label_volume
+from cardio_explorer.engine.nn.checkpoint import Checkpoint
 from cardio_explorer.engine.volume import ImageVolume, LabelVolume
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -196,3 +199,16 @@ def test_an_existing_report_is_kept_without_overwrite(setup, report, capsys):
     assert _run(setup, out) == 2
     assert "--overwrite" in capsys.readouterr().err
     assert out.read_text() == before
+
+
+def test_a_spade_trained_on_subjects_outside_the_scarce_set_is_refused(tmp_path):
+    """The bundled ACDC SPADE saw real subjects the scarce arms never see: arm (c) may not start
+    from it (the check reads the checkpoint header's data folder and subject ids)."""
+    data = tmp_path / "acdc"
+    data.mkdir()
+    extra = {"data": str(data), "train_subjects": ["patient001", "patient002"]}
+    init = Checkpoint(kind="spade", config={}, tensors={}, extra=extra, path=tmp_path / "s")
+    check_init_saw_only_scarce(init, data, {"patient001", "patient002"})
+    check_init_saw_only_scarce(init, tmp_path / "elsewhere", {"patient001"})
+    with pytest.raises(CardioInputError, match=r"--spade-init.*1 subjects.*patient002"):
+        check_init_saw_only_scarce(init, data, {"patient001"})

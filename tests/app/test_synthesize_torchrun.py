@@ -48,7 +48,7 @@ def test_two_ranks_write_the_single_process_dataset(tmp_path):
     )
     assert run.returncode == 0, run.stderr[-2000:]
     lines = [line for line in run.stdout.splitlines() if line.startswith("wrote ")]
-    assert len(lines) == 2
+    assert len(lines) == 2, run.stdout  # one whole line per rank, never two run together
     assert any("(rank 0 of 2, 36 in all)" in line and "manifest.csv" in line for line in lines)
     one, two = tmp_path / "one", tmp_path / "two"
     names = sorted(p.name for p in one.glob("*.nii.gz"))
