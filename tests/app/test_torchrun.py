@@ -50,7 +50,7 @@ def _cheart(root: Path) -> list[str]:
     assert main([*argv, "--quiet", "--out", str(root / "cohort")]) == 0
     config = {"base": "tiny", "grid": [8, 16, 16], "spacing": [16, 10, 10], "batch_size": 2}
     (root / "tiny.json").write_text(json.dumps(config))
-    return ["cheart", "--config", "tiny.json", "--val-fraction", "0.34"]
+    return ["cheart", "--config", "tiny.json", "--val-fraction", "0.34", "--patience", "0"]
 
 
 def _spade(root: Path) -> list[str]:
@@ -68,7 +68,7 @@ def _spade(root: Path) -> list[str]:
 
 
 # kind: (cohort and options, epochs)
-KINDS = {"label_vae": (_label_vae, 6), "cheart": (_cheart, 4), "spade": (_spade, 3)}
+KINDS = {"label_vae": (_label_vae, 6), "cheart": (_cheart, 6), "spade": (_spade, 3)}
 
 
 @pytest.mark.parametrize("kind", list(KINDS))
@@ -94,8 +94,9 @@ def test_two_processes_train_and_the_app_loads_the_result(kind, tmp_path):
         assert rec[-1] < rec[0]
     else:
         assert extra["training"]["processes"] == 2
-        losses = [h["loss"] for h in extra["training"]["history"]]
+        # the data term: the total also carries the KL term, whose weight warms up
+        losses = [h["ce"] for h in extra["training"]["history"]]
         assert len(losses) >= 2
-        assert losses[-1] < losses[0]
+        assert losses[-1] < losses[0], extra["training"]["history"]
     slot = load_slot(kind, out, torch.device("cpu"))
     assert slot.ready, slot.message
