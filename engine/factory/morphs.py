@@ -55,6 +55,17 @@ class SynthesisJob:
 
 
 # planning -------------------------------------------------------------------------------------
+def check_plan_size(n_subjects: int, n_groups: int, n_seeds: int, n_alphas: int) -> None:
+    """Refuse a plan of more than MAX_PLAN_CASES morphs, naming each factor."""
+    cases = n_subjects * n_groups * n_seeds * n_alphas
+    if cases > MAX_PLAN_CASES:
+        raise CardioInputError(
+            "seeds",
+            f"{n_subjects} subjects x {n_groups} groups x {n_seeds} seeds x "
+            f"{n_alphas} alphas = {cases:,} morphs; at most {MAX_PLAN_CASES:,} per run",
+        )
+
+
 def plan_jobs(
     atlas: LatentAtlas,
     groups: Sequence[str] | None = None,
@@ -72,13 +83,7 @@ def plan_jobs(
     subject_list = check_subjects(atlas, subjects)
     seed_list = check_seeds(seeds)
     alpha_list = check_alphas(alphas)
-    cases = len(subject_list) * len(group_list) * len(seed_list) * len(alpha_list)
-    if cases > MAX_PLAN_CASES:
-        raise CardioInputError(
-            "seeds",
-            f"{len(subject_list)} subjects x {len(group_list)} groups x {len(seed_list)} seeds x "
-            f"{len(alpha_list)} alphas = {cases:,} morphs; at most {MAX_PLAN_CASES:,} per run",
-        )
+    check_plan_size(len(subject_list), len(group_list), len(seed_list), len(alpha_list))
     return [
         SynthesisJob(subject, group, seed, alpha, bool(correlated))
         for subject, group, seed, alpha in itertools.product(

@@ -26,11 +26,12 @@ from cardio_explorer.engine.factory.morphs import (
     check_alphas,
     check_groups,
     check_phases,
+    check_plan_size,
     check_seeds,
     check_subjects,
 )
 from cardio_explorer.engine.label_vae.atlas import LatentAtlas
-from cardio_explorer.engine.limits import MAX_PLAN_CASES, MAX_SEED, MAX_SEEDS
+from cardio_explorer.engine.limits import MAX_SEED, MAX_SEEDS
 
 LAYOUTS = ("flat", "nnunet", "acdc")
 LABEL_VALUES = ("acdc", "app")
@@ -108,13 +109,7 @@ class Plan:
                     f"acdc needs each subject's height and weight for Info.cfg; the atlas has "
                     f"none for {bare[0]}; pick flat or nnunet",
                 )
-        cases = len(subjects) * len(groups) * len(seeds) * len(alphas)
-        if cases > MAX_PLAN_CASES:
-            raise CardioInputError(
-                "seeds",
-                f"{len(subjects)} subjects x {len(groups)} groups x {len(seeds)} seeds x "
-                f"{len(alphas)} alphas = {cases:,} morphs; at most {MAX_PLAN_CASES:,} per run",
-            )
+        check_plan_size(len(subjects), len(groups), len(seeds), len(alphas))
         resolved = replace(
             self,
             groups=groups,

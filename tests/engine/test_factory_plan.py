@@ -6,9 +6,15 @@ import pytest
 from tiny_models import tiny_label_vae_checkpoint, write_tiny_cohort
 
 from cardio_explorer.engine.errors import CardioInputError
-from cardio_explorer.engine.factory.morphs import SynthesisJob, alpha_tag, plan_jobs
+from cardio_explorer.engine.factory.morphs import (
+    SynthesisJob,
+    alpha_tag,
+    check_plan_size,
+    plan_jobs,
+)
 from cardio_explorer.engine.factory.plan import Plan, parse_seed_spec, read_plan
 from cardio_explorer.engine.label_vae.morph import PathologyMorph
+from cardio_explorer.engine.limits import MAX_PLAN_CASES
 
 
 @pytest.fixture(scope="module")
@@ -111,3 +117,11 @@ def test_seed_specs_and_alpha_tags():
     with pytest.raises(CardioInputError, match="at most"):
         parse_seed_spec("0-1000000000")
     assert [alpha_tag(a) for a in (0.0, 0.05, 0.25, 1.0)] == ["000", "005", "025", "100"]
+
+
+def test_a_plan_over_the_case_bound_is_refused_naming_each_factor():
+    """One bound for plans given by flags and by plan files: more than MAX_PLAN_CASES morphs is
+    one clear error before any work."""
+    check_plan_size(1, 1, MAX_PLAN_CASES, 1)
+    with pytest.raises(CardioInputError, match=r"12 subjects x 4 groups x 5000 seeds x 21 alphas"):
+        check_plan_size(12, 4, 5000, 21)
