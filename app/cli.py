@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "cohort",
     "synthesize",
     "labels",
+    "atlas",
 )
 
 _HELP = ("-h", "--help", "--version")

@@ -9,10 +9,15 @@ slice orders. Here the frame is fixed by the heart itself:
   the same view;
 - slices run base (index 0) to apex, decided by the per-slice heart area (the heart narrows
   towards the apex);
-- the whole map is kept proper in world space (positive determinant of the final affine): a
-  stack whose slices must be reversed is also mirrored across the LV -> RV axis, so the
-  anatomy is turned, never reflected, relative to what the header says. (A reversed slice
-  order alone would be a mirror image: M&Ms stacks read apex-first are exactly that.)
+- the handedness follows one convention, ACDC's as stored. ACDC files carry no orientation
+  (axis-aligned affines, spacing only), and their arrays are the mirror images of real hearts
+  placed by a scanner's true orientation (the RV outflow tract, which is anterior, lies on one
+  side in 67 of 80 ACDC subjects and on the other in every M&Ms heart; every M&Ms heart
+  reconstructs better mirrored). So a header without orientation keeps the map proper in
+  world space (positive determinant of the final affine: a stack whose slices must be reversed
+  is also mirrored across the LV -> RV axis), and a header with a true scanner orientation
+  (oblique axes, as every short-axis acquisition has) gets the mirrored map (negative
+  determinant). Either way the map stays world-consistent, so going back to the file is exact.
 
 Every step keeps the affine world-consistent (new affine = old affine @ index map), and the
 volume remembers the grid of the file it came from (:class:`SourceGrid`), so
@@ -36,6 +41,9 @@ from cardio_explorer.engine.volume import LabelVolume, SourceGrid, Volume
 V = TypeVar("V", bound=Volume)
 
 TARGET_ANGLE_DEG = 180.0  # LV -> RV along -x, as the cohort and ACDC are stored
+# An axis further than this from every world axis means the header carries a real orientation:
+# short-axis planes are double-oblique (tens of degrees), headers without one are axis-aligned.
+OBLIQUE_MIN_DEG = 5.0
 
 
 @dataclass(frozen=True)
@@ -44,14 +52,16 @@ class AnatomicalFrame:
 
     lv_rv_angle_deg: measured in-plane angle (atan2 of y, x in mm) of the LV -> RV centroid
     axis, None when there is no RV (no rotation then). flip_slices: the input runs apex to
-    base. mirror: reflect across the LV -> RV axis (keeps the map proper). centre_yx: heart
-    centre (array index) of the input, the centre of the output window.
+    base. mirror: reflect across the LV -> RV axis (sets the handedness). centre_yx: heart
+    centre (array index) of the input, the centre of the output window. scanner_oriented: the
+    header carried a true orientation (the map's handedness then follows ACDC's convention).
     """
 
     lv_rv_angle_deg: float | None
     flip_slices: bool
     mirror: bool
     centre_yx: tuple[float, float]
+    scanner_oriented: bool = False
 
     @property
     def rotation_deg(self) -> float:
@@ -69,6 +79,7 @@ class AnatomicalFrame:
             "rotation_deg": round(self.rotation_deg, 2),
             "flip_slices": self.flip_slices,
             "mirror": self.mirror,
+            "scanner_oriented": self.scanner_oriented,
         }
 
 
@@ -154,10 +165,19 @@ def measure_frame(vols: Sequence[LabelVolume] | LabelVolume) -> AnatomicalFrame:
         _, ny, nx = vols[0].spatial_shape
         centre = ((ny - 1) / 2, (nx - 1) / 2)
     flip = apex_first(vols)
-    # Keep the map proper in world space: the final affine's determinant must be positive.
+    # The final affine's determinant: positive without a header orientation, negative with one
+    # (ACDC's arrays are mirror images of scanner-placed hearts; see the module docstring).
     det = float(np.linalg.det(vols[0].affine[:3, :3]))
-    mirror = (det < 0) != flip
-    return AnatomicalFrame(lv_rv_angle(vols), flip, mirror, centre)
+    oriented = scanner_oriented(vols[0].affine)
+    mirror = ((det < 0) != flip) != oriented
+    return AnatomicalFrame(lv_rv_angle(vols), flip, mirror, centre, oriented)
+
+
+def scanner_oriented(affine: np.ndarray) -> bool:
+    """Whether a header carries a true scanner orientation: some axis is oblique to the world."""
+    axes = np.asarray(affine, dtype=float)[:3, :3]
+    cosines = np.abs(axes).max(axis=0) / np.linalg.norm(axes, axis=0)
+    return bool(np.degrees(np.arccos(np.clip(cosines.min(), -1.0, 1.0))) > OBLIQUE_MIN_DEG)
 
 
 # resampling ---------------------------------------------------------------------------------

@@ -128,7 +128,7 @@ def tiny_label_vae_checkpoint(
     if train_steps:
         slices = np.concatenate([v.data for s in subjects for v in s.labels.values()])
         _fit(model, slices, train_steps)
-    atlas = build_atlas(model, subjects)
+    atlas = build_atlas(model, subjects, refine_steps=0)  # the fast posterior means
     if balanced:  # the encoder is untouched, so the atlas's codes stay valid
         codes = np.concatenate([r.codes[p] for r in atlas.references.values() for p in r.codes])
         _balance_classes(model, codes)

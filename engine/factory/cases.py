@@ -139,7 +139,8 @@ def compute_unit(
     for phase in PHASES:
         every = morph.series(subject, group, phase, p.alphas, p.correlated, seed)
         decoded[phase] = [every[k] for k in keep]
-    conditions = morph.atlas.reference(subject).conditions
+    reference = morph.atlas.reference(subject)
+    conditions = reference.conditions
     style_seed = plan.style_seed(unit) if p.images and styles is None else None
     images: dict[tuple[int, str], ImageVolume] = {}
     if p.images and spade is not None:
@@ -163,7 +164,7 @@ def compute_unit(
                 labels={phase: decoded[phase][k].labels for phase in p.phases},
                 images={phase: images[(k, phase)] for phase in p.phases if (k, phase) in images},
                 phenotypes=phenotypes,
-                meets_group_rule=meets_group_rule(group, phenotypes, conditions),
+                meets_group_rule=meets_group_rule(group, phenotypes, conditions, reference.bsa_m2),
                 style_seed=style_seed,
                 conditions=conditions,
             )

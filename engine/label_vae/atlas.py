@@ -42,6 +42,8 @@ class GroupStats:
     max: np.ndarray
     n_subjects: int
     dim_kendall: np.ndarray  # nz x nz Kendall tau between latent dimensions
+    # Mean stack extent (mm between first and last slice centres): the length 32 codes span.
+    extent_mm: float | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -50,6 +52,11 @@ class StackGeometry:
 
     affine: np.ndarray
     n_slices: int
+
+    @property
+    def extent_mm(self) -> float:
+        """Distance between the first and last slice centres (0 for a single slice)."""
+        return float(np.linalg.norm(np.asarray(self.affine)[:3, 2]) * (self.n_slices - 1))
 
     def resampled_affine(self, n_out: int) -> np.ndarray:
         """Affine of ``n_out`` slices whose first and last centres are the original ones.
@@ -75,6 +82,9 @@ class ReferenceSubject:
     codes: dict[str, np.ndarray]
     geometry: dict[str, StackGeometry]
     conditions: Conditions | None = None
+    # Body surface area (Mosteller) when height and weight are known, even without the other
+    # conditions (ACDC gives only those two): the group rules index volumes by it.
+    bsa_m2: float | None = None
 
     def phase_codes(self, phase: str) -> np.ndarray:
         """The 32 x nz codes of one phase (clear error when the phase was not encoded)."""
@@ -156,12 +166,14 @@ class LatentAtlas:
                 "min": _rounded(s.min, _CODE_DECIMALS),
                 "max": _rounded(s.max, _CODE_DECIMALS),
                 "dim_kendall": _rounded(s.dim_kendall, _CORR_DECIMALS),
+                "extent_mm": None if s.extent_mm is None else round(s.extent_mm, 3),
             }
         references = [
             {
                 "id": ref.subject_id,
                 "group": ref.group,
                 "conditions": ref.conditions.as_dict() if ref.conditions else None,
+                "bsa_m2": None if ref.bsa_m2 is None else round(ref.bsa_m2, 4),
                 "phases": {
                     phase: {
                         "codes": _rounded(ref.codes[phase], _CODE_DECIMALS),
@@ -207,6 +219,7 @@ class LatentAtlas:
                         max=_array(s["max"]),
                         n_subjects=int(s["n_subjects"]),
                         dim_kendall=_array(s["dim_kendall"]),
+                        extent_mm=_optional_float(s.get("extent_mm")),
                     )
             references = {}
             for r in data["references"]:
@@ -220,6 +233,7 @@ class LatentAtlas:
                         for p, v in phases.items()
                     },
                     conditions=Conditions(**r["conditions"]) if r.get("conditions") else None,
+                    bsa_m2=_optional_float(r.get("bsa_m2")),
                 )
         except (KeyError, TypeError, ValueError, AttributeError) as error:
             if isinstance(error, CardioInputError):
@@ -253,6 +267,16 @@ def _rounded(array: np.ndarray, decimals: int) -> list:
     out = values.astype(object)
     out[~np.isfinite(values)] = None
     return out.tolist()
+
+
+def _optional_float(value: Any) -> float | None:
+    """A positive finite number from JSON, or None (absent in atlases written before it)."""
+    if value is None:
+        return None
+    number = float(value)
+    if not np.isfinite(number) or number <= 0:
+        raise ValueError(f"{value!r} is not a positive number")
+    return number
 
 
 def _array(values: list) -> np.ndarray:

@@ -25,7 +25,7 @@ from scipy.stats import spearmanr
 from tqdm.auto import tqdm
 
 from cardio_explorer.engine.label_vae.atlas import REFERENCE_GROUP, LatentAtlas
-from cardio_explorer.engine.label_vae.encoding import encode_stack, encode_subject
+from cardio_explorer.engine.label_vae.encoding import REFINE_STEPS, encode_stack, encode_subject
 from cardio_explorer.engine.label_vae.morph import MorphResult, PathologyMorph, decode_codes
 from cardio_explorer.engine.labels import STRUCTURES
 from cardio_explorer.engine.metrics.consistency import irregularity
@@ -125,7 +125,7 @@ def _reconstruction(
             if frame is None or frame not in subject.labels:
                 continue
             labels = subject.labels[frame]
-            decoded = decode_codes(model, encode_stack(model, labels, device), device)
+            decoded = decode_codes(model, encode_stack(model, labels, device, REFINE_STEPS), device)
             dice = dice_per_structure(labels.with_data(decoded), labels)
             for key in scores:
                 scores[key].append(dice[key])
@@ -161,7 +161,9 @@ def _morphs(
                 values = endpoint.as_dict()
                 for name in REPORTED_PHENOTYPES:
                     curves[name][seed, i] = values[name]
-            rule_met.append(bool(meets_group_rule(group, endpoint, source.conditions)))
+            rule_met.append(
+                bool(meets_group_rule(group, endpoint, source.conditions, source.bsa_m2))
+            )
             flat = [morph.morph(source.subject_id, group, p, 1.0, False, seed) for p in PHASES]
             for mode, stacks in (("correlated", (ed[-1], es[-1])), ("uncorrelated", flat)):
                 for result in stacks:

@@ -2,10 +2,13 @@
 
 For a NOR reference subject of the atlas, a target group, a phase and alpha in [0, 1], the
 latent path is (1 - alpha) * subject codes + alpha * pseudo-pathology sample (32 x nz); decoding
-its 32 slices gives a label stack whose slices span the subject's own extent, on the atlas's
-in-plane grid. The sample is cached per (subject, group, phase, correlated, seed), so moving
-alpha costs only the interpolation and one decode. ED and ES with the same seed share one
-standard-normal draw, which keeps EF meaningful along the morph.
+its 32 slices gives a label stack on the atlas's in-plane grid. The codes say where along the
+stack each slice lies, not how long the stack is, so the length is morphed too: from the
+subject's own extent to the target group's mean (a dilated heart is longer: in ACDC's training
+split DCM stacks span 88 mm, NOR 72 mm), with the base slice kept in place. The sample is
+cached per (subject, group, phase, correlated, seed), so moving alpha costs only the
+interpolation and one decode. ED and ES with the same seed share one standard-normal draw,
+which keeps EF meaningful along the morph.
 """
 
 from __future__ import annotations
@@ -162,9 +165,10 @@ class PathologyMorph:
         slices = decode_codes(self.model, np.concatenate(paths), self.device)
         geometry = self.atlas.reference(subject_id).geometry[phase]
         n = self.atlas.n_slices
-        affine = geometry.resampled_affine(n)
         results = []
         for i, (alpha, path) in enumerate(zip(alphas, paths, strict=True)):
+            affine = geometry.resampled_affine(n)
+            affine[:3, 2] *= self.length_scale(subject_id, target_group, phase, alpha)
             labels = LabelVolume(
                 data=slices[i * n : (i + 1) * n],
                 affine=affine,
@@ -185,14 +189,29 @@ class PathologyMorph:
             )
         return results
 
+    def length_scale(self, subject_id: str, target_group: str, phase: str, alpha: float) -> float:
+        """Factor on the subject's slice spacing at ``alpha``: its extent morphed linearly to
+        the target group's mean extent (1 when the atlas or a single-slice stack has none)."""
+        own = self.atlas.reference(subject_id).geometry[phase].extent_mm
+        target = self.atlas.group_stats(target_group, phase).extent_mm
+        if target is None or own <= 0:
+            return 1.0
+        alpha = check_alpha(alpha)
+        return ((1.0 - alpha) * own + alpha * target) / own
+
     def at_native_slices(self, result: MorphResult) -> LabelVolume:
-        """A morph step decoded at its subject's own slice positions: the 32-slice latent path
-        resampled along the slices with the atlas's spline, decoded on the subject's affine."""
+        """A morph step decoded at its subject's own number of slices: the 32-slice latent path
+        resampled along the slices with the atlas's spline, decoded on the subject's affine with
+        the morph's slice spacing (its length follows the morph)."""
         geometry = self.atlas.reference(result.subject_id).geometry[result.phase]
         codes = interpolate_codes(result.latent_path, geometry.n_slices).codes
+        affine = np.array(geometry.affine, dtype=np.float64)
+        affine[:3, 2] *= self.length_scale(
+            result.subject_id, result.target_group, result.phase, result.alpha
+        )
         return LabelVolume(
             data=decode_codes(self.model, codes, self.device),
-            affine=np.array(geometry.affine, dtype=np.float64),
+            affine=affine,
             name=f"{result.labels.name} at {geometry.n_slices} slices",
         )
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import copy
 import itertools
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -281,6 +282,11 @@ def load_label_vae(
     if checkpoint.kind != KIND:
         raise CardioInputError(path, f"is a {checkpoint.kind} checkpoint, not a {KIND} checkpoint")
     config = LabelVaeConfig.from_dict(checkpoint.config, source=path)
+    # The KL weight training used (--beta) is the model's objective; checkpoints written before
+    # this kept the preset's in their config.
+    trained_beta = checkpoint.extra.get("training", {}).get("options", {}).get("beta")
+    if isinstance(trained_beta, int | float) and trained_beta >= 0:
+        config = replace(config, beta=float(trained_beta))
     checkpoint.check_fits(lambda: LabelVAE(config), MODEL_PREFIX)
     model = LabelVAE(config)
     checkpoint.load_into(model, MODEL_PREFIX)

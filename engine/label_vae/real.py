@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from cardio_explorer.engine.label_vae.atlas import LatentAtlas
-from cardio_explorer.engine.label_vae.encoding import encode_stack, interpolate_codes
+from cardio_explorer.engine.label_vae.encoding import REFINE_STEPS, encode_stack, interpolate_codes
 from cardio_explorer.engine.label_vae.morph import decode_codes
 from cardio_explorer.engine.labels import STRUCTURES
 from cardio_explorer.engine.metrics.overlap import dice_per_structure
@@ -94,7 +94,7 @@ def evaluate_real(
             if frame is None or frame not in subject.labels:
                 continue
             labels = subject.labels[frame]
-            mu = encode_stack(model, labels, device)
+            mu = encode_stack(model, labels, device, REFINE_STEPS)
             decoded = decode_codes(model, mu, device)
             dice = dice_per_structure(labels.with_data(decoded), labels)
             for key in scores:

@@ -92,11 +92,20 @@ def _rule_holds(group: str, ph: Phenotypes, bsa: float, sex: str | None) -> bool
 
 
 def meets_group_rule(
-    group: str, phenotypes: Phenotypes, conditions: Conditions | None = None
+    group: str,
+    phenotypes: Phenotypes,
+    conditions: Conditions | None = None,
+    bsa_m2: float | None = None,
 ) -> bool:
-    """True when the phenotypes satisfy the (operationalised) ACDC rule of ``group``."""
+    """True when the phenotypes satisfy the (operationalised) ACDC rule of ``group``.
+
+    ``bsa_m2`` indexes the volumes when the conditions are unknown but height and weight are
+    (ACDC); the conditions' own BSA comes first, the typical adult's last."""
     name = _canonical_group(group)
-    bsa = conditions.bsa if conditions is not None else DEFAULT_BSA_M2
+    if conditions is not None:
+        bsa = conditions.bsa
+    else:
+        bsa = bsa_m2 if bsa_m2 is not None else DEFAULT_BSA_M2
     sex = conditions.sex if conditions is not None else None
     return _rule_holds(name, phenotypes, bsa, sex)
 

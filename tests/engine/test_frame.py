@@ -1,5 +1,5 @@
-"""One anatomical frame for every source: LV -> RV along -x, base at slice 0, proper in world
-space; and the way back onto the file's grid."""
+"""One anatomical frame for every source: LV -> RV along -x, base at slice 0, ACDC's handedness;
+and the way back onto the file's grid."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from cardio_explorer.engine.frame import (
     apex_first,
     lv_rv_angle,
     measure_frame,
+    scanner_oriented,
     to_anatomical_frame,
     to_source_grid,
     with_source,
@@ -127,12 +128,51 @@ def test_real_hearts_in_the_same_frame(realdata_dir, acdc_dir):
     assert len(mnms) == 4
     assert len(acdc) == 10
     _check_agree([*mnms, *acdc])
-    # ...though as the headers put them, M&Ms stacks run apex-first with the RV towards +x
+    # ...though as the headers put them, M&Ms stacks run apex-first with the RV towards +x.
+    # Their headers carry the scanner's orientation, so they take ACDC's handedness: the slice
+    # reversal alone (a mirror image of the true anatomy), no second mirror.
     for subject in mnms:
         frame = measure_frame([to_canonical_orientation(v) for v in subject.labels.values()])
+        assert frame.scanner_oriented, subject.subject_id
         assert frame.flip_slices, subject.subject_id
-        assert frame.mirror, subject.subject_id
+        assert not frame.mirror, subject.subject_id
         assert abs(frame.lv_rv_angle_deg) < 90, subject.subject_id
+        framed = preprocess_subject(subject, spacing_mm=1.5, size=128).ed_labels
+        assert np.linalg.det(framed.affine[:3, :3]) < 0, subject.subject_id
+    for subject in acdc:
+        assert not scanner_oriented(subject.ed_labels.affine), subject.subject_id
+        framed = preprocess_subject(subject, spacing_mm=1.5, size=128).ed_labels
+        assert np.linalg.det(framed.affine[:3, :3]) > 0, subject.subject_id
+
+
+def test_scanner_orientation_is_an_oblique_header():
+    assert not scanner_oriented(np.diag([1.5, 1.5, 10.0, 1.0]))
+    assert not scanner_oriented(np.diag([-1.5, 1.5, -10.0, 1.0])[:, [1, 0, 2, 3]])
+    turn = np.radians(3.0)  # a few degrees of table tilt is not an orientation
+    small = np.eye(4)
+    small[:2, :2] = [[np.cos(turn), -np.sin(turn)], [np.sin(turn), np.cos(turn)]]
+    assert not scanner_oriented(small)
+    turn = np.radians(35.0)
+    oblique = np.eye(4)
+    oblique[1:3, 1:3] = [[np.cos(turn), -np.sin(turn)], [np.sin(turn), np.cos(turn)]]
+    assert scanner_oriented(oblique @ np.diag([1.2, 1.2, 8.0, 1.0]))
+
+
+def test_scanner_oriented_hearts_reconstruct_better_in_acdcs_handedness(realdata_dir):
+    # The convention is a claim about data: the ACDC-trained label VAE must reconstruct every
+    # scanner-oriented (M&Ms) heart better in the handedness the frame picks than mirrored.
+    from cardio_explorer import resources
+    from cardio_explorer.engine.label_vae.network import load_label_vae
+    from cardio_explorer.engine.label_vae.user import reconstruction_dice
+
+    model, _ = load_label_vae(resources.bundled_checkpoint("label_vae"), "cpu")
+    for subject in read_cohort(realdata_dir, frames="ed_es"):
+        ed = preprocess_subject(subject, spacing_mm=1.5, size=128).ed_labels
+        mirrored = LabelVolume(data=ed.data[:, ::-1].copy(), affine=ed.affine)
+        picked = reconstruction_dice(model, ed, "cpu")
+        other = reconstruction_dice(model, mirrored, "cpu")
+        assert picked > other, (subject.subject_id, picked, other)
+        assert picked > 0.88, (subject.subject_id, picked)
 
 
 def test_real_round_trip_onto_the_file_grid(realdata_dir):

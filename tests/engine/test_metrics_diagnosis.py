@@ -67,3 +67,14 @@ def test_unknown_group_and_unclassified() -> None:
     assert meets_group_rule("RV", _phenotypes("ARV"))  # ACDC's spelling of ARV
     grey_zone = Phenotypes(130, 72, 58, 45, 150, 70, 80, 53, 100, 8.0)  # LVEF 45 %
     assert classify(grey_zone) == UNCLASSIFIED
+
+
+def test_bsa_alone_indexes_the_volumes_when_conditions_are_unknown() -> None:
+    # A dilated, failing LV of 200 mL: over 100 mL/m2 for a small patient (BSA 1.6), not
+    # for a large one (2.1); with neither, the typical adult's 1.9 decides (105 mL/m2).
+    ph = Phenotypes(200, 150, 50, 25, 150, 70, 80, 53, 150, 9)
+    assert meets_group_rule("DCM", ph, None, bsa_m2=1.6)
+    assert not meets_group_rule("DCM", ph, None, bsa_m2=2.1)
+    assert meets_group_rule("DCM", ph)
+    # known conditions come first: 175 cm, 74.25 kg is BSA 1.9 whatever bsa_m2 says
+    assert meets_group_rule("DCM", ph, CONDITIONS[1], bsa_m2=2.1)

@@ -80,7 +80,7 @@ def subjects():
 
 @pytest.fixture(scope="module")
 def atlas(model, subjects):
-    return build_atlas(model, subjects)
+    return build_atlas(model, subjects, refine_steps=0)
 
 
 def test_interpolation_handles_every_stack_length():
@@ -127,7 +127,7 @@ def test_build_atlas_restores_training_mode_and_logs_fallbacks(model, subjects, 
     model.train()
     try:
         with caplog.at_level(logging.INFO):
-            build_atlas(model, subjects[:3])
+            build_atlas(model, subjects[:3], refine_steps=0)
         assert model.training
         assert "2 of 3 subjects had under 4 slices" in caplog.text
     finally:
@@ -188,13 +188,39 @@ def test_morph_at_alpha_one_is_the_sample(model, atlas):
 
 
 def test_morph_geometry_spans_the_subject_extent(model, atlas, subjects):
-    result = morph_pathology(model, atlas, "nor1", "HCM", "ED", 0.5)
+    result = morph_pathology(model, atlas, "nor1", "HCM", "ED", 0.0)
     labels, original = result.labels, subjects[0].ed_labels
     assert labels.spatial_shape == (ATLAS_SLICES, SIZE, SIZE)
     assert labels.spacing_zyx[1:] == pytest.approx(original.spacing_zyx[1:])
     assert labels.spacing_zyx[0] == pytest.approx(8.0 * 8 / 31)
     first_last = labels.index_to_world([[0, 0, 0], [31, 0, 0]])
     np.testing.assert_allclose(first_last, original.index_to_world([[0, 0, 0], [8, 0, 0]]))
+
+
+def test_morph_length_goes_from_the_subject_to_the_target_group(model, atlas, subjects):
+    # nor1 spans 8 x 8 = 64 mm; the DCM subjects 6, 7 and 8 slices: 40, 48, 56 mm, mean 48
+    assert atlas.group_stats("DCM", "ED").extent_mm == pytest.approx(48.0)
+    assert atlas.group_stats("HCM", "ES").extent_mm == pytest.approx(56.0)
+    morph = PathologyMorph(model, atlas, optimise=False)
+    base = subjects[0].ed_labels.index_to_world([[0, 0, 0]])
+    for alpha, extent in ((0.0, 64.0), (0.5, 56.0), (1.0, 48.0)):
+        step = morph.morph("nor1", "DCM", "ED", alpha)
+        assert step.labels.spacing_zyx[0] * 31 == pytest.approx(extent)
+        np.testing.assert_allclose(step.labels.index_to_world([[0, 0, 0]]), base)
+        native = morph.at_native_slices(step)
+        assert native.spatial_shape[0] == 9
+        assert native.spacing_zyx[0] * 8 == pytest.approx(extent)
+    # ED and ES share one length, so the ejection fraction is measured on one heart
+    es = morph.morph("nor1", "DCM", "ES", 0.7)
+    ed = morph.morph("nor1", "DCM", "ED", 0.7)
+    np.testing.assert_allclose(es.labels.affine, ed.labels.affine)
+    # an atlas written before stack lengths were stored keeps the subject's length
+    data = atlas.to_dict()
+    for phases in data["groups"].values():
+        for stats in phases.values():
+            del stats["extent_mm"]
+    old = PathologyMorph(model, LatentAtlas.from_dict(data), optimise=False)
+    assert old.morph("nor1", "DCM", "ED", 1.0).labels.spacing_zyx[0] * 31 == pytest.approx(64.0)
 
 
 def test_single_slice_subject_fills_its_slab(model, atlas):
@@ -329,7 +355,7 @@ def test_correlated_samples_are_more_consistent_than_uncorrelated():
         for i in range(6)
     ]
     model = AnalyticVAE()
-    atlas = build_atlas(model, subjects)
+    atlas = build_atlas(model, subjects, refine_steps=0)
     morph = PathologyMorph(model, atlas)
     scores = {True: [], False: []}
     for seed in range(6):
@@ -350,7 +376,7 @@ def test_a_morph_decodes_at_its_subjects_own_slice_positions():
     subjects = [_ring_subject(f"n{i}", "NOR", 10, 6.0 + i / 3, 2.0, rng) for i in range(3)]
     subjects += [_ring_subject(f"d{i}", "DCM", 10, 9.0 + i / 3, 1.5, rng) for i in range(3)]
     model = AnalyticVAE()
-    morph = PathologyMorph(model, build_atlas(model, subjects))
+    morph = PathologyMorph(model, build_atlas(model, subjects, refine_steps=0))
     result = morph.morph("n0", "DCM", "ED", 0.5, True, 0)
     native = morph.at_native_slices(result)
     geometry = morph.atlas.reference("n0").geometry["ED"]
@@ -360,3 +386,49 @@ def test_a_morph_decodes_at_its_subjects_own_slice_positions():
     # The first and last native slices sit on the first and last of the 32.
     assert np.array_equal(native.data[0], result.labels.data[0])
     assert np.array_equal(native.data[-1], result.labels.data[-1])
+
+
+def test_reference_bsa_from_height_and_weight_alone():
+    from cardio_explorer.engine.label_vae.encoding import body_surface_area
+
+    rng = np.random.default_rng(0)
+    subject = _subject("acdc1", "NOR", 4, rng)
+    assert body_surface_area(subject) == pytest.approx(subject.conditions.bsa)
+    subject.conditions = None  # ACDC: height and weight only
+    subject.info.update(height=180.0, weight=80.0)
+    assert body_surface_area(subject) == pytest.approx((180 * 80 / 3600) ** 0.5)
+    for height, weight in ((None, 80.0), ("tall", 80.0), (180.0, 0.0), (float("nan"), 80.0)):
+        subject.info.update(height=height, weight=weight)
+        assert body_surface_area(subject) is None
+
+
+def test_refined_codes_fit_the_labels_better_and_leave_the_model_alone(subjects):
+    from tiny_models import _fit
+    from torch.nn import functional
+
+    from cardio_explorer.engine.label_vae.encoding import REFINE_STEPS, refine_codes
+
+    torch.manual_seed(0)
+    model = build_label_vae(TINY)
+    _fit(model, np.concatenate([s.ed_labels.data for s in subjects]), 30)
+    model.zero_grad(set_to_none=True)
+    labels = subjects[0].ed_labels
+    means = encode_stack(model, labels)
+    weights = {k: v.clone() for k, v in model.state_dict().items()}
+
+    def objective(codes: np.ndarray) -> float:
+        with torch.no_grad():
+            logits = model.decode(torch.tensor(codes, dtype=torch.float32)).float()
+            target = torch.from_numpy(labels.data).long()
+            ce = functional.cross_entropy(logits, target, reduction="sum")
+            return float(ce + model.config.beta / 2 * (torch.tensor(codes) ** 2).sum())
+
+    refined = refine_codes(model, labels, means, "cpu", REFINE_STEPS)
+    assert refined.shape == means.shape
+    assert objective(refined) < objective(means)
+    np.testing.assert_array_equal(encode_stack(model, labels, refine_steps=0), means)
+    np.testing.assert_allclose(encode_stack(model, labels, refine_steps=REFINE_STEPS), refined)
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, weights[key]), key
+    assert all(p.grad is None for p in model.parameters())
+    assert not model.training
