@@ -100,7 +100,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "written. Flags set the common cases, --plan FILE the rest (flags given override it), "
         "--print-plan shows the plan. A re-run of the same plan into the same folder resumes. "
         "Under torchrun each rank writes its share and rank 0 merges the manifest; without "
-        "it, --shard K/N writes shard K of N with manifest-K-of-N.csv.",
+        "it, --shard K/N writes shard K of N with manifest-K-of-N.csv, and --merge-shards DIR "
+        "merges the shards once their folders are in one. --conditions-grid/-csv write 4D "
+        "CHeart sequences instead, in any --layout.",
     )
     parser.add_argument(
         "--plan", type=Path, default=None, help="plan TOML file ([morphs], [output])"
@@ -187,7 +189,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--conditions-csv",
         type=Path,
         default=None,
-        help="4D CHeart sequences for each row of a CSV (subject, age, sex, height, weight, sbp)",
+        help="4D CHeart sequences for each row of a CSV (subject, age, sex, height, weight, sbp; "
+        "optional group, for Info.cfg, default NOR)",
     )
     parser.add_argument(
         "--cheart-checkpoint", type=Path, default=None, help="CHeart checkpoint (default: bundled)"
