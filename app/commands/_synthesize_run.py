@@ -95,12 +95,12 @@ def execute(
         )
     finally:
         close_ranks()
-    phases, images = (1, work.plan.images) if sequences else (len(plan.phases), plan.images)
-    n_files = result.n_written * phases * (2 if images else 1)
+    n_files = result.n_files
+    images = work.plan.images if sequences else plan.images
     if ranks.shard:
-        part = f" (shard {ranks.rank + 1}/{ranks.world} of {resolved.n_cases})"
+        part = f" (shard {ranks.rank + 1}/{ranks.world} of {work.n_cases})"
     elif ranks.world > 1:
-        part = f" (rank {ranks.rank} of {ranks.world}, {resolved.n_cases} in all)"
+        part = f" (rank {ranks.rank} of {ranks.world}, {work.n_cases} in all)"
     else:
         part = ""
     resumed = f", {result.n_skipped} already there" if result.n_skipped else ""
@@ -113,6 +113,11 @@ def execute(
         f"{where}{result.folder} in {result.elapsed_s:.1f} s on {describe(device)}, "
         f"{current_precision(device)}\n"
     )
+    if ranks.shard:
+        sys.stdout.write(
+            "when every shard is done, with their folders in one: cardio-explorer synthesize "
+            "--merge-shards DIR\n"
+        )
     sys.stdout.flush()
     if args.bench:
         rate = result.n_written / result.elapsed_s if result.elapsed_s > 0 else 0.0
@@ -137,7 +142,8 @@ def _sequence_work(
 
     path = args.cheart_checkpoint or resources.bundled_checkpoint("cheart")
     model = load_model(args.cheart_checkpoint, device)
-    options = {"images": plan.images, "labels": plan.labels}
+    options = {"images": plan.images, "labels": plan.labels, "layout": plan.layout}
+    options["frames"] = args.frames or "all"
     if args.conditions_csv is not None:
         sequence_plan = SequencePlan.from_csv(args.conditions_csv, plan.seeds, **options)
     else:
@@ -153,3 +159,19 @@ def replace_common(work: Any, provenance: dict[str, Any]) -> Any:
     from cardio_explorer.engine.factory.sequences import SequenceWork
 
     return SequenceWork(work.plan, work.model, work.spade, provenance)
+
+
+def merge(args: argparse.Namespace) -> int:
+    """``--merge-shards DIR``: the shards in DIR merged into one dataset; 0 on success."""
+    from cardio_explorer.engine.factory.shards import merge_shards
+
+    others = [f for f in ("out", "shard", "plan") if getattr(args, f) is not None]
+    if others:
+        raise CardioInputError("--merge-shards", f"merges DIR in place; not with --{others[0]}")
+    result = merge_shards(args.merge_shards)
+    nnunet = "" if result.n_training is None else f", dataset.json numTraining {result.n_training}"
+    print(
+        f"merged {result.n_shards} shards: {result.n_cases} cases into {result.manifest.name}"
+        f"{nnunet} in {result.manifest.parent}"
+    )
+    return 0

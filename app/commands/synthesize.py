@@ -22,6 +22,7 @@ from cardio_explorer.engine.factory.plan import (
     parse_seed_spec,
     read_plan,
 )
+from cardio_explorer.engine.factory.sequence_files import FRAME_CHOICES, check_sequence_output
 from cardio_explorer.engine.limits import MAX_STEPS, check_count
 from cardio_explorer.engine.subject import PATHOLOGY_GROUPS
 
@@ -35,6 +36,7 @@ _FLAGS = {
     "phases": "--phases",
     "layout": "--layout",
     "labels": "--labels",
+    "frames": "--frames",
 }
 
 
@@ -98,7 +100,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "written. Flags set the common cases, --plan FILE the rest (flags given override it), "
         "--print-plan shows the plan. A re-run of the same plan into the same folder resumes. "
         "Under torchrun each rank writes its share and rank 0 merges the manifest; without "
-        "it, --shard K/N writes shard K of N with manifest-K-of-N.csv.",
+        "it, --shard K/N writes shard K of N with manifest-K-of-N.csv, and --merge-shards DIR "
+        "merges the shards once their folders are in one. --conditions-grid/-csv write 4D "
+        "CHeart sequences instead, in any --layout.",
     )
     parser.add_argument(
         "--plan", type=Path, default=None, help="plan TOML file ([morphs], [output])"
@@ -185,12 +189,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--conditions-csv",
         type=Path,
         default=None,
-        help="4D CHeart sequences for each row of a CSV (subject, age, sex, height, weight, sbp)",
+        help="4D CHeart sequences for each row of a CSV (subject, age, sex, height, weight, sbp; "
+        "optional group, for Info.cfg, default NOR)",
     )
     parser.add_argument(
         "--cheart-checkpoint", type=Path, default=None, help="CHeart checkpoint (default: bundled)"
     )
+    parser.add_argument(
+        "--frames",
+        choices=FRAME_CHOICES,
+        default=None,
+        help="4D sequences in --layout nnunet: every frame a 3D case (all, default) or ED and "
+        "ES only (ed-es)",
+    )
     parser.add_argument("--shard", default=None, metavar="K/N", help="write shard K of N only")
+    parser.add_argument(
+        "--merge-shards",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="merge the --shard K/N runs whose folders are in DIR (copied together, or one "
+        "shared folder) into one dataset: manifest.csv, provenance.json, dataset.json",
+    )
     parser.add_argument(
         "--workers", type=int, default=1, help="processes writing NIfTI files (0: in this one)"
     )
@@ -249,16 +269,22 @@ _MORPH_ONLY += ("style_from",)
 
 def run(args: argparse.Namespace) -> int:
     """Resolve the plan, run this process's share, print a summary line."""
-    from cardio_explorer.app.commands._synthesize_run import execute
+    from cardio_explorer.app.commands._synthesize_run import execute, merge
 
+    if args.merge_shards is not None:
+        return merge(args)
     if args.conditions_grid is not None or args.conditions_csv is not None:
         given = [name for name in _MORPH_ONLY if getattr(args, name) is not None]
         if given:
             flag = "--uncorrelated" if given[0] == "correlated" else f"--{given[0]}"
             flag = flag.replace("_", "-")
             raise CardioInputError(flag, "is for morphs, not with --conditions-grid/-csv")
-        if args.layout not in (None, "flat"):
-            raise CardioInputError("--layout", "4D sequences are written flat")
+        try:
+            check_sequence_output(args.layout or "flat", bool(args.images), args.frames or "all")
+        except CardioInputError as error:
+            raise _flag_error(error, args) from None
+    elif args.frames is not None:
+        raise CardioInputError("--frames", "is for 4D sequences (--conditions-grid/-csv)")
     plan = plan_from_args(args)
     if args.out is None and not (args.print_plan or args.bench):
         raise CardioInputError("--out", "required (the dataset folder to write)")

@@ -6,6 +6,8 @@
 - ``acdc``: a folder per case with ``Info.cfg`` (ED frame 1, ES frame 2) and
   ``<case>_frame01[_gt].nii.gz`` / ``<case>_frame02[_gt].nii.gz``.
 
+(4D sequences: see ``sequence_files``.)
+
 Every layout has ``labels.txt`` (ITK-SNAP table of the label values written) at its root.
 """
 
@@ -53,9 +55,19 @@ def case_folders(layout: str, case: str) -> list[str]:
     return []
 
 
-def write_case_info(folder: Path, case: str, group: str, conditions: Conditions) -> Path:
-    """The case's Info.cfg (ACDC layout): ED frame 1, ES frame 2, group, height, weight."""
-    info = {"ED": 1, "ES": 2, "Group": group, "NbFrame": 2, **_acdc_conditions(conditions)}
+def write_case_info(
+    folder: Path,
+    case: str,
+    group: str,
+    conditions: Conditions,
+    *,
+    ed: int = 1,
+    es: int = 2,
+    n_frames: int = 2,
+) -> Path:
+    """The case's Info.cfg (ACDC layout; 1-based frames): a morph's ED 1 and ES 2 of 2 frames,
+    a sequence's own; group, height, weight and the other conditions."""
+    info = {"ED": ed, "ES": es, "Group": group, "NbFrame": n_frames, **_acdc_conditions(conditions)}
     return write_info_cfg(folder / case / "Info.cfg", info)
 
 
@@ -73,14 +85,23 @@ def label_names(acdc_values: bool) -> dict[str, int]:
     return dict(sorted(names.items(), key=lambda item: item[1]))
 
 
-def write_nnunet_json(folder: Path, n_training: int, acdc_values: bool) -> Path:
-    """nnU-Net v2 dataset.json: one cine MRI channel, the label values, numTraining."""
+def nnunet_training_count(folder: Path) -> int:
+    """Label files in ``labelsTr`` (temporary '.NAME' files of a write in progress left out)."""
+    labels = folder / "labelsTr"
+    if not labels.is_dir():
+        return 0
+    return sum(1 for p in labels.glob("*.nii.gz") if not p.name.startswith("."))
+
+
+def write_nnunet_json(folder: Path, acdc_values: bool, what: str = "short-axis morphs") -> Path:
+    """nnU-Net v2 dataset.json: one cine MRI channel, the label values and numTraining, counted
+    from the label files on disk (right for a whole dataset, a shard, or merged shards)."""
     info = {
         "channel_names": {"0": "cineMRI"},
         "labels": label_names(acdc_values),
-        "numTraining": n_training,
+        "numTraining": nnunet_training_count(folder),
         "file_ending": ".nii.gz",
-        "name": "cardio-explorer synthetic short-axis morphs",
+        "name": f"cardio-explorer synthetic {what}",
         "description": "written by cardio-explorer synthesize; see manifest.csv",
     }
     return atomic_write_text(folder / "dataset.json", json.dumps(info, indent=2) + "\n")

@@ -73,6 +73,7 @@ class RunResult:
     n_skipped: int
     n_cases: int
     elapsed_s: float
+    n_files: int = 0  # files this process wrote
 
 
 def manifest_name(ranks: Ranks) -> str:
@@ -194,7 +195,7 @@ class MorphWork:
         """nnU-Net's dataset.json when the layout needs it."""
         p = self.plan.plan
         if p.layout == "nnunet":
-            write_nnunet_json(out, n_rows * len(p.phases), p.labels == "acdc")
+            write_nnunet_json(out, p.labels == "acdc")
 
     def record(self) -> dict[str, Any]:
         """The plan's fields for provenance.json."""
@@ -299,7 +300,8 @@ def run_work(
     if ranks.merges:
         manifest = _merge(out, work, ranks, part, provenance or {}, time.perf_counter() - start)
     ranks.barrier()
-    return RunResult(out, manifest, writer.written, skipped, mine, time.perf_counter() - start)
+    took = time.perf_counter() - start
+    return RunResult(out, manifest, writer.written, skipped, mine, took, writer.files)
 
 
 def _merge(
@@ -318,6 +320,7 @@ def _merge(
         "shard": [ranks.rank + 1, ranks.world] if ranks.shard else [1, 1],
         "world_size": 1 if ranks.shard else ranks.world,
         "n_jobs": n_rows,
+        "n_cases": work.n_cases,  # of the whole plan: what merging shards checks
         **work.record(),
         "label_values": "ACDC (1 RV, 2 MYO, 3 LV)"
         if work.labels == "acdc"

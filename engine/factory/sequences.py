@@ -1,10 +1,11 @@
 """4D sequences: CHeart heartbeats for a grid of conditions or a conditions CSV, with images.
 
 A case is one condition set at one seed; a unit is one condition set at every seed (decoded in
-one batch, so any split of the work writes the same labels). Each case is one 4D NIfTI of
-labels (time last, the frame duration in pixdim[4]) and, with images, SPADE's image of every
-frame on the generator's grid (1.5 mm in-plane, 128 x 128; the labels are then written on that
-grid too, so the two align).
+one batch, so any split of the work writes the same labels). Each case is a 4D NIfTI of labels
+(time last, the frame duration in pixdim[4]) and, with images, SPADE's image of every frame on
+the generator's grid (1.5 mm in-plane, 128 x 128; the labels are then written on that grid too,
+so the two align), laid out flat, as ACDC patient folders or as nnU-Net 3D cases
+(``sequence_files``).
 """
 
 from __future__ import annotations
@@ -30,8 +31,15 @@ from cardio_explorer.engine.cheart.inference import (
 from cardio_explorer.engine.cheart.model import CHeartModel
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.factory.cases import spade_images
+from cardio_explorer.engine.factory.layouts import write_nnunet_json
 from cardio_explorer.engine.factory.morphs import MANIFEST_PHENOTYPES, check_seeds
+from cardio_explorer.engine.factory.sequence_files import (
+    check_sequence_output,
+    sequence_files,
+    sequence_info,
+)
 from cardio_explorer.engine.factory.writers import WrittenCase
+from cardio_explorer.engine.io.acdc import acdc_group
 from cardio_explorer.engine.io.generic import read_conditions_csv
 from cardio_explorer.engine.io.safe_paths import check_safe_id
 from cardio_explorer.engine.limits import MAX_PLAN_CASES
@@ -43,6 +51,7 @@ from cardio_explorer.engine.volume import LabelVolume
 SEQUENCE_COLUMNS = (
     "case_index",
     "case",
+    "group",
     *CONDITION_NAMES,
     "seed",
     "style_seed",
@@ -95,6 +104,16 @@ class SequencePlan:
     images: bool = False
     labels: str = "acdc"
     source: str = ""  # the grid spec or CSV path, for plan.toml
+    layout: str = "flat"
+    frames: str = "all"  # nnunet: every frame, or "ed-es"
+    groups: tuple[str, ...] = ()  # Info.cfg's Group per condition set; () -> all NOR
+
+    def __post_init__(self) -> None:
+        check_sequence_output(self.layout, self.images, self.frames)
+
+    def group(self, unit: int) -> str:
+        """The group of condition set ``unit`` (the CSV's group column, else NOR)."""
+        return self.groups[unit] if self.groups else "NOR"
 
     @classmethod
     def from_grid(
@@ -125,7 +144,7 @@ class SequencePlan:
         if not table:
             raise CardioInputError(path, "no rows with a subject id")
         _check_size(len(table), len(seeds))
-        names, conditions = [], []
+        names, conditions, groups = [], [], []
         for sid, row in table.items():
             check_safe_id(sid, f"{path}: subject id")  # it names the files
             missing = [n for n in CONDITION_NAMES if row.get(n) is None]
@@ -133,6 +152,9 @@ class SequencePlan:
                 raise CardioInputError(f"{path}: {sid}", f"missing {', '.join(missing)}")
             names.append(sid)
             conditions.append(Conditions(**{n: row[n] for n in CONDITION_NAMES}))
+            code = row.get("group_code")
+            groups.append("NOR" if code is None else acdc_group(str(code), f"{path}: {sid}"))
+        kw.setdefault("groups", tuple(groups) if set(groups) != {"NOR"} else ())
         return cls(
             tuple(names), tuple(conditions), tuple(check_seeds(seeds)), source=str(path), **kw
         )
@@ -171,6 +193,9 @@ class SequenceWork:
                 "seeds": plan.seeds,
                 "images": plan.images,
                 "labels": plan.labels,
+                "layout": plan.layout,
+                "frames": plan.frames,
+                "groups": plan.groups,
             },
             sort_keys=True,
         )
@@ -183,6 +208,7 @@ class SequenceWork:
             f"# cardio-explorer sequence plan ({self.n_cases:,} sequences)\n\n[sequences]\n"
             f"conditions = {json.dumps(p.source)}\nseeds = {list(p.seeds)}\n"
             f"images = {'true' if p.images else 'false'}\nlabels = {json.dumps(p.labels)}\n"
+            f"layout = {json.dumps(p.layout)}\nframes = {json.dumps(p.frames)}\n"
         )
 
     def units_of(self, rank: int, world: int) -> Iterator[int]:
@@ -223,9 +249,7 @@ class SequenceWork:
     def _case(self, unit: int, index: int, seed: int, sequence: LabelVolume) -> WrittenCase:
         p = self.plan
         case = f"{p.names[unit]}_s{seed}"
-        tasks: list[tuple[str, str, Any]] = []
-        style = None
-        image_file = ""
+        style = image = None
         if p.images and self.spade is not None:
             size = self.spade.config.image_size
             sequence = crop_or_pad(resample_inplane(sequence, DEFAULT_SPACING_MM), size=size)
@@ -233,32 +257,37 @@ class SequenceWork:
             frames = [sequence.frame(t) for t in range(sequence.n_frames)]
             made = spade_images(self.spade, frames, style, self.model.device, 64)
             image = sequence_image(sequence, np.stack([m.data for m in made]))
-            image_file = f"{case}_4d.nii.gz"
-            tasks.append((image_file, "image", image))
-        tasks.insert(0, (f"{case}_4d_gt.nii.gz", "label", sequence))
+        # ES of the labels as written (on the image grid when resampled), as Info.cfg says it
+        es = end_systolic_frame(sequence)
+        tasks, files, folders = sequence_files(p.layout, case, sequence, image, es, p.frames)
         measured = sequence_phenotypes(sequence, wall=True)
         c = p.conditions[unit]
+        beside = None
+        if p.layout == "acdc":
+            beside = sequence_info(case, p.group(unit), c, sequence.n_frames, es)
         row: dict[str, Any] = {
             "case_index": index,
             "case": case,
+            "group": p.group(unit),
             **c.as_dict(),
             "seed": seed,
             "style_seed": "" if style is None else style,
-            "file_labels": f"{case}_4d_gt.nii.gz",
-            "file_images": image_file,
+            **files,
             "n_frames": sequence.n_frames,
             "frame_duration_ms": round(float(sequence.frame_duration_ms or 0.0), 3),
-            "es_frame": end_systolic_frame(sequence),
+            "es_frame": es,
             **{n: round(float(measured[n]), 3) for n in MANIFEST_PHENOTYPES},
             "warnings": " | ".join(self.model.stats.out_of_range(c)),
             "label_values": p.labels,
             "plan_sha256": self.sha256,
             **self.common,
         }
-        return WrittenCase(index, tasks, row)
+        return WrittenCase(index, tasks, row, folders, beside)
 
     def finish(self, out: Path, n_rows: int) -> None:
-        """Nothing beside the files (the layout is flat)."""
+        """nnU-Net's dataset.json (numTraining: the frames on disk) when the layout needs it."""
+        if self.plan.layout == "nnunet":
+            write_nnunet_json(out, self.labels == "acdc", "cardiac cycle frames (CHeart)")
 
     def record(self) -> dict[str, Any]:
         """The plan's fields for provenance.json."""
@@ -268,7 +297,8 @@ class SequenceWork:
             "n_condition_sets": len(p.conditions),
             "seeds": list(p.seeds),
             "images": p.images,
-            "layout": "flat",
+            "layout": p.layout,
+            "frames": p.frames,
         }
 
 

@@ -148,6 +148,7 @@ class CaseWriter:
             self.csv.writeheader()
             self.log.flush()
         self.written = 0
+        self.files = 0  # files queued (all written once ``finish`` returns)
 
     def submit(self, case: WrittenCase) -> int:
         """Queue a case; returns how many cases finished meanwhile."""
@@ -156,6 +157,7 @@ class CaseWriter:
         if case.beside is not None:
             case.beside(self.folder)
         tasks, row = case.tasks, case.row
+        self.files += len(tasks)
         if self.pool is None:
             _write_files(self.folder, tasks, self.acdc_values)
             self.pending.append((None, row))

@@ -80,7 +80,7 @@ def test_a_conditions_csv_with_images(cheart, tmp_path):
     ("extra", "text"),
     [
         (["--conditions-grid", "age=40", "--groups", "DCM"], "--groups: is for morphs"),
-        (["--conditions-grid", "age=40", "--layout", "nnunet"], "--layout: 4D sequences"),
+        (["--conditions-grid", "age=40", "--layout", "nnunet"], "--layout: nnunet needs images"),
         (["--conditions-grid", "mass=40"], "--conditions-grid: 'mass=40'"),
         (["--conditions-grid", "age=old"], "--conditions-grid: age: bad value"),
     ],
