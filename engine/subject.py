@@ -82,6 +82,40 @@ class Conditions:
         }
 
 
+@dataclass(frozen=True)
+class BodySize:
+    """Height (cm) and weight (kg) alone: what ACDC's Info.cfg gives without other conditions."""
+
+    height: float
+    weight: float
+
+    def __post_init__(self) -> None:
+        for name in ("height", "weight"):
+            value = getattr(self, name)
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                raise CardioInputError(name, f"not a number: {value!r}") from None
+            if not math.isfinite(number) or number <= 0:
+                raise CardioInputError(name, f"must be a positive number, got {value!r}")
+            object.__setattr__(self, name, check_condition(name, number, name))
+
+    @property
+    def bsa(self) -> float:
+        """Body surface area in m2 (Mosteller)."""
+        return math.sqrt(self.height * self.weight / 3600.0)
+
+    @classmethod
+    def of(cls, subject: Subject) -> BodySize | None:
+        """From the conditions, or from height and weight in the subject's info; else None."""
+        if subject.conditions is not None:
+            return cls(subject.conditions.height, subject.conditions.weight)
+        try:
+            return cls(subject.info["height"], subject.info["weight"])
+        except (KeyError, CardioInputError):
+            return None
+
+
 @dataclass(eq=False)
 class Subject:
     """One subject of a cohort; ``labels``/``images`` map 0-based frame index to 3D volumes."""

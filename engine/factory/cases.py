@@ -23,7 +23,7 @@ from cardio_explorer.engine.metrics.diagnosis import meets_group_rule
 from cardio_explorer.engine.metrics.phenotypes import Phenotypes, measure_phenotypes
 from cardio_explorer.engine.spade.inference import StyleSpec, encode_style, style_codes
 from cardio_explorer.engine.spade.network import SpadeModel
-from cardio_explorer.engine.subject import PHASES, Conditions
+from cardio_explorer.engine.subject import PHASES, BodySize, Conditions
 from cardio_explorer.engine.volume import ImageVolume, LabelVolume
 
 IMAGE_BATCH = 64
@@ -41,6 +41,7 @@ class Case:
     meets_group_rule: bool
     style_seed: int | None
     conditions: Conditions | None = None
+    body: BodySize | None = None  # height and weight of the reference, known without conditions
 
 
 def check_image_model(morph: PathologyMorph, spade: SpadeModel) -> None:
@@ -167,6 +168,7 @@ def compute_unit(
                 meets_group_rule=meets_group_rule(group, phenotypes, conditions, reference.bsa_m2),
                 style_seed=style_seed,
                 conditions=conditions,
+                body=reference.body,
             )
         )
     return cases

@@ -20,7 +20,7 @@ from cardio_explorer.engine.io.acdc import write_info_cfg
 from cardio_explorer.engine.io.atomic import atomic_write_text
 from cardio_explorer.engine.io.nifti import write_label_table
 from cardio_explorer.engine.labels import INTERNAL_TO_ACDC, LABEL_TABLE
-from cardio_explorer.engine.subject import Conditions
+from cardio_explorer.engine.subject import BodySize, Conditions
 
 LABEL_TABLE_FILE = "labels.txt"
 _ACDC_FRAME = {"ED": 1, "ES": 2}
@@ -59,21 +59,25 @@ def write_case_info(
     folder: Path,
     case: str,
     group: str,
-    conditions: Conditions,
+    conditions: Conditions | BodySize,
     *,
     ed: int = 1,
     es: int = 2,
     n_frames: int = 2,
 ) -> Path:
     """The case's Info.cfg (ACDC layout; 1-based frames): a morph's ED 1 and ES 2 of 2 frames,
-    a sequence's own; group, height, weight and the other conditions."""
+    a sequence's own; group, height, weight and the other conditions when known (ACDC's own
+    files have height and weight only)."""
     info = {"ED": ed, "ES": es, "Group": group, "NbFrame": n_frames, **_acdc_conditions(conditions)}
     return write_info_cfg(folder / case / "Info.cfg", info)
 
 
-def _acdc_conditions(conditions: Conditions) -> dict[str, object]:
+def _acdc_conditions(conditions: Conditions | BodySize) -> dict[str, object]:
     c = conditions
-    return {"Height": c.height, "Weight": c.weight, "Age": c.age, "Sex": c.sex, "SBP": c.sbp}
+    known: dict[str, object] = {"Height": c.height, "Weight": c.weight}
+    if isinstance(c, Conditions):
+        known.update({"Age": c.age, "Sex": c.sex, "SBP": c.sbp})
+    return known
 
 
 def label_names(acdc_values: bool) -> dict[str, int]:

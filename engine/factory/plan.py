@@ -102,7 +102,11 @@ class Plan:
                 "layout", "nnunet needs images (imagesTr); add --images or pick flat or acdc"
             )
         if self.layout == "acdc":
-            bare = [s for s in subjects if atlas.reference(s).conditions is None]
+            bare = [
+                s
+                for s in subjects
+                if atlas.reference(s).conditions is None and atlas.reference(s).body is None
+            ]
             if bare:
                 raise CardioInputError(
                     "layout",

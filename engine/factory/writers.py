@@ -85,9 +85,10 @@ def morph_case(case: Case, layout: str, images: bool, common: dict[str, Any]) ->
             tasks.append((files["image"], "image", case.images[phase]))
             columns[f"image_{phase.lower()}"] = files["image"]
     beside = None
-    if layout == "acdc" and case.conditions is not None:
-        job, conditions = case.job, case.conditions
-        beside = lambda folder: write_case_info(folder, job.stem, job.group, conditions)  # noqa: E731
+    known = case.conditions or case.body
+    if layout == "acdc" and known is not None:
+        job = case.job
+        beside = lambda folder: write_case_info(folder, job.stem, job.group, known)  # noqa: E731
     return WrittenCase(
         case.index,
         tasks,

@@ -20,7 +20,7 @@ import numpy as np
 
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.io.safe_paths import check_safe_id
-from cardio_explorer.engine.subject import GROUPS, PHASES, Conditions
+from cardio_explorer.engine.subject import GROUPS, PHASES, BodySize, Conditions
 
 ATLAS_SLICES = 32
 ATLAS_FORMAT_VERSION = 1
@@ -82,9 +82,14 @@ class ReferenceSubject:
     codes: dict[str, np.ndarray]
     geometry: dict[str, StackGeometry]
     conditions: Conditions | None = None
-    # Body surface area (Mosteller) when height and weight are known, even without the other
-    # conditions (ACDC gives only those two): the group rules index volumes by it.
-    bsa_m2: float | None = None
+    # Height and weight when known, even without the other conditions (ACDC gives only those
+    # two): the group rules index volumes by the BSA, and ACDC-layout Info.cfg files need them.
+    body: BodySize | None = None
+
+    @property
+    def bsa_m2(self) -> float | None:
+        """Body surface area (m2) when height and weight are known."""
+        return None if self.body is None else self.body.bsa
 
     def phase_codes(self, phase: str) -> np.ndarray:
         """The 32 x nz codes of one phase (clear error when the phase was not encoded)."""
@@ -173,7 +178,7 @@ class LatentAtlas:
                 "id": ref.subject_id,
                 "group": ref.group,
                 "conditions": ref.conditions.as_dict() if ref.conditions else None,
-                "bsa_m2": None if ref.bsa_m2 is None else round(ref.bsa_m2, 4),
+                "body": None if ref.body is None else [ref.body.height, ref.body.weight],
                 "phases": {
                     phase: {
                         "codes": _rounded(ref.codes[phase], _CODE_DECIMALS),
@@ -233,7 +238,7 @@ class LatentAtlas:
                         for p, v in phases.items()
                     },
                     conditions=Conditions(**r["conditions"]) if r.get("conditions") else None,
-                    bsa_m2=_optional_float(r.get("bsa_m2")),
+                    body=BodySize(*r["body"]) if r.get("body") else None,
                 )
         except (KeyError, TypeError, ValueError, AttributeError) as error:
             if isinstance(error, CardioInputError):

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 
@@ -30,7 +29,7 @@ from cardio_explorer.engine.label_vae.atlas import (
 from cardio_explorer.engine.label_vae.correlation import kendall_matrix
 from cardio_explorer.engine.labels import LABEL_TABLE
 from cardio_explorer.engine.nn.onehot import one_hot
-from cardio_explorer.engine.subject import GROUPS, Subject
+from cardio_explorer.engine.subject import GROUPS, BodySize, Subject
 from cardio_explorer.engine.volume import LabelVolume
 
 log = logging.getLogger(__name__)
@@ -158,23 +157,9 @@ def encode_subject(
         codes,
         geometry,
         subject.conditions,
-        body_surface_area(subject),
+        BodySize.of(subject),
     )
     return ref, methods
-
-
-def body_surface_area(subject: Subject) -> float | None:
-    """BSA (Mosteller, m2) from the conditions, or from height and weight alone; else None."""
-    if subject.conditions is not None:
-        return subject.conditions.bsa
-    height, weight = subject.info.get("height"), subject.info.get("weight")
-    try:
-        height, weight = float(height), float(weight)
-    except (TypeError, ValueError):
-        return None
-    if not (math.isfinite(height) and math.isfinite(weight)) or height <= 0 or weight <= 0:
-        return None
-    return math.sqrt(height * weight / 3600.0)
 
 
 def build_atlas(

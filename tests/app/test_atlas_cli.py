@@ -36,7 +36,8 @@ def test_rebuilt_atlas_has_lengths_and_bsa_and_the_same_weights(cohort, checkpoi
     assert atlas.group_stats("NOR", "ED").extent_mm == pytest.approx(28.0)
     assert atlas.group_stats("DCM", "ES").extent_mm == pytest.approx(48.0)
     bsa = (170.0 * 70.0 / 3600.0) ** 0.5
-    assert all(ref.bsa_m2 == pytest.approx(bsa, abs=1e-4) for ref in atlas.references.values())
+    assert all(ref.bsa_m2 == pytest.approx(bsa) for ref in atlas.references.values())
+    assert all(ref.body.height == 170.0 for ref in atlas.references.values())
     header = read_checkpoint_header(out)["extra"]["atlas_rebuilt"]
     assert header["n_subjects"] == 4
     assert "atlas --data" in header["command"]

@@ -100,6 +100,31 @@ def test_acdc_layout_reads_back_as_acdc_subjects(morph, tmp_path):
     np.testing.assert_array_equal(subject.labels[1].data, made.data)
 
 
+def test_acdc_layout_from_references_with_height_and_weight_only(morph, tmp_path):
+    # An ACDC-trained atlas knows its reference patients' height and weight, nothing else
+    from dataclasses import replace
+
+    from cardio_explorer.engine.io.acdc import read_info_cfg
+    from cardio_explorer.engine.subject import BodySize
+
+    refs = [
+        replace(r, conditions=None, body=BodySize(180.0, 80.0))
+        for r in morph.atlas.references.values()
+    ]
+    acdc_like = PathologyMorph(morph.model, morph.atlas.with_references(refs))
+    plan = Plan(groups=("DCM",), subjects=("p1",), seeds=(1,), alphas=(1.0,), layout="acdc")
+    out = tmp_path / "acdc"
+    run_plan(acdc_like, None, plan.resolve(acdc_like.atlas), out)
+    info = read_info_cfg(out / "p1_DCM_s1_a100" / "Info.cfg")
+    assert (info["Height"], info["Weight"], info["Group"]) == (180.0, 80.0, "DCM")
+    assert "Age" not in info
+    assert "SBP" not in info
+    # and without either the plan is refused before any work
+    bare = [replace(r, conditions=None, body=None) for r in morph.atlas.references.values()]
+    with pytest.raises(CardioInputError, match="height and weight"):
+        plan.resolve(morph.atlas.with_references(bare))
+
+
 def test_an_interrupted_run_resumes_to_the_same_dataset(morph, tmp_path, monkeypatch):
     plan = Plan(groups=("DCM", "HCM"), seeds=(0, 1), alphas=(0.0, 1.0)).resolve(morph.atlas)
     whole = tmp_path / "whole"

@@ -388,47 +388,23 @@ def test_a_morph_decodes_at_its_subjects_own_slice_positions():
     assert np.array_equal(native.data[-1], result.labels.data[-1])
 
 
-def test_reference_bsa_from_height_and_weight_alone():
-    from cardio_explorer.engine.label_vae.encoding import body_surface_area
+def test_reference_body_size_from_height_and_weight_alone(model):
+    from cardio_explorer.engine.label_vae.encoding import encode_subject
+    from cardio_explorer.engine.subject import BodySize
 
     rng = np.random.default_rng(0)
     subject = _subject("acdc1", "NOR", 4, rng)
-    assert body_surface_area(subject) == pytest.approx(subject.conditions.bsa)
+    assert BodySize.of(subject).bsa == pytest.approx(subject.conditions.bsa)
     subject.conditions = None  # ACDC: height and weight only
     subject.info.update(height=180.0, weight=80.0)
-    assert body_surface_area(subject) == pytest.approx((180 * 80 / 3600) ** 0.5)
+    assert BodySize.of(subject).bsa == pytest.approx((180 * 80 / 3600) ** 0.5)
+    ref, _ = encode_subject(model, subject, refine_steps=0)
+    assert ref.conditions is None
+    assert ref.bsa_m2 == pytest.approx(2.0)
+    back = LatentAtlas.from_json(
+        LatentAtlas(TINY.nz, ATLAS_SLICES, {}, {"acdc1": ref}).to_json()
+    ).reference("acdc1")
+    assert (back.body.height, back.body.weight) == (180.0, 80.0)
     for height, weight in ((None, 80.0), ("tall", 80.0), (180.0, 0.0), (float("nan"), 80.0)):
         subject.info.update(height=height, weight=weight)
-        assert body_surface_area(subject) is None
-
-
-def test_refined_codes_fit_the_labels_better_and_leave_the_model_alone(subjects):
-    from tiny_models import _fit
-    from torch.nn import functional
-
-    from cardio_explorer.engine.label_vae.encoding import REFINE_STEPS, refine_codes
-
-    torch.manual_seed(0)
-    model = build_label_vae(TINY)
-    _fit(model, np.concatenate([s.ed_labels.data for s in subjects]), 30)
-    model.zero_grad(set_to_none=True)
-    labels = subjects[0].ed_labels
-    means = encode_stack(model, labels)
-    weights = {k: v.clone() for k, v in model.state_dict().items()}
-
-    def objective(codes: np.ndarray) -> float:
-        with torch.no_grad():
-            logits = model.decode(torch.tensor(codes, dtype=torch.float32)).float()
-            target = torch.from_numpy(labels.data).long()
-            ce = functional.cross_entropy(logits, target, reduction="sum")
-            return float(ce + model.config.beta / 2 * (torch.tensor(codes) ** 2).sum())
-
-    refined = refine_codes(model, labels, means, "cpu", REFINE_STEPS)
-    assert refined.shape == means.shape
-    assert objective(refined) < objective(means)
-    np.testing.assert_array_equal(encode_stack(model, labels, refine_steps=0), means)
-    np.testing.assert_allclose(encode_stack(model, labels, refine_steps=REFINE_STEPS), refined)
-    for key, value in model.state_dict().items():
-        assert torch.equal(value, weights[key]), key
-    assert all(p.grad is None for p in model.parameters())
-    assert not model.training
+        assert BodySize.of(subject) is None
