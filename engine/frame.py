@@ -9,15 +9,19 @@ slice orders. Here the frame is fixed by the heart itself:
   the same view;
 - slices run base (index 0) to apex, decided by the per-slice heart area (the heart narrows
   towards the apex);
-- the handedness follows one convention, ACDC's as stored. ACDC files carry no orientation
+- the handedness is the one the model was trained in. ACDC files carry no orientation
   (axis-aligned affines, spacing only), and their arrays are the mirror images of real hearts
   placed by a scanner's true orientation (the RV outflow tract, which is anterior, lies on one
   side in 67 of 80 ACDC subjects and on the other in every M&Ms heart; every M&Ms heart
-  reconstructs better mirrored). So a header without orientation keeps the map proper in
-  world space (positive determinant of the final affine: a stack whose slices must be reversed
-  is also mirrored across the LV -> RV axis), and a header with a true scanner orientation
-  (oblique axes, as every short-axis acquisition has) gets the mirrored map (negative
-  determinant). Either way the map stays world-consistent, so going back to the file is exact.
+  reconstructs better mirrored with the ACDC-trained label VAE). The synthetic cohort is built
+  in true anatomy (CHeart, trained on it, completes M&Ms hearts better in their true
+  handedness). So ``handedness="acdc"`` (the label VAE, SPADE) gives a header with a true
+  scanner orientation (oblique axes, as every short-axis acquisition has) the mirrored map
+  (negative determinant of the final affine), and ``handedness="anatomical"`` (CHeart) keeps
+  it proper. A header without orientation keeps the map proper in world space either way (a
+  stack whose slices must be reversed is also mirrored across the LV -> RV axis): nothing in
+  it says which handedness its array has. The map stays world-consistent in every case, so
+  going back to the file is exact.
 
 Every step keeps the affine world-consistent (new affine = old affine @ index map), and the
 volume remembers the grid of the file it came from (:class:`SourceGrid`), so
@@ -41,8 +45,11 @@ from cardio_explorer.engine.volume import LabelVolume, SourceGrid, Volume
 V = TypeVar("V", bound=Volume)
 
 TARGET_ANGLE_DEG = 180.0  # LV -> RV along -x, as the cohort and ACDC are stored
-# An axis further than this from every world axis means the header carries a real orientation:
-# short-axis planes are double-oblique (tens of degrees), headers without one are axis-aligned.
+HANDEDNESS = ("acdc", "anatomical")
+# A slice axis further than this from every world axis means the header carries a real
+# orientation: short-axis planes are double-oblique (tens of degrees); headers without one are
+# axis-aligned. Only the slice axis counts: this frame turns stacks in-plane, so a stack it
+# wrote has oblique in-plane axes and must not read as scanner-oriented when read again.
 OBLIQUE_MIN_DEG = 5.0
 
 
@@ -155,29 +162,34 @@ def heart_centre(labels: list[LabelVolume] | LabelVolume) -> tuple[float, float]
     return float(cy), float(cx)
 
 
-def measure_frame(vols: Sequence[LabelVolume] | LabelVolume) -> AnatomicalFrame:
-    """The anatomical frame of labels on one canonically oriented grid (all frames pooled)."""
+def measure_frame(
+    vols: Sequence[LabelVolume] | LabelVolume, handedness: str = "acdc"
+) -> AnatomicalFrame:
+    """The anatomical frame of labels on one canonically oriented grid (all frames pooled), in
+    the ``handedness`` of the model that will read it ('acdc' or 'anatomical')."""
     vols = [vols] if isinstance(vols, LabelVolume) else list(vols)
     if not vols:
         raise CardioInputError("anatomical frame", "needs at least one label volume")
+    if handedness not in HANDEDNESS:
+        raise CardioInputError("handedness", f"must be one of {HANDEDNESS}, got {handedness!r}")
     centre = heart_centre(vols)
     if centre is None:
         _, ny, nx = vols[0].spatial_shape
         centre = ((ny - 1) / 2, (nx - 1) / 2)
     flip = apex_first(vols)
-    # The final affine's determinant: positive without a header orientation, negative with one
-    # (ACDC's arrays are mirror images of scanner-placed hearts; see the module docstring).
+    # The final affine's determinant: positive, except for a scanner-oriented header read in
+    # ACDC's handedness (its arrays are mirror images of real hearts; see the module docstring).
     det = float(np.linalg.det(vols[0].affine[:3, :3]))
     oriented = scanner_oriented(vols[0].affine)
-    mirror = ((det < 0) != flip) != oriented
+    mirror = ((det < 0) != flip) != (oriented and handedness == "acdc")
     return AnatomicalFrame(lv_rv_angle(vols), flip, mirror, centre, oriented)
 
 
 def scanner_oriented(affine: np.ndarray) -> bool:
-    """Whether a header carries a true scanner orientation: some axis is oblique to the world."""
-    axes = np.asarray(affine, dtype=float)[:3, :3]
-    cosines = np.abs(axes).max(axis=0) / np.linalg.norm(axes, axis=0)
-    return bool(np.degrees(np.arccos(np.clip(cosines.min(), -1.0, 1.0))) > OBLIQUE_MIN_DEG)
+    """Whether a header carries a true scanner orientation: its slice axis is oblique."""
+    axis = np.asarray(affine, dtype=float)[:3, 2]
+    cosine = float(np.abs(axis).max() / np.linalg.norm(axis))
+    return bool(np.degrees(np.arccos(min(cosine, 1.0))) > OBLIQUE_MIN_DEG)
 
 
 # resampling ---------------------------------------------------------------------------------

@@ -137,6 +137,9 @@ def test_real_hearts_in_the_same_frame(realdata_dir, acdc_dir):
         assert frame.flip_slices, subject.subject_id
         assert not frame.mirror, subject.subject_id
         assert abs(frame.lv_rv_angle_deg) < 90, subject.subject_id
+        # CHeart reads them in true anatomy: the reversal undone by a mirror, a proper map
+        canonical = [to_canonical_orientation(v) for v in subject.labels.values()]
+        assert measure_frame(canonical, handedness="anatomical").mirror, subject.subject_id
         framed = preprocess_subject(subject, spacing_mm=1.5, size=128).ed_labels
         assert np.linalg.det(framed.affine[:3, :3]) < 0, subject.subject_id
     for subject in acdc:
@@ -145,17 +148,34 @@ def test_real_hearts_in_the_same_frame(realdata_dir, acdc_dir):
         assert np.linalg.det(framed.affine[:3, :3]) > 0, subject.subject_id
 
 
-def test_scanner_orientation_is_an_oblique_header():
+def test_handedness_is_one_of_two():
+    with pytest.raises(Exception, match="handedness"):
+        measure_frame(_heart(), handedness="left")
+    # an axis-aligned header says nothing: both handednesses give the same frame
+    assert measure_frame(_heart(), "acdc") == measure_frame(_heart(), "anatomical")
+
+
+def test_scanner_orientation_is_an_oblique_slice_axis():
     assert not scanner_oriented(np.diag([1.5, 1.5, 10.0, 1.0]))
     assert not scanner_oriented(np.diag([-1.5, 1.5, -10.0, 1.0])[:, [1, 0, 2, 3]])
-    turn = np.radians(3.0)  # a few degrees of table tilt is not an orientation
+    tilt = np.radians(3.0)  # a few degrees of table tilt is not an orientation
     small = np.eye(4)
-    small[:2, :2] = [[np.cos(turn), -np.sin(turn)], [np.sin(turn), np.cos(turn)]]
+    small[1:3, 1:3] = [[np.cos(tilt), -np.sin(tilt)], [np.sin(tilt), np.cos(tilt)]]
     assert not scanner_oriented(small)
-    turn = np.radians(35.0)
+    tilt = np.radians(35.0)
     oblique = np.eye(4)
-    oblique[1:3, 1:3] = [[np.cos(turn), -np.sin(turn)], [np.sin(turn), np.cos(turn)]]
+    oblique[1:3, 1:3] = [[np.cos(tilt), -np.sin(tilt)], [np.sin(tilt), np.cos(tilt)]]
     assert scanner_oriented(oblique @ np.diag([1.2, 1.2, 8.0, 1.0]))
+
+
+def test_a_stack_the_frame_wrote_keeps_its_handedness_when_read_again():
+    # The frame turns an axis-aligned stack in-plane: its in-plane axes become oblique, its
+    # slice axis does not, so framing it again changes nothing about its handedness.
+    once = _framed(_heart(37.0))
+    assert not scanner_oriented(once.affine)
+    again = measure_frame(once)
+    assert not again.mirror
+    assert not again.flip_slices
 
 
 def test_scanner_oriented_hearts_reconstruct_better_in_acdcs_handedness(realdata_dir):
