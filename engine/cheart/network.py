@@ -23,6 +23,7 @@ import torch
 from torch import nn
 from torch.nn import functional
 
+from cardio_explorer.engine.cheart.boxed import moved_in_boxes, transposed_in_box
 from cardio_explorer.engine.cheart.config import N_CONDITIONS, CHeartConfig
 from cardio_explorer.engine.cheart.motion import (
     DISPLACEMENT_VOXELS,
@@ -41,8 +42,9 @@ class CHeartOutput(NamedTuple):
     """mu and logvar [B, z], latents [B, T, z] and the frames: without motion ``logits``
     [B, T, C, D, H, W]; with motion the decoded frame-0 logits [B, C, D, H, W], the frame-0
     labels the displacements moved ``source`` [B, D, H, W] (the given ED in completion), the
-    displacements of frames 1.. [B, T - 1, 3, D, H, W] (voxels, array order z, y, x) and the
-    moved frames (``MovedFrames``)."""
+    displacements of frames 1.. [B, T - 1, 3, D, H, W] (voxels, array order z, y, x; None from
+    ``generate``, which computes them inside the boxes only) and the moved frames
+    (``MovedFrames``)."""
 
     logits: torch.Tensor | None
     mu: torch.Tensor
@@ -224,6 +226,7 @@ class CHeartNet(nn.Module):
         mu: torch.Tensor,
         logvar: torch.Tensor,
         source: torch.Tensor | None,
+        boxed: bool = False,
     ) -> CHeartOutput:
         if not self.config.motion:
             return CHeartOutput(self.decode(latents, conditions), mu, logvar, latents)
@@ -232,12 +235,23 @@ class CHeartNet(nn.Module):
         h = self.decoder.features(inputs)
         h = h.view(b, t, *h.shape[1:])
         # Labels only for frame 0, displacements only for the later frames.
-        frame0_logits = self.decoder.blocks[-1](h[:, 0])
+        if boxed:  # same values, a faster convolution (cheart/boxed.py)
+            frame0_logits = transposed_in_box(
+                self.decoder.blocks[-1], h[:, 0], memory_format=torch.channels_last_3d
+            )
+        else:
+            frame0_logits = self.decoder.blocks[-1](h[:, 0])
         if source is None:  # generation: warp the decoded frame 0, its LV closed
             source = enclose_lv(frame0_logits.argmax(dim=1))
         elif source.dim() == 5:
             source = source.argmax(dim=1)
         first = one_hot(source, self.config.n_labels)
+        if boxed:  # generation: displacements inside each heart's box only (cheart/boxed.py)
+            later = inputs.view(b, t, -1)[:, 1:]
+            moved = moved_in_boxes(
+                self.decoder.displacement, self.motion_basis, h[:, 1:], later, first
+            )
+            return CHeartOutput(None, mu, logvar, latents, frame0_logits, source, None, moved)
         displacement = self.decoder.displacement(h[:, 1:].reshape(b * (t - 1), *h.shape[2:]))
         displacement = displacement.float().view(b, t - 1, 3, *displacement.shape[2:])
         if self.motion_basis is not None:
@@ -253,12 +267,14 @@ class CHeartNet(nn.Module):
         conditions: torch.Tensor,
         n_frames: int | None = None,
         source: torch.Tensor | None = None,
+        boxed: bool = True,
     ) -> CHeartOutput:
         """Sequence from a given frame-0 latent (prior sample or posterior mean); with motion,
         ``source`` (labels [B, D, H, W] on the grid) is the frame the displacements move, by
-        default the decoded frame 0."""
+        default the decoded frame 0. ``boxed``: compute the displacements inside each heart's
+        box only (``displacement`` is then None; the moved frames are the full-grid path's)."""
         latents = self.unroll(z0, conditions, n_frames)
-        return self._output(latents, conditions, z0, torch.zeros_like(z0), source)
+        return self._output(latents, conditions, z0, torch.zeros_like(z0), source, boxed)
 
     def forward(
         self, ed: torch.Tensor, conditions: torch.Tensor, sample: bool | None = None

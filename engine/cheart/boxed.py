@@ -1,0 +1,159 @@
+"""CHeart motion decoding for generation, computed inside each heart's box only.
+
+A moved frame differs from background only inside frame 0's labelled box (``MOTION_MARGIN``,
+engine/cheart/motion.py), so generation needs the displacements there alone. The full-grid path
+(``CHeartNet._output``, training and validation) runs the displacement head and the motion basis
+over the whole grid and then crops; this one crops the half-resolution features before the
+last transposed convolutions (a stride-2, 4-wide kernel reads a known band of inputs, so the
+values inside the box are the same), mixes the basis fields and builds the sampling grid inside
+the box. On the bundled model the box is about 45 % of the grid; the same ops run in the same
+order, so the moved frames agree with the full-grid path to float rounding.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import torch
+from torch import nn
+from torch.nn import functional
+
+from cardio_explorer.engine.cheart.motion import (
+    DISPLACEMENT_VOXELS,
+    MotionBasis,
+    MovedFrames,
+    labelled_box,
+)
+
+# Kernel taps of a stride-2, 4-wide transposed convolution that output parity p reads through
+# input offset t (input j - 1 + t for output 2j - p): tap 3 - p - 2t.
+_TAPS = torch.tensor([[3, 1], [2, 0]])
+
+
+def _is_upsampling_by_two(layer: nn.Module) -> bool:
+    return (
+        isinstance(layer, nn.ConvTranspose3d)
+        and layer.kernel_size == (4, 4, 4)
+        and layer.stride == (2, 2, 2)
+        and layer.padding == (1, 1, 1)
+        and layer.output_padding == (0, 0, 0)
+        and layer.dilation == (1, 1, 1)
+        and layer.groups == 1
+    )
+
+
+def _parity_weight(weight: torch.Tensor) -> torch.Tensor:
+    """ConvTranspose3d weight [Cin, Cout, 4, 4, 4] -> Conv3d weight [8 Cout, Cin, 2, 2, 2], the
+    output channels grouped by output parity (z, y, x)."""
+    cin, cout = weight.shape[:2]
+    taps = _TAPS.flatten().to(weight.device)
+    w = weight.index_select(2, taps).index_select(3, taps).index_select(4, taps)
+    w = w.view(cin, cout, 2, 2, 2, 2, 2, 2)  # [ci, co, pz, tz, py, ty, px, tx]
+    return w.permute(2, 4, 6, 1, 0, 3, 5, 7).reshape(8 * cout, cin, 2, 2, 2)
+
+
+def transposed_in_box(
+    layer: nn.Module,
+    h: torch.Tensor,
+    box: tuple[slice, ...] | None = None,
+    memory_format: torch.memory_format = torch.contiguous_format,
+) -> torch.Tensor:
+    """``layer(h)[..., *box]`` in fp32 for a stride-2 transposed convolution and h [N, C, d, h,
+    w], computed from the band of ``h`` the box reads (None: the whole output); laid out in
+    ``memory_format`` (channels_last_3d for an argmax over channels).
+
+    The stride-2 transposed convolution runs as a 2 x 2 x 2 convolution with 8 x the output
+    channels, one group per output parity, which are then interleaved: the same products, and
+    oneDNN runs a convolution with 24 outputs about 5x faster than a transposed one with 3."""
+    if box is None:
+        box = tuple(slice(0, 2 * n) for n in h.shape[2:])
+    if not _is_upsampling_by_two(layer):
+        return layer(h)[(slice(None), slice(None), *box)].float()
+    cout = layer.out_channels
+    band, pad, starts, counts = [], [], [], []
+    for b, n in zip(box, h.shape[2:], strict=True):
+        # Output o reads padded inputs j, j + 1 with j = ceil(o / 2) (input j - 1 and j).
+        first, last = -(-b.start // 2), -(-(b.stop - 1) // 2)
+        band.append(slice(max(first - 1, 0), min(last + 1, n)))
+        pad.append((int(first - 1 < 0), int(last + 1 > n)))
+        starts.append(first)
+        counts.append(b.stop - b.start)
+    x = h[(slice(None), slice(None), *band)]
+    x = functional.pad(x, [p for side in reversed(pad) for p in side])
+    bias = None if layer.bias is None else layer.bias.repeat(8)
+    y = functional.conv3d(x, _parity_weight(layer.weight), bias)
+    out = torch.empty((h.shape[0], cout, *counts), dtype=torch.float32, device=h.device)
+    out = out.contiguous(memory_format=memory_format)
+    for group, parity in enumerate(itertools.product(range(2), repeat=3)):
+        source, target = [slice(group * cout, (group + 1) * cout)], []
+        for p, b, first in zip(parity, box, starts, strict=True):
+            r0 = (p - b.start) % 2
+            j0 = (b.start + r0 + p) // 2 - first
+            n_out = len(range(r0, b.stop - b.start, 2))
+            source.append(slice(j0, j0 + n_out))
+            target.append(slice(r0, None, 2))
+        out[(slice(None), slice(None), *target)] = y[(slice(None), *source)]
+    return out
+
+
+def _basis_in_box(
+    basis: MotionBasis, first: torch.Tensor, later: torch.Tensor, box: tuple[slice, ...]
+) -> torch.Tensor:
+    """``MotionBasis.forward`` of one heart inside its box: [T', 3, *box] (same ops)."""
+    features = basis.anatomy[:-1](first)
+    fields = transposed_in_box(basis.anatomy[-1], features, box)
+    size = fields[0, 0].numel()
+    amplitude = basis.amplitude(later).float()  # [T', k]
+    mixed = torch.mm(amplitude, fields.reshape(basis.k, 3 * size))
+    return mixed.view(len(later), 3, *fields.shape[2:])
+
+
+def _sampling_grid(displacement: torch.Tensor) -> torch.Tensor:
+    """grid_sample's grid [T', d, h, w, 3] (x, y, z) for displacements [T', 3, d, h, w] in
+    decoder units, as ``warp_labels`` builds it (normalised, align_corners=False)."""
+    t, _, *sizes = displacement.shape
+    grid = torch.empty((t, *sizes, 3), dtype=torch.float32, device=displacement.device)
+    for axis, s in enumerate(sizes):
+        line = torch.linspace(-1 + 1 / s, 1 - 1 / s, s, device=displacement.device)
+        shape = [1, 1, 1]
+        shape[axis] = s
+        # Voxels -> normalised units, multiplied in warp_labels's order.
+        offset = displacement[:, axis] * DISPLACEMENT_VOXELS * (2.0 / s)
+        grid[..., 2 - axis] = line.view(shape) + offset
+    return grid
+
+
+def moved_in_boxes(
+    decoder_head: nn.Module,
+    basis: MotionBasis | None,
+    later_features: torch.Tensor,
+    later_inputs: torch.Tensor,
+    first: torch.Tensor,
+) -> MovedFrames:
+    """Frames 1.. as frame 0 (one-hot [B, C, D, H, W]) moved by the displacements that
+    ``decoder_head`` reads from ``later_features`` [B, T', F, D/2, H/2, W/2] plus the motion
+    basis mixed by ``later_inputs`` [B, T', z + k]; each heart inside its own box."""
+    b, t = later_features.shape[:2]
+    boxes, foreground = [], []
+    for i in range(b):
+        box = labelled_box(first[i])
+        boxes.append(box)
+        if box is None:
+            foreground.append(None)
+            continue
+        displacement = transposed_in_box(decoder_head, later_features[i], box)
+        if basis is not None:
+            displacement = displacement + _basis_in_box(
+                basis, first[i : i + 1], later_inputs[i], box
+            )
+        inside = first[i, 1:][(slice(None), *box)].float()
+        foreground.append(
+            functional.grid_sample(
+                inside[None].expand(t, *inside.shape),
+                _sampling_grid(displacement),
+                mode="bilinear",
+                padding_mode="border",
+                align_corners=False,
+            )
+        )
+    return MovedFrames(boxes, foreground, tuple(first.shape[2:]), first.shape[1], t, first.device)
