@@ -13,6 +13,7 @@ order, so the moved frames agree with the full-grid path to float rounding.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
@@ -22,8 +23,10 @@ from cardio_explorer.engine.cheart.motion import (
     DISPLACEMENT_VOXELS,
     MotionBasis,
     MovedFrames,
+    enclose_lv,
     labelled_box,
 )
+from cardio_explorer.engine.nn.onehot import one_hot
 
 # Kernel taps of a stride-2, 4-wide transposed convolution that output parity p reads through
 # input offset t (input j - 1 + t for output 2j - p): tap 3 - p - 2t.
@@ -52,6 +55,24 @@ def _parity_weight(weight: torch.Tensor) -> torch.Tensor:
     return w.permute(2, 4, 6, 1, 0, 3, 5, 7).reshape(8 * cout, cin, 2, 2, 2)
 
 
+def read_band(box: tuple[slice, ...], sizes: tuple[int, ...]) -> tuple[slice, ...]:
+    """The inputs (of sizes ``sizes``) that a stride-2, kernel-4, padding-1 transposed
+    convolution reads for its outputs in ``box``."""
+    band = []
+    for b, n in zip(box, sizes, strict=True):
+        # Output o reads inputs ceil(o / 2) - 1 and ceil(o / 2).
+        first, last = -(-b.start // 2), -(-(b.stop - 1) // 2)
+        band.append(slice(max(first - 1, 0), min(last + 1, n)))
+    return tuple(band)
+
+
+def _shifted(box: tuple[slice, ...], band: tuple[slice, ...]) -> tuple[slice, ...]:
+    """``box`` (outputs) relative to the outputs of ``band`` (inputs) of a stride-2 layer."""
+    return tuple(
+        slice(b.start - 2 * a.start, b.stop - 2 * a.start) for b, a in zip(box, band, strict=True)
+    )
+
+
 def transposed_in_box(
     layer: nn.Module,
     h: torch.Tensor,
@@ -70,11 +91,10 @@ def transposed_in_box(
     if not _is_upsampling_by_two(layer):
         return layer(h)[(slice(None), slice(None), *box)].float()
     cout = layer.out_channels
-    band, pad, starts, counts = [], [], [], []
+    band = read_band(box, h.shape[2:])
+    pad, starts, counts = [], [], []
     for b, n in zip(box, h.shape[2:], strict=True):
-        # Output o reads padded inputs j, j + 1 with j = ceil(o / 2) (input j - 1 and j).
         first, last = -(-b.start // 2), -(-(b.stop - 1) // 2)
-        band.append(slice(max(first - 1, 0), min(last + 1, n)))
         pad.append((int(first - 1 < 0), int(last + 1 > n)))
         starts.append(first)
         counts.append(b.stop - b.start)
@@ -123,17 +143,94 @@ def _sampling_grid(displacement: torch.Tensor) -> torch.Tensor:
     return grid
 
 
+def _folded(conv: nn.ConvTranspose3d, bn: nn.BatchNorm3d) -> tuple[torch.Tensor, torch.Tensor]:
+    """Weight and bias of ``bn(conv(x))`` as one transposed convolution (BatchNorm in eval)."""
+    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+    bias = conv.bias if conv.bias is not None else torch.zeros_like(bn.bias)
+    weight = conv.weight * scale.view(1, -1, 1, 1, 1)
+    return weight, (bias - bn.running_mean) * scale + bn.bias
+
+
+def _is_folding(layers: Sequence[nn.Module]) -> bool:
+    return (
+        len(layers) >= 2
+        and _is_upsampling_by_two(layers[0])
+        and isinstance(layers[1], nn.BatchNorm3d)
+        and not layers[1].training
+        and layers[1].track_running_stats
+    )
+
+
+def _run(layers: Sequence[nn.Module], x: torch.Tensor) -> torch.Tensor:
+    """``nn.Sequential(*layers)(x)`` with each (transposed convolution, BatchNorm) pair as one
+    convolution."""
+    i = 0
+    while i < len(layers):
+        if _is_folding(layers[i : i + 2]):
+            weight, bias = _folded(layers[i], layers[i + 1])
+            x = functional.conv_transpose3d(x, weight, bias, stride=2, padding=1)
+            i += 2
+        else:
+            x = layers[i](x)
+            i += 1
+    return x
+
+
+def _band_of_last_block(
+    layers: Sequence[nn.Module], x: torch.Tensor, band: tuple[slice, ...]
+) -> torch.Tensor:
+    """``nn.Sequential(*layers)(x)[..., *band]`` for the decoder's last block (transposed
+    convolution, BatchNorm, activation), from the band of ``x`` it reads."""
+    inputs = read_band(band, x.shape[2:])
+    out = _run(layers, x[(slice(None), slice(None), *inputs)])
+    return out[(slice(None), slice(None), *_shifted(band, inputs))]
+
+
+def boxed_frames(
+    net: nn.Module, inputs: torch.Tensor, b: int, t: int, source: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor, MovedFrames]:
+    """Generation with motion from decoder inputs [B * T, z + k]: (frame-0 logits [B, C, D, H,
+    W], frame-0 labels moved, the moved frames). The decoder's last block runs on frame 0 in
+    full and, for the later frames, on the band their displacements read; BatchNorm is folded
+    into the transposed convolutions."""
+    decoder = net.decoder
+    blocks = list(decoder.blocks)
+    last = blocks[-4:-1]
+    staged = len(blocks) >= 4 and _is_folding(last)
+    x = decoder.fc(inputs).view(-1, *decoder.start)
+    x = _run(blocks[:-4] if staged else blocks[:-1], x)
+    x = x.view(b, t, *x.shape[1:])
+    h0 = _run(last, x[:, 0]) if staged else x[:, 0]
+    frame0_logits = transposed_in_box(blocks[-1], h0, memory_format=torch.channels_last_3d)
+    if source is None:  # generation: warp the decoded frame 0, its LV closed
+        source = enclose_lv(frame0_logits.argmax(dim=1))
+    elif source.dim() == 5:
+        source = source.argmax(dim=1)
+    first = one_hot(source, net.config.n_labels)
+
+    def later_features(i: int, band: tuple[slice, ...]) -> torch.Tensor:
+        if staged:
+            return _band_of_last_block(last, x[i, 1:], band)
+        return x[i, 1:][(slice(None), slice(None), *band)]
+
+    later = inputs.view(b, t, -1)[:, 1:]
+    moved = moved_in_boxes(decoder.displacement, net.motion_basis, later_features, later, first)
+    return frame0_logits, source, moved
+
+
 def moved_in_boxes(
     decoder_head: nn.Module,
     basis: MotionBasis | None,
-    later_features: torch.Tensor,
+    later_features: Callable[[int, tuple[slice, ...]], torch.Tensor],
     later_inputs: torch.Tensor,
     first: torch.Tensor,
 ) -> MovedFrames:
     """Frames 1.. as frame 0 (one-hot [B, C, D, H, W]) moved by the displacements that
-    ``decoder_head`` reads from ``later_features`` [B, T', F, D/2, H/2, W/2] plus the motion
-    basis mixed by ``later_inputs`` [B, T', z + k]; each heart inside its own box."""
-    b, t = later_features.shape[:2]
+    ``decoder_head`` reads from the half-resolution features of heart i's later frames inside
+    a band, ``later_features(i, band)`` [T', F, *band], plus the motion basis mixed by
+    ``later_inputs`` [B, T', z + k]; each heart inside its own box."""
+    b, t = later_inputs.shape[:2]
+    half = tuple(n // 2 for n in first.shape[2:])
     boxes, foreground = [], []
     for i in range(b):
         box = labelled_box(first[i])
@@ -141,7 +238,8 @@ def moved_in_boxes(
         if box is None:
             foreground.append(None)
             continue
-        displacement = transposed_in_box(decoder_head, later_features[i], box)
+        band = read_band(box, half)
+        displacement = transposed_in_box(decoder_head, later_features(i, band), _shifted(box, band))
         if basis is not None:
             displacement = displacement + _basis_in_box(
                 basis, first[i : i + 1], later_inputs[i], box

@@ -51,6 +51,11 @@ def test_boxed_generation_moves_frames_as_the_full_grid_path(precision):
     with torch.no_grad():  # heads that move something (they start at zero)
         net.decoder.displacement.weight.normal_(0.0, 0.2)
         net.motion_basis.anatomy[-1].weight.normal_(0.0, 0.2)
+        for bn in (m for m in net.decoder.modules() if isinstance(m, torch.nn.BatchNorm3d)):
+            bn.running_mean.normal_(0.0, 0.3)  # statistics that folding must carry over
+            bn.running_var.uniform_(0.5, 2.0)
+            bn.weight.normal_(1.0, 0.2)
+            bn.bias.normal_(0.0, 0.2)
     source = torch.zeros(3, *config.grid, dtype=torch.long)
     source[:, 3:12, 4:11, 5:13] = 2
     source[:, 5:10, 6:9, 7:11] = 1
@@ -65,11 +70,11 @@ def test_boxed_generation_moves_frames_as_the_full_grid_path(precision):
         full = net.generate(z, c, source=source, boxed=False)
         boxed = net.generate(z, c, source=source)
     assert boxed.displacement is None
-    assert torch.equal(boxed.labels(), full.labels())
     assert full.labels()[1:].any()
-    torch.testing.assert_close(
-        boxed.moved.probabilities(),
-        full.moved.probabilities(),
-        atol=1e-2 if precision == "bf16" else 1e-5,
-        rtol=0,
-    )
+    if precision == "fp32":
+        assert torch.equal(boxed.labels(), full.labels())
+        torch.testing.assert_close(boxed.moved.probabilities(), full.moved.probabilities())
+    else:  # BatchNorm folded before, not after, the bf16 rounding of the convolutions
+        assert (boxed.labels() == full.labels()).float().mean() >= 0.999
+        difference = boxed.moved.probabilities() - full.moved.probabilities()
+        assert difference.abs().mean() < 1e-3
