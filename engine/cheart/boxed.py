@@ -2,12 +2,14 @@
 
 A moved frame differs from background only inside frame 0's labelled box (``MOTION_MARGIN``,
 engine/cheart/motion.py), so generation needs the displacements there alone. The full-grid path
-(``CHeartNet._output``, training and validation) runs the displacement head and the motion basis
-over the whole grid and then crops; this one crops the half-resolution features before the
-last transposed convolutions (a stride-2, 4-wide kernel reads a known band of inputs, so the
+(``CHeartNet._output``, training and validation) runs the decoder's last block, the
+displacement head and the motion basis over the whole grid and then crops; this one runs them
+on the band of inputs the box reads (a stride-2, 4-wide kernel reads a known band, so the
 values inside the box are the same), mixes the basis fields and builds the sampling grid inside
-the box. On the bundled model the box is about 45 % of the grid; the same ops run in the same
-order, so the moved frames agree with the full-grid path to float rounding.
+the box. On the bundled model the box is about 45 % of the grid. Transposed convolutions with
+few outputs run as 2 x 2 x 2 convolutions by output parity, and BatchNorm is folded into the
+transposed convolutions: in fp32 the labels equal the full-grid path's; in bf16 the rounding
+points move (bf16 vs fp32 agreement as before, tests/engine/test_precision.py).
 """
 
 from __future__ import annotations
