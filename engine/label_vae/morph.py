@@ -35,6 +35,10 @@ from cardio_explorer.engine.volume import LabelVolume, SourceGrid
 # Slices per decoder call: a few stacks on CPU (memory), many on a GPU (throughput).
 _CPU_BATCH = 64
 _CUDA_BATCH = 1024
+# On CPU a call's widest activation, counted in fp32, stays within this: glibc maps blocks over
+# 32 MB fresh and the kernel zeroes every page again (engine/device.py keep_freed_memory),
+# which cost the paper network 15 % of its decode in one batch of 32 slices (8 now).
+_CPU_BATCH_BYTES = 32 * 2**20
 
 # One sampler (and its cache) per atlas, shared by every PathologyMorph and morph_pathology call.
 _SAMPLERS: weakref.WeakKeyDictionary[LatentAtlas, PseudoPathologySampler] = (
@@ -80,13 +84,25 @@ def decode_codes(
     """Decode (n, nz) latent codes to (n, H, W) uint8 labels (argmax of the decoder's logits)."""
     device = torch.device(device)
     z = torch.as_tensor(np.asarray(codes), dtype=torch.float32)
-    batch = _CUDA_BATCH if device.type == "cuda" else _CPU_BATCH
+    batch = _CUDA_BATCH if device.type == "cuda" else _cpu_batch(model)
     out = []
     with eval_mode(model), torch.inference_mode(), autocast(device):
         for start in range(0, len(z), batch):
             logits = model.decode(z[start : start + batch].to(device))
             out.append(logits.argmax(dim=1).to(torch.uint8).cpu())
     return torch.cat(out).numpy()
+
+
+def _cpu_batch(model: torch.nn.Module) -> int:
+    """Slices per CPU decoder call: ``_CPU_BATCH``, fewer when one slice's widest full-size
+    activation (fp32 bytes) would take a call past ``_CPU_BATCH_BYTES``."""
+    config = getattr(model, "config", None)
+    if config is None:
+        return _CPU_BATCH
+    side = config.size // config.output_stride
+    widest = max(config.decoder_channels[-1], config.head_channels, config.n_classes)
+    per_slice = 4 * widest * side * side
+    return max(1, min(_CPU_BATCH, _CPU_BATCH_BYTES // per_slice))
 
 
 class PathologyMorph:
