@@ -156,7 +156,7 @@ def render_markdown(report: dict[str, Any]) -> str:
     summary = (
         f"Checkpoint `{report['checkpoint']['path']}` ({report['checkpoint']['config']}, "
         f"nz {report['checkpoint']['nz']}, {report['checkpoint'].get('frame', 'anatomical')} "
-        "frame), data `{report['data']}`, real "
+        f"frame), data `{report['data']}`, real "
         f"`{report.get('real_data')}`, {report['device']}, {report['precision']}; "
         f"{report['elapsed_s']} s."
     )

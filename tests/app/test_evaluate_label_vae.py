@@ -179,5 +179,6 @@ def test_evaluation_reads_hearts_in_the_checkpoints_frame(
         assert main([*argv, "--out", str(out), "--device", "cpu", "--no-progress"]) == 0
         assert frames == [expected] * len(COHORT)
         assert json.loads(out.read_text())["checkpoint"]["frame"] == expected
-        assert f"{expected} frame" in out.with_suffix(".md").read_text()
+        markdown = out.with_suffix(".md").read_text()
+        assert f"{expected} frame), data `None`, real `{cohort}`" in markdown
         assert PathologyMorph.from_checkpoint(path).frame == expected
