@@ -33,6 +33,24 @@ V = TypeVar("V", bound=Volume)
 
 DEFAULT_SPACING_MM = 1.5
 DEFAULT_SIZE = 128
+# "anatomical": the frame found from the labels (engine/frame.py); "header": the canonical
+# (header) orientation only, resampled and cropped around the heart, never rotated, mirrored or
+# slice-flipped (the arm that relies on rotation/flip augmentation instead).
+FRAMES = ("anatomical", "header")
+DEFAULT_FRAME = "anatomical"
+
+
+def check_frame(frame: str, thing: str = "frame") -> str:
+    """``frame`` if it is one of FRAMES, else a CardioInputError naming ``thing``."""
+    if frame not in FRAMES:
+        raise CardioInputError(thing, f"must be one of {list(FRAMES)}, got {frame!r}")
+    return frame
+
+
+def frame_of_checkpoint(extra: dict) -> str:
+    """The frame a model's training hearts were in (extra["grid"]["frame"]; older: anatomical)."""
+    frame = (extra.get("grid") or {}).get("frame", DEFAULT_FRAME)
+    return check_frame(frame, "checkpoint grid frame")
 
 
 # orientation --------------------------------------------------------------------------------
@@ -204,7 +222,10 @@ def _scale(data: np.ndarray, low: float, high: float) -> np.ndarray:
 
 # subjects -----------------------------------------------------------------------------------
 def preprocess_subject(
-    subject: Subject, spacing_mm: float = DEFAULT_SPACING_MM, size: int = DEFAULT_SIZE
+    subject: Subject,
+    spacing_mm: float = DEFAULT_SPACING_MM,
+    size: int = DEFAULT_SIZE,
+    frame: str = DEFAULT_FRAME,
 ) -> Subject:
     """Anatomical frame, in-plane resampling, one window for all frames, normalised images.
 
@@ -212,9 +233,12 @@ def preprocess_subject(
     of spacing_mm in the anatomical frame found from all labelled frames together
     (engine/frame.py: LV -> RV along -x, base at slice 0), centred on the heart. Every volume
     remembers its file's grid (``source_grid``) so results can go back to it. Without labels,
-    images are only resampled and cropped around the grid centre. A CardioWarning is raised
-    when the window cuts off foreground (a heart wider than size x spacing_mm).
+    images are only resampled and cropped around the grid centre. ``frame="header"`` keeps the
+    canonical (header) orientation: same resampling and crop centred on the heart, no rotation,
+    mirror or slice flip. A CardioWarning is raised when the window cuts off foreground (a
+    heart wider than size x spacing_mm).
     """
+    check_frame(frame)
     if not subject.labels and not subject.images:
         raise CardioInputError(subject.subject_id, "nothing to preprocess (no frames loaded)")
     if not np.isfinite(spacing_mm) or spacing_mm <= 0:
@@ -228,19 +252,21 @@ def preprocess_subject(
     labels = {t: canonical(v) for t, v in subject.labels.items()}
     images = {t: canonical(v) for t, v in subject.images.items()}
     if labels:
-        frame = measure_frame(list(labels.values()))
+        found = measure_frame(list(labels.values()))
+        if frame == "header":  # angle None: no rotation; the heart still centres the window
+            found = AnatomicalFrame(None, False, False, found.centre_yx, found.scanner_oriented)
     else:
         grid = next(iter(images.values()))
         _, ny, nx = grid.spatial_shape
-        frame = AnatomicalFrame(None, False, False, ((ny - 1) / 2, (nx - 1) / 2))
+        found = AnatomicalFrame(None, False, False, ((ny - 1) / 2, (nx - 1) / 2))
     if images:
         images = _normalise_together(images)
-    framed_labels = {t: to_anatomical_frame(v, frame, spacing_mm, size) for t, v in labels.items()}
+    framed_labels = {t: to_anatomical_frame(v, found, spacing_mm, size) for t, v in labels.items()}
     framed_images = {
-        t: to_anatomical_frame(v, frame, spacing_mm, size, fill=-1.0) for t, v in images.items()
+        t: to_anatomical_frame(v, found, spacing_mm, size, fill=-1.0) for t, v in images.items()
     }
     lost = sum(
-        _lost_ml(v, frame_index_map(v, frame, spacing_mm, size), size) for v in labels.values()
+        _lost_ml(v, frame_index_map(v, found, spacing_mm, size), size) for v in labels.values()
     )
     if lost > 0:
         warnings.warn(
@@ -250,7 +276,11 @@ def preprocess_subject(
             stacklevel=2,
         )
     info = dict(subject.info)
-    info["preprocess"] = {"spacing_mm": spacing_mm, "size": size, "frame": frame.as_info()}
+    info["preprocess"] = {
+        "spacing_mm": spacing_mm,
+        "size": size,
+        "frame": {"kind": frame, **found.as_info()},
+    }
     return replace(subject, labels=framed_labels, images=framed_images, info=info)
 
 

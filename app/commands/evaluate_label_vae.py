@@ -36,7 +36,11 @@ from cardio_explorer.engine.label_vae.evaluation import (
 from cardio_explorer.engine.label_vae.network import load_label_vae
 from cardio_explorer.engine.label_vae.real import evaluate_real
 from cardio_explorer.engine.limits import MAX_SEEDS, MAX_STEPS, MAX_SUBJECTS, check_count
-from cardio_explorer.engine.preprocess import DEFAULT_SPACING_MM, preprocess_subject
+from cardio_explorer.engine.preprocess import (
+    DEFAULT_SPACING_MM,
+    frame_of_checkpoint,
+    preprocess_subject,
+)
 from cardio_explorer.engine.subject import Subject
 
 log = logging.getLogger(__name__)
@@ -94,13 +98,14 @@ def run(args: argparse.Namespace) -> int:
     atlas = atlas_from_extra(checkpoint.extra, path)
     size = model.config.size
     spacing = checkpoint.extra.get("grid", {}).get("spacing_mm") or _atlas_inplane_spacing(atlas)
+    frame = frame_of_checkpoint(checkpoint.extra)  # hearts go where the model learned them
     report: dict[str, Any] = {}
     if args.data is not None:
-        subjects = _read(args.data, args, spacing, size)
+        subjects = _read(args.data, args, spacing, size, frame)
         settings = EvaluationSettings(args.seeds, args.alpha_steps, str(device))
         report = evaluate_label_vae(model, atlas, subjects, settings, progress=not args.no_progress)
     if args.real is not None:
-        real_subjects = _read(args.real, args, spacing, size)
+        real_subjects = _read(args.real, args, spacing, size, frame)
         fast = model.for_inference() if hasattr(model, "for_inference") else model
         real = evaluate_real(fast, atlas, real_subjects, device)
         add_real_figures(report, real)
@@ -110,6 +115,7 @@ def run(args: argparse.Namespace) -> int:
             "sha256": checkpoint.sha256,
             "config": model.config.name,
             "nz": model.config.nz,
+            "frame": frame,
         },
         "data": None if args.data is None else str(args.data),
         "real_data": None if args.real is None else str(args.real),
@@ -124,15 +130,17 @@ def run(args: argparse.Namespace) -> int:
     return exit_status(report, args.strict)
 
 
-def _read(folder: Path, args: argparse.Namespace, spacing: float, size: int) -> list[Subject]:
-    """ED/ES subjects of a folder (any known layout), first --limit, in the anatomical frame."""
+def _read(
+    folder: Path, args: argparse.Namespace, spacing: float, size: int, frame: str
+) -> list[Subject]:
+    """ED/ES subjects of a folder (any known layout), first --limit, in the checkpoint's frame."""
     ids = None if args.split is None else read_split(args.split, "held_out")
     subjects = read_cohort(folder, frames="ed_es", subject_ids=ids, progress=not args.no_progress)
     if args.limit is not None:
         subjects = subjects[: args.limit]
     if not subjects:
         raise CardioInputError(folder, "holds no subjects")
-    return [preprocess_subject(s, spacing_mm=spacing, size=size) for s in subjects]
+    return [preprocess_subject(s, spacing_mm=spacing, size=size, frame=frame) for s in subjects]
 
 
 def _atlas_inplane_spacing(atlas: LatentAtlas) -> float:
@@ -147,7 +155,8 @@ def render_markdown(report: dict[str, Any]) -> str:
     """A short human-readable report of :func:`run`'s JSON."""
     summary = (
         f"Checkpoint `{report['checkpoint']['path']}` ({report['checkpoint']['config']}, "
-        f"nz {report['checkpoint']['nz']}), data `{report['data']}`, real "
+        f"nz {report['checkpoint']['nz']}, {report['checkpoint'].get('frame', 'anatomical')} "
+        f"frame), data `{report['data']}`, real "
         f"`{report.get('real_data')}`, {report['device']}, {report['precision']}; "
         f"{report['elapsed_s']} s."
     )

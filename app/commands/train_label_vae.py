@@ -20,9 +20,10 @@ from cardio_explorer.engine.label_vae.training import (
 )
 from cardio_explorer.engine.nn import distributed
 from cardio_explorer.engine.nn.config_files import read_config
+from cardio_explorer.engine.preprocess import DEFAULT_FRAME, FRAMES
 from cardio_explorer.engine.subject import Subject
 
-DEFAULTS = TrainOptions()
+DEFAULTS = DEFAULT_OPTIONS = TrainOptions()
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -88,7 +89,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="split file of subject ids (e.g. docs/acdc_split.json): train on its 'train' ids",
     )
     parser.add_argument("--spacing-mm", type=float, default=1.5, help="in-plane spacing")
+    parser.add_argument(
+        "--frame",
+        choices=FRAMES,
+        default=DEFAULT_FRAME,
+        help="hearts in the anatomical frame (engine/frame.py) or the header's (canonical "
+        "orientation only: no rotation, mirror or slice flip); recorded in the model file, "
+        "which evaluation and the app then use",
+    )
     parser.add_argument("--no-augment", action="store_true", help="no random rotation/shift")
+    parser.add_argument(
+        "--max-rotation-deg",
+        type=float,
+        default=DEFAULT_OPTIONS.max_rotation_deg,
+        help="largest random in-plane rotation, 0-180 (180: any angle)",
+    )
+    parser.add_argument(
+        "--max-shift-px", type=float, default=DEFAULT_OPTIONS.max_shift_px, help="random shift"
+    )
+    parser.add_argument(
+        "--flip", action="store_true", help="random mirrors in x and in y (each p = 1/2)"
+    )
     parser.add_argument("--no-atlas", action="store_true", help="skip the latent atlas")
     parser.set_defaults(func=run)
 
@@ -141,8 +162,11 @@ def label_vae_command_line(args: argparse.Namespace) -> str:
         ("--validate-every", args.validate_every),
         ("--spacing-mm", args.spacing_mm),
         ("--split", args.split),
+        ("--frame", args.frame),
+        ("--max-rotation-deg", args.max_rotation_deg),
+        ("--max-shift-px", args.max_shift_px),
     ]
-    return command_line("label-vae", args, options, ("--no-augment", "--no-atlas"))
+    return command_line("label-vae", args, options, ("--no-augment", "--flip", "--no-atlas"))
 
 
 def _print_epoch(record: EpochRecord) -> None:
@@ -183,6 +207,9 @@ def run(args: argparse.Namespace) -> int:
         checkpoint_every=args.checkpoint_every,
         validate_every=args.validate_every,
         augment=not args.no_augment,
+        max_rotation_deg=args.max_rotation_deg,
+        max_shift_px=args.max_shift_px,
+        flip=args.flip,
         threads=args.threads,
         progress=not args.no_progress,
     )
@@ -203,6 +230,7 @@ def run(args: argparse.Namespace) -> int:
         resume=args.resume,
         summary=summary,
         spacing_mm=args.spacing_mm,
+        frame=args.frame,
         with_atlas=not args.no_atlas,
         on_epoch=_print_epoch,
     )

@@ -39,5 +39,5 @@ def run_heart(request: HeartRequest, is_current: IsCurrent) -> Iterator[str]:
     morph = require(request.engines, "label_vae")
     subject = read_heart(request.paths)
     yield f"read {subject.subject_id}; encoding…"
-    heart = encode_user_heart(morph.model, morph.atlas, subject, morph.device)
+    heart = encode_user_heart(morph.model, morph.atlas, subject, morph.device, frame=morph.frame)
     return HeartOutput(heart, tuple(request.paths))

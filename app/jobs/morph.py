@@ -217,7 +217,7 @@ def run_cohort(request: CohortRequest, is_current: IsCurrent) -> Iterator[str]:
     for i, subject in enumerate(subjects):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            ready = preprocess_subject(subject, size=size)
+            ready = preprocess_subject(subject, size=size, frame=morph.frame)
         notes.extend(str(w.message) for w in caught)
         ref, _ = encode_subject(morph.model, ready, morph.device, morph.atlas.n_slices)
         references.append(replace(ref, group=ref.group or "NOR"))
@@ -227,7 +227,9 @@ def run_cohort(request: CohortRequest, is_current: IsCurrent) -> Iterator[str]:
                 sources[(ready.subject_id, phase)] = ready.labels[frame].source_grid
         yield f"encoded {i + 1}/{len(subjects)} subjects"
     atlas = morph.atlas.with_references(references)
-    new_morph = PathologyMorph(morph.model, atlas, morph.device, optimise=False, sources=sources)
+    new_morph = PathologyMorph(
+        morph.model, atlas, morph.device, optimise=False, sources=sources, frame=morph.frame
+    )
     return CohortOutput(new_morph, prepared, Path(request.folder), tuple(notes))
 
 

@@ -30,6 +30,7 @@ from cardio_explorer.engine.label_vae.network import load_label_vae
 from cardio_explorer.engine.label_vae.sampling import PseudoPathologySampler
 from cardio_explorer.engine.metrics.phenotypes import Phenotypes, measure_phenotypes
 from cardio_explorer.engine.nn.checkpoint import Checkpoint
+from cardio_explorer.engine.preprocess import DEFAULT_FRAME, check_frame, frame_of_checkpoint
 from cardio_explorer.engine.volume import LabelVolume, SourceGrid
 
 # Slices per decoder call: a few stacks on CPU (memory), many on a GPU (throughput).
@@ -115,9 +116,12 @@ class PathologyMorph:
         device: torch.device | str = "cpu",
         optimise: bool = True,
         sources: dict[tuple[str, str], SourceGrid] | None = None,
+        frame: str = DEFAULT_FRAME,
     ) -> None:
         """``sources``: (subject id, phase) -> the grid of the file that subject was read from;
-        morphs of those subjects carry it, so exports can go back onto that file's grid."""
+        morphs of those subjects carry it, so exports can go back onto that file's grid.
+        ``frame``: the frame (anatomical or header) new hearts are preprocessed into, the
+        model's training frame."""
         # A model that offers an inference copy (BatchNorm folded, ~1.3x faster) decodes with it.
         if optimise and hasattr(model, "for_inference"):
             model = model.for_inference()
@@ -126,6 +130,7 @@ class PathologyMorph:
         self.device = torch.device(device)
         self.sampler = sampler_for(atlas)
         self.sources = dict(sources or {})
+        self.frame = check_frame(frame)
 
     @classmethod
     def from_checkpoint(
@@ -134,7 +139,8 @@ class PathologyMorph:
         """Label VAE and latent atlas of one checkpoint (a file, or one read already), ready to
         morph on ``device``."""
         model, checkpoint = load_label_vae(source, device)
-        return cls(model, atlas_from_extra(checkpoint.extra, checkpoint.path or source), device)
+        atlas = atlas_from_extra(checkpoint.extra, checkpoint.path or source)
+        return cls(model, atlas, device, frame=frame_of_checkpoint(checkpoint.extra))
 
     def latent_path(
         self,

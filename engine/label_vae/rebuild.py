@@ -21,6 +21,7 @@ from cardio_explorer.engine.label_vae.encoding import build_atlas
 from cardio_explorer.engine.label_vae.network import load_label_vae, save_label_vae
 from cardio_explorer.engine.label_vae.training import prepare_subjects
 from cardio_explorer.engine.nn.checkpoint import load_checkpoint
+from cardio_explorer.engine.preprocess import frame_of_checkpoint
 from cardio_explorer.engine.subject import Subject
 
 
@@ -42,7 +43,8 @@ def rebuild_atlas(
     chosen = [s for s in subjects if s.subject_id not in held]
     if not chosen:
         raise CardioInputError("atlas subjects", "none left after leaving out validation ones")
-    atlas = build_atlas(model, prepare_subjects(chosen, size, spacing), device, progress=progress)
+    prepared = prepare_subjects(chosen, size, spacing, frame_of_checkpoint(extra))
+    atlas = build_atlas(model, prepared, device, progress=progress)
     extra.update(atlas_extra(atlas))
     extra["atlas_rebuilt"] = {
         "from": str(checkpoint),

@@ -32,6 +32,7 @@ from cardio_explorer.engine.label_vae.network import (
     build_label_vae,
     save_label_vae,
 )
+from cardio_explorer.engine.label_vae.prepare import prepare_subjects
 from cardio_explorer.engine.label_vae.validation import reconstruction_dice
 from cardio_explorer.engine.limits import MAX_BATCH
 from cardio_explorer.engine.nn import distributed
@@ -56,7 +57,7 @@ from cardio_explorer.engine.nn.training import (
     training_device,
     training_state,
 )
-from cardio_explorer.engine.preprocess import preprocess_subject
+from cardio_explorer.engine.preprocess import DEFAULT_FRAME, check_frame
 from cardio_explorer.engine.subject import Subject
 
 log = logging.getLogger(__name__)
@@ -85,6 +86,7 @@ class TrainOptions:
     augment: bool = True
     max_rotation_deg: float = 10.0
     max_shift_px: float = 4.0
+    flip: bool = False
     threads: int | None = None
     progress: bool = True
 
@@ -97,6 +99,8 @@ class TrainOptions:
             "--beta-warmup-epochs": self.beta_warmup_epochs >= 0,
             "--checkpoint-every": self.checkpoint_every >= 0,
             "--validate-every": self.validate_every >= 0,
+            "--max-rotation-deg": 0 <= self.max_rotation_deg <= 180,
+            "--max-shift-px": self.max_shift_px >= 0,
         }
         check_options(self, checks)
 
@@ -124,20 +128,6 @@ class TrainResult:
     final_val_dice: dict[str, float] | None = None
     seconds: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
-
-
-def prepare_subjects(
-    subjects: Sequence[Subject], size: int = 128, spacing_mm: float = 1.5
-) -> list[Subject]:
-    """Preprocess subjects not yet preprocessed (orientation, spacing_mm in-plane, size crop)."""
-    out = []
-    for subject in subjects:
-        done = subject.info.get("preprocess", {})
-        if done.get("size") == size and done.get("spacing_mm") == spacing_mm:
-            out.append(subject)
-        else:
-            out.append(preprocess_subject(subject, spacing_mm=spacing_mm, size=size))
-    return out
 
 
 def _resume_state(path: Path, config: LabelVaeConfig | None) -> tuple[Any, dict[str, Any]]:
@@ -188,7 +178,9 @@ class _LabelVaeMethod(BetaVaeSchedule):
         labels = self.train_labels[idx.to(self.device)]
         o = self.options
         if o.augment:
-            labels = augment_labels(labels, data_rng, o.max_rotation_deg, o.max_shift_px)
+            labels = augment_labels(
+                labels, data_rng, o.max_rotation_deg, o.max_shift_px, flip=o.flip
+            )
         with autocast(self.device):
             out = self.forward(one_hot(labels, self.model.config.n_classes))
         return self.model.loss(out, labels, self.beta_at(epoch, step))
@@ -331,19 +323,22 @@ def train_label_vae_on_subjects(
     resume: str | Path | None = None,
     summary: dict[str, Any] | None = None,
     spacing_mm: float = 1.5,
+    frame: str = DEFAULT_FRAME,
     with_atlas: bool = True,
     on_epoch: Callable[[EpochRecord], None] | None = None,
 ) -> TrainResult:
     """The whole pipeline: preprocess, split, train, atlas, write ``out`` (+ its state file).
 
     ``summary`` (data folder, command line...) is merged into the model file's
-    extra["training"]; extra["grid"] holds the in-plane size and spacing of decoded slices.
+    extra["training"]; extra["grid"] holds the in-plane size and spacing of decoded slices and
+    the frame (anatomical or header) hearts must be in for this model.
     """
+    check_frame(frame, "--frame")
     options = options or TrainOptions()
     if resume is not None and config is None:
         config = LabelVaeConfig.from_dict(load_checkpoint(resume, KIND).config, source=resume)
     config = config or LabelVaeConfig()
-    subjects = prepare_subjects(subjects, config.size, spacing_mm)
+    subjects = prepare_subjects(subjects, config.size, spacing_mm, frame)
     split = split_subjects(subjects, options.val_fraction, options.seed)
     if not split.train:
         raise CardioInputError("cohort", "no subjects left for training after the split")
@@ -381,7 +376,7 @@ def train_label_vae_on_subjects(
         "history": [r.to_dict() for r in result.history],
     }
     extra: dict[str, Any] = {
-        "grid": {"size": config.size, "spacing_mm": spacing_mm},
+        "grid": {"size": config.size, "spacing_mm": spacing_mm, "frame": frame},
         "training": training,
     }
     if distributed.is_main():  # under torchrun rank 0 alone builds the atlas and writes

@@ -62,15 +62,16 @@ def encode_user_heart(
     subject: Subject,
     device: torch.device | str = "cpu",
     size: int | None = None,
+    frame: str = "anatomical",
 ) -> UserHeart:
-    """Preprocess and encode ``subject`` into a morph source of ``atlas``."""
+    """Preprocess (into the model's ``frame``) and encode ``subject`` into a morph source."""
     if not subject.labels:
         raise CardioInputError(subject.subject_id, "holds no label frame")
     size = int(size or model.config.size)
     notes = list(subject.info.get("notes", []))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        prepared = preprocess_subject(subject, size=size)
+        prepared = preprocess_subject(subject, size=size, frame=frame)
     notes.extend(str(w.message) for w in caught)
     ed = prepared.labels.get(prepared.ed_frame)
     if ed is None or not np.any(ed.data):

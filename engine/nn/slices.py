@@ -3,8 +3,9 @@
 Subjects must be preprocessed first (engine/preprocess.py ``preprocess_subject``: canonical
 orientation, ~1.5 mm in-plane, size x size crop around the heart). Slices are kept as uint8
 label maps [N, size, size] (16 KiB each at 128 x 128) and one-hot encoded per batch on the fly.
-Augmentation is a small random in-plane rotation and shift, never a flip: a flip would swap
-the RV to the wrong side of the LV, an anatomy that does not occur.
+Augmentation is a random in-plane rotation and shift; random mirrors in x and y (``flip``) are
+off by default, as in the anatomical frame a mirror puts the RV on a side that never occurs
+there. They serve models trained in the header frame, where both handednesses occur.
 """
 
 from __future__ import annotations
@@ -172,13 +173,18 @@ def augment_labels(
     generator: torch.Generator,
     max_rotation_deg: float = 10.0,
     max_shift_px: float = 4.0,
+    flip: bool = False,
 ) -> torch.Tensor:
-    """Random small rotation about the centre and shift of each slice; no flips.
+    """Random rotation about the centre and shift of each slice; with ``flip``, each slice is
+    first mirrored in x and, independently, in y, each with probability 1/2.
 
     labels: integer [B, H, W] on any device; returns the same dtype and shape (nearest-neighbour
     resampling, background where the slice moved out of view). Random numbers come from
-    ``generator`` (a CPU generator), so a run is reproducible from its seed.
+    ``generator`` (a CPU generator), so a run is reproducible from its seed; without ``flip``
+    the draws are those of earlier versions.
     """
+    if flip:
+        labels = _random_flips(labels, generator)
     if max_rotation_deg <= 0 and max_shift_px <= 0:
         return labels
     batch, height, width = labels.shape
@@ -197,3 +203,10 @@ def augment_labels(
         labels[:, None].float(), grid, mode="nearest", padding_mode="zeros", align_corners=False
     )
     return moved[:, 0].round().to(labels.dtype)
+
+
+def _random_flips(labels: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Each slice of [B, H, W] mirrored in x and in y, each with probability 1/2."""
+    flips = (torch.rand(labels.shape[0], 2, generator=generator) < 0.5).to(labels.device)
+    labels = torch.where(flips[:, 0, None, None], labels.flip(-1), labels)
+    return torch.where(flips[:, 1, None, None], labels.flip(-2), labels)

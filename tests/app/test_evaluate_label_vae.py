@@ -148,3 +148,37 @@ def test_split_with_overlapping_ids_is_rejected(cohort, checkpoint, tmp_path, ca
     code = _evaluate(checkpoint, cohort, tmp_path / "r.json", "--split", str(split))
     assert code == 2
     assert "both in train and held_out" in capsys.readouterr().err
+
+
+def test_evaluation_reads_hearts_in_the_checkpoints_frame(
+    cohort, checkpoint, tmp_path, monkeypatch
+):
+    from cardio_explorer.app.commands import evaluate_label_vae as command
+    from cardio_explorer.engine.label_vae.morph import PathologyMorph
+    from cardio_explorer.engine.label_vae.network import load_label_vae
+
+    model, loaded = load_label_vae(checkpoint)
+    header = save_label_vae(
+        tmp_path / "header.safetensors",
+        model,
+        extra={**loaded.extra, "grid": {"size": TINY.size, "spacing_mm": 1.5, "frame": "header"}},
+    )
+    frames: list[str] = []
+    real_preprocess = command.preprocess_subject
+
+    def spy(subject, *args, **kwargs):
+        out = real_preprocess(subject, *args, **kwargs)
+        frames.append(out.info["preprocess"]["frame"]["kind"])
+        return out
+
+    monkeypatch.setattr(command, "preprocess_subject", spy)
+    for path, expected in ((checkpoint, "anatomical"), (header, "header")):
+        frames.clear()
+        out = tmp_path / f"{expected}.json"
+        argv = ["evaluate", "label-vae", "--checkpoint", str(path), "--real", str(cohort)]
+        assert main([*argv, "--out", str(out), "--device", "cpu", "--no-progress"]) == 0
+        assert frames == [expected] * len(COHORT)
+        assert json.loads(out.read_text())["checkpoint"]["frame"] == expected
+        markdown = out.with_suffix(".md").read_text()
+        assert f"{expected} frame), data `None`, real `{cohort}`" in markdown
+        assert PathologyMorph.from_checkpoint(path).frame == expected

@@ -115,7 +115,8 @@ def test_cli_trains_writes_checkpoints_and_resumes(cohort, tmp_path, capsys):
     assert "--epochs 2" in training["command"]
     assert "--config" in training["command"]
     assert set(training["final_val_dice"]) == {"lv", "myo", "rv", "mean"}
-    assert checkpoint.extra["grid"] == {"size": 32, "spacing_mm": 3.0}
+    assert checkpoint.extra["grid"] == {"size": 32, "spacing_mm": 3.0, "frame": "anatomical"}
+    assert training["options"]["flip"] is False
     assert "atlas" in checkpoint.extra or "--no-atlas" in training["command"]
 
     state = out.with_name("vae.state.safetensors")
@@ -125,6 +126,29 @@ def test_cli_trains_writes_checkpoints_and_resumes(cohort, tmp_path, capsys):
     assert "epoch 3:" in capsys.readouterr().out
     history = load_checkpoint(resumed_out).extra["training"]["history"]
     assert [h["epoch"] for h in history] == [1, 2, 3]
+
+
+def test_header_frame_and_flips_are_recorded(cohort, tmp_path, capsys):
+    config = tmp_path / "tiny.json"
+    config.write_text(json.dumps(TINY))
+    out = tmp_path / "header.safetensors"
+    argv = ["train", "label-vae", "--data", str(cohort), "--config", str(config)]
+    argv += ["--epochs", "1", "--batch-size", "8", "--device", "cpu", "--threads", "1"]
+    argv += ["--spacing-mm", "3", "--no-progress", "--out", str(out)]
+    argv += ["--frame", "header", "--max-rotation-deg", "180", "--flip"]
+    assert main(argv) == 0
+    extra = load_checkpoint(out).extra
+    assert extra["grid"]["frame"] == "header"
+    options = extra["training"]["options"]
+    assert (options["flip"], options["max_rotation_deg"]) == (True, 180.0)
+    command = extra["training"]["command"]
+    assert "--frame header" in command
+    assert "--flip" in command
+    assert "--max-rotation-deg 180.0" in command
+    with pytest.raises(SystemExit) as exit_:
+        main([*argv[:-5], "--frame", "sideways"])
+    assert exit_.value.code == 2
+    assert "--frame: invalid choice: 'sideways'" in capsys.readouterr().err
 
 
 def test_cli_errors_are_one_clear_line(cohort, tmp_path, capsys):

@@ -160,7 +160,7 @@ def test_pipeline_writes_model_and_state_with_summary_and_atlas(tmp_path):
     assert training["n_val_subjects"] == 2
     assert len(training["val_subjects"]) == 2
     assert set(training["final_val_dice"]) == {"lv", "myo", "rv", "mean"}
-    assert checkpoint.extra["grid"] == {"size": 32, "spacing_mm": 3.0}
+    assert checkpoint.extra["grid"] == {"size": 32, "spacing_mm": 3.0, "frame": "anatomical"}
     assert not any(k.startswith("optim.") for k in checkpoint.tensors)  # slim model file
     state = load_checkpoint(state_path_for(out))
     assert any(k.startswith("optim.") for k in state.tensors)

@@ -174,6 +174,7 @@ class HeartController(QObject):
             join_atlas(current.atlas, heart.reference),
             current.device,
             optimise=False,
+            frame=current.frame,
         )
         self.hearts[heart.reference.subject_id] = heart
         self.opened_from[heart.reference.subject_id] = output.paths
