@@ -9,19 +9,21 @@ slice orders. Here the frame is fixed by the heart itself:
   the same view;
 - slices run base (index 0) to apex, decided by the per-slice heart area (the heart narrows
   towards the apex);
-- the handedness is the one the model was trained in. ACDC files carry no orientation
-  (axis-aligned affines, spacing only), and their arrays are the mirror images of real hearts
-  placed by a scanner's true orientation (the RV outflow tract, which is anterior, lies on one
-  side in 67 of 80 ACDC subjects and on the other in every M&Ms heart; every M&Ms heart
-  reconstructs better mirrored with the ACDC-trained label VAE). The synthetic cohort is built
-  in true anatomy (CHeart, trained on it, completes M&Ms hearts better in their true
-  handedness). So ``handedness="acdc"`` (the label VAE, SPADE) gives a header with a true
-  scanner orientation (oblique axes, as every short-axis acquisition has) the mirrored map
-  (negative determinant of the final affine), and ``handedness="anatomical"`` (CHeart) keeps
-  it proper. A header without orientation keeps the map proper in world space either way (a
-  stack whose slices must be reversed is also mirrored across the LV -> RV axis): nothing in
-  it says which handedness its array has. The map stays world-consistent in every case, so
-  going back to the file is exact.
+- the handedness is the one the model was trained in. A header with a true scanner
+  orientation (an oblique slice axis, as every short-axis acquisition has: M&Ms, and the
+  synthetic cohort, whose files say where its heart frame lies in the patient) places the
+  heart in true anatomy. ACDC files carry no orientation (axis-aligned affines, spacing only),
+  and their arrays are the mirror images of true anatomy: the RV outflow tract, which is
+  anterior, lies on one side in 67 of 80 ACDC subjects and on the other in every M&Ms heart,
+  every M&Ms heart reconstructs better mirrored with the ACDC-trained label VAE, and CHeart,
+  trained on the cohort, completes ACDC hearts better mirrored. So an axis-aligned header is
+  taken as ACDC's convention. ``handedness="acdc"`` (the label VAE and SPADE, trained on ACDC)
+  keeps axis-aligned arrays and mirrors scanner-oriented ones; ``handedness="anatomical"``
+  (CHeart, trained on the cohort) keeps scanner-oriented ones and mirrors axis-aligned ones.
+  "Keep" means a proper map in world space (positive determinant of the final affine: a stack
+  whose slices must be reversed is also mirrored across the LV -> RV axis); "mirror" means
+  the opposite. The map stays world-consistent in every case, so going back to the file is
+  exact.
 
 Every step keeps the affine world-consistent (new affine = old affine @ index map), and the
 volume remembers the grid of the file it came from (:class:`SourceGrid`), so
@@ -177,11 +179,11 @@ def measure_frame(
         _, ny, nx = vols[0].spatial_shape
         centre = ((ny - 1) / 2, (nx - 1) / 2)
     flip = apex_first(vols)
-    # The final affine's determinant: positive, except for a scanner-oriented header read in
-    # ACDC's handedness (its arrays are mirror images of real hearts; see the module docstring).
+    # The final affine's determinant: positive when the header's convention is the model's
+    # (scanner-oriented = true anatomy, axis-aligned = ACDC's mirror image; module docstring).
     det = float(np.linalg.det(vols[0].affine[:3, :3]))
     oriented = scanner_oriented(vols[0].affine)
-    mirror = ((det < 0) != flip) != (oriented and handedness == "acdc")
+    mirror = ((det < 0) != flip) != (oriented != (handedness == "anatomical"))
     return AnatomicalFrame(lv_rv_angle(vols), flip, mirror, centre, oriented)
 
 

@@ -1,9 +1,15 @@
 """Voxel grids of the synthetic cohort: ACDC-like short-axis stacks and a dense 3D grid.
 
-The world frame is heart-aligned: world z runs along the LV long axis from base (low z) to apex
-(high z), so short-axis slices are array z. The anatomy is placed in world millimetres and
-sampled at voxel centres; ``slice_shift_xy`` moves the anatomy per slice in-plane (breath-hold
-misalignment of real short-axis stacks).
+The anatomy is built in a heart-aligned frame: z runs along the LV long axis from base (low z)
+to apex (high z), so short-axis slices are array z, and the RV lies towards -x of the LV. The
+anatomy is placed in that frame's millimetres and sampled at voxel centres; ``slice_shift_xy``
+moves the anatomy per slice in-plane (breath-hold misalignment of real short-axis stacks).
+
+The files say where that frame lies in the patient (:data:`PATIENT_FROM_HEART`), as a scanner's
+headers do: the RV anterior and to the right of the LV, the apex anterior, inferior and to the
+left of the base, so the short axis is double-oblique. Readers therefore see a true scanner
+orientation, and engine/frame.py puts the cohort's hearts in each model's handedness the way
+it puts M&Ms hearts there.
 """
 
 from __future__ import annotations
@@ -14,6 +20,21 @@ from dataclasses import dataclass
 import numpy as np
 
 from cardio_explorer.engine.volume import diagonal_affine
+
+
+def _patient_from_heart() -> np.ndarray:
+    """4 x 4 rotation from the heart frame to patient RAS millimetres (a proper rotation)."""
+    lv_to_rv = np.array([1.0, 1.0, 0.0]) / math.sqrt(2.0)  # to the right and anterior
+    base_to_apex = np.array([-1.0, 1.0, -1.0]) / math.sqrt(3.0)  # left, anterior, inferior
+    x_axis = -lv_to_rv
+    rotation = np.stack([x_axis, np.cross(base_to_apex, x_axis), base_to_apex], axis=1)
+    out = np.eye(4)
+    out[:3, :3] = rotation
+    return out
+
+
+# Heart frame -> patient (RAS): what a scanner's header holds for a short-axis stack.
+PATIENT_FROM_HEART = _patient_from_heart()
 
 DENSE_GRID = (64, 128, 128)
 DENSE_SPACING = (2.0, 1.25, 1.25)
@@ -38,8 +59,8 @@ class Grid:
 
     @property
     def affine(self) -> np.ndarray:
-        """NIfTI affine of the (x, y, z) voxel index."""
-        return diagonal_affine(self.spacing_zyx, self.origin_xyz)
+        """NIfTI affine of the (x, y, z) voxel index, in patient coordinates."""
+        return PATIENT_FROM_HEART @ diagonal_affine(self.spacing_zyx, self.origin_xyz)
 
     @property
     def voxel_ml(self) -> float:

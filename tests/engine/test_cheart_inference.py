@@ -38,9 +38,11 @@ def test_completion_shapes_and_geometry(model, subject):
     assert labels.data.dtype == np.uint8
     assert labels.spacing_zyx == pytest.approx(TINY.spacing)
     assert labels.frame_duration_ms == model.frame_duration_ms
-    # The model grid is centred on the ED heart in world coordinates (to within a voxel).
+    # The model grid is centred on the ED heart in world coordinates. The toy's axis-aligned
+    # header reads as ACDC's convention, so CHeart sees it mirrored across its LV -> RV axis and
+    # centres on the mirrored box: within two voxels of the file's box centre.
     centre = labels.index_to_world((np.array(TINY.grid) - 1) / 2.0)[0]
-    np.testing.assert_allclose(centre, heart_centre_xyz(ed), atol=max(ed.spacing_zyx))
+    np.testing.assert_allclose(centre, heart_centre_xyz(ed), atol=2 * max(ed.spacing_zyx))
     assert result.latents.shape == (TINY.n_frames, TINY.z_dim)
     assert result.warnings == ()
 

@@ -17,6 +17,7 @@ from cardio_explorer.engine.cohort.generate import (
     subject_seeds,
     synthesize_subject,
 )
+from cardio_explorer.engine.cohort.grid import PATIENT_FROM_HEART
 from cardio_explorer.engine.cohort.motion import ejected_fraction_curve
 from cardio_explorer.engine.cohort.writer import manifest_row, write_subject
 from cardio_explorer.engine.io.acdc import read_acdc_subject, read_info_cfg
@@ -189,7 +190,9 @@ def test_minf_has_a_thinned_akinetic_sector(subjects):
     n = s.labels.n_frames
     lv = (s.labels.data == Label.LV).reshape(n, s.labels.spatial_shape[0], -1).sum(axis=2)
     # Mid-scar slice: the one with the most end-systolic cavity inside the scar depth range.
-    depth = np.arange(lv.shape[1]) * s.labels.spacing_zyx[0] + s.labels.origin_xyz[2]
+    # depth along the heart frame's long axis (the files place that frame in the patient)
+    heart_affine = np.linalg.inv(PATIENT_FROM_HEART) @ s.labels.affine
+    depth = np.arange(lv.shape[1]) * s.labels.spacing_zyx[0] + heart_affine[2, 3]
     zn = depth / s.shape.lv_length_mm
     candidates = np.flatnonzero((zn > inf.z_range[0] + 0.1) & (zn < inf.z_range[1] - 0.1))
     z = int(candidates[np.argmax(lv[s.es_frame, candidates])])
@@ -244,7 +247,8 @@ def test_sax_geometry_is_acdc_like(subjects):
     for s in subjects.values():
         dz, dy, dx = s.labels.spacing_zyx
         nz, ny, nx = s.labels.spatial_shape
-        assert 1.3 <= dy == dx <= 1.7
+        assert dy == pytest.approx(dx)
+        assert 1.3 <= dx <= 1.7
         assert 5.0 <= dz <= 10.0
         assert 8 <= nz <= 14
         assert 150 <= ny <= 176

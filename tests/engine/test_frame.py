@@ -151,8 +151,42 @@ def test_real_hearts_in_the_same_frame(realdata_dir, acdc_dir):
 def test_handedness_is_one_of_two():
     with pytest.raises(Exception, match="handedness"):
         measure_frame(_heart(), handedness="left")
-    # an axis-aligned header says nothing: both handednesses give the same frame
-    assert measure_frame(_heart(), "acdc") == measure_frame(_heart(), "anatomical")
+    # an axis-aligned header is taken as ACDC's convention: kept for 'acdc', mirrored into
+    # true anatomy for 'anatomical'
+    acdc, anatomical = measure_frame(_heart(), "acdc"), measure_frame(_heart(), "anatomical")
+    assert not acdc.mirror
+    assert anatomical.mirror
+    assert (acdc.lv_rv_angle_deg, acdc.flip_slices) == (
+        anatomical.lv_rv_angle_deg,
+        anatomical.flip_slices,
+    )
+
+
+def test_the_cohort_carries_a_true_scanner_orientation(tmp_path):
+    # RV anterior and to the right of the LV, apex anterior, inferior and left of the base
+    generate_cohort(CohortConfig(n=1, seed=3, n_frames=2, images=False), tmp_path / "c")
+    ed = read_cohort(tmp_path / "c", frames="ed_es")[0].ed_labels
+    assert scanner_oriented(ed.affine)
+    assert np.linalg.det(ed.affine[:3, :3]) > 0
+    world = {}
+    for label in (Label.LV, Label.RV):
+        zyx = np.argwhere(ed.data == label).mean(axis=0)
+        world[label] = ed.index_to_world([zyx])[0]
+    right, anterior, _ = world[Label.RV] - world[Label.LV]
+    assert right > 0
+    assert anterior > 0
+    lv = np.argwhere(ed.data == Label.LV)
+    base, apex = (
+        ed.index_to_world([lv[lv[:, 0] == k].mean(axis=0)])[0]
+        for k in (
+            lv[:, 0].min(),
+            lv[:, 0].max(),
+        )
+    )
+    left, front, up = apex - base
+    assert left < 0
+    assert front > 0
+    assert up < 0
 
 
 def test_scanner_orientation_is_an_oblique_slice_axis():
