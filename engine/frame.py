@@ -63,7 +63,8 @@ class AnatomicalFrame:
     axis, None when there is no RV (no rotation then). flip_slices: the input runs apex to
     base. mirror: reflect across the LV -> RV axis (sets the handedness). centre_yx: heart
     centre (array index) of the input, the centre of the output window. scanner_oriented: the
-    header carried a true orientation (the map's handedness then follows ACDC's convention).
+    header carried a true scanner orientation (true anatomy; an axis-aligned header is read as
+    ACDC's mirror-image convention).
     """
 
     lv_rv_angle_deg: float | None
@@ -183,7 +184,8 @@ def measure_frame(
     # (scanner-oriented = true anatomy, axis-aligned = ACDC's mirror image; module docstring).
     det = float(np.linalg.det(vols[0].affine[:3, :3]))
     oriented = scanner_oriented(vols[0].affine)
-    mirror = ((det < 0) != flip) != (oriented != (handedness == "anatomical"))
+    same_convention = oriented == (handedness == "anatomical")
+    mirror = ((det < 0) != flip) != (not same_convention)
     return AnatomicalFrame(lv_rv_angle(vols), flip, mirror, centre, oriented)
 
 

@@ -6,6 +6,8 @@ import argparse
 import shlex
 from pathlib import Path
 
+from cardio_explorer.engine.errors import CardioInputError
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``atlas`` command."""
@@ -45,8 +47,6 @@ def run(args: argparse.Namespace) -> int:
     checkpoint = label_vae_checkpoint(args.checkpoint)
     out = check_output_file(args.out, args.overwrite)
     if out.resolve() == checkpoint.resolve():
-        from cardio_explorer.engine.errors import CardioInputError
-
         raise CardioInputError("--out", "must differ from --checkpoint (written atomically)")
     ids = None if args.split is None else read_split(args.split, "train")
     progress = not args.no_progress

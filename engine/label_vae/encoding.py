@@ -201,10 +201,9 @@ def build_atlas(
         for phase in PHASES:
             members = [r for r in encoded if r.group == group and phase in r.codes]
             if members:
-                extents = [r.geometry[phase].extent_mm for r in members]
+                codes = np.stack([r.codes[phase] for r in members])
                 stats[(group, phase)] = replace(
-                    group_statistics(group, phase, np.stack([r.codes[phase] for r in members])),
-                    extent_mm=float(np.mean([e for e in extents if e > 0] or [0.0])) or None,
+                    group_statistics(group, phase, codes), extent_mm=_mean_extent(members, phase)
                 )
     references = {r.subject_id: r for r in encoded if r.group == REFERENCE_GROUP}
     info = {
@@ -216,6 +215,12 @@ def build_atlas(
         },
     }
     return LatentAtlas(nz=nz, n_slices=n_slices, stats=stats, references=references, info=info)
+
+
+def _mean_extent(members: Sequence[ReferenceSubject], phase: str) -> float | None:
+    """Mean stack extent (mm) of the members with more than one slice; None if none has."""
+    extents = [r.geometry[phase].extent_mm for r in members if r.geometry[phase].n_slices > 1]
+    return float(np.mean(extents)) if extents else None
 
 
 def group_statistics(group: str, phase: str, stacks: np.ndarray) -> GroupStats:

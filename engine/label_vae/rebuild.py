@@ -21,7 +21,7 @@ from cardio_explorer.engine.label_vae.encoding import build_atlas
 from cardio_explorer.engine.label_vae.network import load_label_vae, save_label_vae
 from cardio_explorer.engine.label_vae.training import prepare_subjects
 from cardio_explorer.engine.nn.checkpoint import load_checkpoint
-from cardio_explorer.engine.preprocess import frame_of_checkpoint
+from cardio_explorer.engine.preprocess import DEFAULT_SPACING_MM, frame_of_checkpoint
 from cardio_explorer.engine.subject import Subject
 
 
@@ -38,7 +38,8 @@ def rebuild_atlas(
     model, _ = load_label_vae(loaded, device)
     extra: dict[str, Any] = dict(loaded.extra)
     grid = extra.get("grid", {})
-    size, spacing = int(grid.get("size", model.config.size)), float(grid.get("spacing_mm", 1.5))
+    size = int(grid.get("size", model.config.size))
+    spacing = float(grid.get("spacing_mm", DEFAULT_SPACING_MM))
     held = set(extra.get("training", {}).get("val_subjects", []))
     chosen = [s for s in subjects if s.subject_id not in held]
     if not chosen:
