@@ -76,7 +76,9 @@ def _cheart_step(device: torch.device) -> Callable[[], object]:
     def step() -> None:
         with autocast(device):
             output = net(labels[:, 0], cond)
-        loss = cheart_loss(output, labels, config.beta, config.motion_smoothness).total
+        loss = cheart_loss(
+            output, labels, config.beta, config.motion_smoothness, config.motion_dice
+        ).total
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

@@ -21,6 +21,10 @@ class CHeartConfig:
     public code does), so that z is pushed to hold what the conditions do not explain.
     motion: frames after the first are frame 0 warped by decoded displacement fields (see the
     module docstring); motion_smoothness weighs the mean squared displacement gradient (voxels).
+    motion_dice: with motion, weight of a soft Dice loss on the moved frames (1 - mean soft Dice
+    of LV, myocardium and RV over frames): each structure counts by its own size, where the
+    voxel-wise likelihood lets the 97 % of voxels that never change label outvote the cavity
+    (README, issue 19); 0 (older checkpoints): likelihood alone.
     motion_basis: with motion, add this many displacement fields computed from frame 0 itself
     and mixed per frame (engine/cheart/motion.py ``MotionBasis``); 0 (older checkpoints): the
     latent-only head alone.
@@ -39,6 +43,7 @@ class CHeartConfig:
     condition_encoder: bool = True
     motion: bool = False
     motion_smoothness: float = 0.01
+    motion_dice: float = 0.0
     motion_basis: int = 0
     beta: float = 1e-3
     lr: float = 5e-4
@@ -61,8 +66,8 @@ class CHeartConfig:
             problems.append("spacing must be positive")
         if self.motion_basis < 0 or (self.motion_basis and not self.motion):
             problems.append("motion_basis must be >= 0, and needs motion")
-        if self.motion_smoothness < 0:
-            problems.append("motion_smoothness must be >= 0")
+        if self.motion_smoothness < 0 or self.motion_dice < 0:
+            problems.append("motion_smoothness and motion_dice must be >= 0")
         if problems:
             raise CardioInputError("CHeart config", "; ".join(problems))
 

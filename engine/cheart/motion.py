@@ -115,6 +115,25 @@ class MovedFrames(NamedTuple):
             total = total - chosen.log().sum() + floor * outside
         return total / target.numel()
 
+    def soft_dice(self, target: torch.Tensor) -> torch.Tensor:
+        """Soft Dice [B, T', C - 1] of each foreground label of integer labels [B, T', D, H, W]
+        against the moved probabilities; built from the boxes (a label outside a box counts as
+        missed)."""
+        labels = torch.arange(1, self.n_labels, device=target.device)
+        scores = []
+        for i, (box, moved) in enumerate(zip(self.boxes, self.foreground, strict=True)):
+            counts = (target[i][:, None] == labels[None, :, None, None, None]).sum(dim=(2, 3, 4))
+            if box is None:
+                scores.append(torch.zeros_like(counts, dtype=torch.float32))
+                continue
+            inside = target[i][(slice(None), *box)]
+            truth = (inside[:, None] == labels[None, :, None, None, None]).float()
+            overlap = (moved * truth).sum(dim=(2, 3, 4))
+            total = moved.sum(dim=(2, 3, 4)) + counts.float()
+            # A label absent from both counts as perfect (1), not as 0 / 0.
+            scores.append((2.0 * overlap + 1.0) / (total + 1.0))
+        return torch.stack(scores)
+
     def _background(self) -> torch.Tensor:
         frames = torch.zeros((self.n_frames, self.n_labels, *self.grid), device=self.device)
         frames[:, 0] = 1.0

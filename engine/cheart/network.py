@@ -284,7 +284,8 @@ class CHeartNet(nn.Module):
 
 
 class CHeartLoss(NamedTuple):
-    """total = cross_entropy + beta * kl (+ motion_smoothness * smoothness with motion)."""
+    """total = cross_entropy + beta * kl (+ motion_smoothness * smoothness and motion_dice *
+    (1 - soft Dice) with motion)."""
 
     total: torch.Tensor
     cross_entropy: torch.Tensor
@@ -292,7 +293,11 @@ class CHeartLoss(NamedTuple):
 
 
 def cheart_loss(
-    output: CHeartOutput, target: torch.Tensor, beta: float, motion_smoothness: float = 0.0
+    output: CHeartOutput,
+    target: torch.Tensor,
+    beta: float,
+    motion_smoothness: float = 0.0,
+    motion_dice: float = 0.0,
 ) -> CHeartLoss:
     """Cross-entropy averaged over every voxel of every frame + beta x KL (summed over z,
     averaged over the batch); target holds integer labels [B, T, D, H, W].
@@ -314,6 +319,8 @@ def cheart_loss(
     total = ce + beta * kl
     if output.displacement is not None and motion_smoothness > 0:
         total = total + motion_smoothness * smoothness(output.displacement)
+    if output.moved is not None and motion_dice > 0:
+        total = total + motion_dice * (1.0 - output.moved.soft_dice(target[:, 1:]).mean())
     return CHeartLoss(total, ce, kl)
 
 

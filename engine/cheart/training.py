@@ -106,7 +106,8 @@ class _CHeartMethod(BetaVaeSchedule):
         with autocast(self.device):
             output = self.forward(labels[:, 0], cond)
         beta = self.beta_at(epoch, step)
-        return cheart_loss(output, labels, beta, self.net.config.motion_smoothness)
+        config = self.net.config
+        return cheart_loss(output, labels, beta, config.motion_smoothness, config.motion_dice)
 
     def postfix(self, epoch: int, step: int, means: list[float]) -> dict[str, str]:
         loss, ce, kl = means

@@ -156,3 +156,47 @@ def test_a_new_motion_network_starts_still_and_learns_to_move():
     moved.append(out.moved.nll(later).item())
     assert moved[1] < 0.9 * moved[0]  # the displacements, not only frame 0, learned
     assert net.decoder.displacement.weight.abs().sum() > 0
+
+
+def _full_grid_dice(probabilities: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Soft Dice [B, T, C - 1] from full-grid probabilities [B, T, C, ...] (the reference)."""
+    truth = functional.one_hot(target.long(), probabilities.shape[2]).permute(0, 1, 5, 2, 3, 4)
+    overlap = (probabilities * truth).sum(dim=(3, 4, 5))[:, :, 1:]
+    total = (probabilities + truth).sum(dim=(3, 4, 5))[:, :, 1:]
+    return (2 * overlap + 1) / (total + 1)
+
+
+def test_soft_dice_from_the_boxes_matches_the_full_grid():
+    first = torch.cat([_cube(), torch.roll(_cube(), 3, dims=2)])
+    displacement = torch.randn(2, 3, 3, 16, 16, 16, generator=torch.Generator().manual_seed(0))
+    moved = move_first_frame(first, displacement)
+    target = torch.zeros(2, 3, 16, 16, 16, dtype=torch.long)
+    target[:, :, 7:11, 6:10, 5:9] = 1
+    target[:, 1, 0:2, 0:2, 0:2] = 3  # a label far outside both boxes counts as missed
+    dice = moved.soft_dice(target)
+    assert dice.shape == (2, 3, 3)
+    assert torch.allclose(dice, _full_grid_dice(moved.probabilities(), target), atol=1e-5)
+    # no motion onto its own labels: perfect LV, and absent labels count as 1, not 0 / 0
+    still = move_first_frame(first[:1], torch.zeros(1, 2, 3, 16, 16, 16))
+    own = first[:1].argmax(dim=1)[:, None].expand(1, 2, 16, 16, 16)
+    assert torch.allclose(still.soft_dice(own), torch.ones(1, 2, 3))
+
+
+def test_dice_term_adds_one_minus_the_soft_dice_and_trains_the_displacements():
+    config = TINY.with_changes(motion=True)
+    torch.manual_seed(0)
+    net = CHeartNet(config)
+    labels = torch.zeros(1, config.n_frames, *config.grid, dtype=torch.long)
+    labels[:, :, 4:12, 4:12, 4:12] = 2
+    labels[:, :, 5:11, 5:11, 5:11] = 1
+    labels[:, 1:, 5:11, 5:11, 5:11] = 2  # the later frames: the cavity shrunk ...
+    labels[:, 1:, 7:9, 7:9, 7:9] = 1  # ... to its centre
+    out = net(labels[:, 0], torch.zeros(1, 5), sample=False)
+    plain = cheart_loss(out, labels, beta=0.0)
+    with_dice = cheart_loss(out, labels, beta=0.0, motion_dice=1.0)
+    assert with_dice.cross_entropy.item() == plain.cross_entropy.item()
+    dice = out.moved.soft_dice(labels[:, 1:])
+    gap = (with_dice.total - plain.total).item()
+    assert gap == pytest.approx(1 - dice.mean().item(), rel=1e-5)
+    with_dice.total.backward()
+    assert net.decoder.displacement.weight.grad.abs().sum() > 0
