@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from cardio_explorer import __version__
 from cardio_explorer.app.commands._precision import precision_from_args
+from cardio_explorer.app.commands._ranks import log_settings
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.processes import Terminated, sigterm_as_interrupt
 
@@ -71,9 +72,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser = build_parser(())
         verbose = [a for a in argv if a in ("-v", "--verbose")]
         args, rest = parser.parse_known_args(verbose)[0], [a for a in argv if a not in verbose]
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(message)s"
-    )
+    level, layout = log_settings(args.verbose)  # torchrun's other ranks: warnings unless -v
+    logging.basicConfig(level=level, format=layout)
     if args.command is None:
         return _run_gui(parser, rest)
     if rest:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from cardio_explorer.app.commands._ranks import say
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.factory.plan import Plan
 
@@ -106,24 +106,23 @@ def execute(
     resumed = f", {result.n_skipped} already there" if result.n_skipped else ""
     where = f"{result.manifest.name} to " if result.manifest else "files to "
     what = "sequences" if sequences else "morphs"
-    # one write per line: under torchrun the ranks share stdout unbuffered, and print() writes
-    # the text and its newline separately, so two ranks' lines could run into one
-    sys.stdout.write(
+    # under torchrun rank 0 prints its line (it merged the manifest, so it ends last); the
+    # other ranks log theirs at debug level (-v)
+    say(
         f"wrote {n_files} files for {result.n_written} {what}{part}{resumed} and "
         f"{where}{result.folder} in {result.elapsed_s:.1f} s on {describe(device)}, "
-        f"{current_precision(device)}\n"
+        f"{current_precision(device)}"
     )
     if ranks.shard:
-        sys.stdout.write(
+        say(
             "when every shard is done, with their folders in one: cardio-explorer synthesize "
-            "--merge-shards DIR\n"
+            "--merge-shards DIR"
         )
-    sys.stdout.flush()
     if args.bench:
         rate = result.n_written / result.elapsed_s if result.elapsed_s > 0 else 0.0
         kind = "4D sequences" if sequences else f"{', '.join(plan.phases)}, 32 slices"
         made = f"{kind}, labels{' + images' if images else ''}"
-        print(
+        say(
             f"bench: {rate:.2f} cases/s ({result.n_written} cases: {made}; "
             f"{args.workers} writer processes, {torch.get_num_threads()} torch threads)"
         )

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from cardio_explorer.app.commands._precision import add_precision_argument
+from cardio_explorer.app.commands._ranks import is_rank_zero
 
 
 def add_common_training_arguments(
@@ -23,7 +24,13 @@ def add_common_training_arguments(
     """--epochs, --batch-size, --seed, --device, --precision, --out, --resume, --threads,
     --no-progress, --overwrite."""
     parser.add_argument("--epochs", type=int, default=epochs, help="total epochs")
-    parser.add_argument("--batch-size", type=int, default=batch_size, help=batch_size_help)
+    per_process = "per process: under torchrun each step trains on N processes x this batch"
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=batch_size,
+        help=f"{batch_size_help}; {per_process}" if batch_size_help else per_process,
+    )
     parser.add_argument("--seed", type=int, default=seed)
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     add_precision_argument(parser)
@@ -32,7 +39,12 @@ def add_common_training_arguments(
         "--resume", type=Path, default=None, help="a .state.safetensors file to continue from"
     )
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: all)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument(
+        "--no-progress",
+        action="store_true",
+        default=not is_rank_zero(),  # under torchrun rank 0 alone shows the bars
+        help="no progress bars (under torchrun, only rank 0 shows them)",
+    )
     parser.add_argument(
         "--overwrite", action="store_true", help="replace an existing --out and its state file"
     )

@@ -99,10 +99,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "plan.toml and manifest.csv with provenance and the phenotypes measured on what was "
         "written. Flags set the common cases, --plan FILE the rest (flags given override it), "
         "--print-plan shows the plan. A re-run of the same plan into the same folder resumes. "
-        "Under torchrun each rank writes its share and rank 0 merges the manifest; without "
-        "it, --shard K/N writes shard K of N with manifest-K-of-N.csv, and --merge-shards DIR "
-        "merges the shards once their folders are in one. --conditions-grid/-csv write 4D "
-        "CHeart sequences instead, in any --layout.",
+        "Under torchrun each rank writes its share, rank 0 merges the manifest and prints the "
+        "summary; batches are per process, each rank's those one process would use (there is "
+        "no --batch-size: one unit at a time, a morph's alphas or a condition set's seeds). "
+        "Without torchrun, --shard K/N writes shard K of N with manifest-K-of-N.csv, and "
+        "--merge-shards DIR merges the shards once their folders are in one. "
+        "--conditions-grid/-csv write 4D CHeart sequences instead, in any --layout.",
     )
     parser.add_argument(
         "--plan", type=Path, default=None, help="plan TOML file ([morphs], [output])"

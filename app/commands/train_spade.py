@@ -9,6 +9,7 @@ from typing import Any
 import torch
 
 from cardio_explorer.app.commands._precision import add_no_amp_alias
+from cardio_explorer.app.commands._ranks import say
 from cardio_explorer.app.commands._training import (
     add_common_training_arguments,
     check_training_outputs,
@@ -154,11 +155,10 @@ def run(args: argparse.Namespace) -> int:
     val = prepare_subjects(split.val, config.image_size, args.spacing_mm)
     train_slices = collect_image_label_slices(train, config.image_size)
     val_slices = collect_image_label_slices(val, config.image_size) if val else None
-    print(
+    say(  # rank 0 alone under torchrun
         f"SPADE ({args.config or 'lean'}): "
         f"{len(train)} training subjects ({len(train_slices)} slices), {len(val)} held out; "
-        f"{describe(device)}",
-        flush=True,
+        f"{describe(device)}"
     )
     extra = {
         "train_subjects": [s.subject_id for s in split.train],

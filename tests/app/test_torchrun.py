@@ -1,7 +1,8 @@
 """``torchrun --nproc-per-node 2 -m cardio_explorer train KIND``: DDP over gloo on the CPU.
 
 Each kind trains a tiny model on two processes (about 15 s each on 2 cores); the loss falls,
-rank 0 alone writes, the files record two processes, and the app's loader takes the checkpoint.
+rank 0 alone prints and writes, the files record two processes, and the app's loader takes the
+checkpoint.
 """
 
 from __future__ import annotations
@@ -85,6 +86,8 @@ def test_two_processes_train_and_the_app_loads_the_result(kind, tmp_path):
     )
     assert run.returncode == 0, run.stderr[-3000:]
     assert run.stdout.count("wrote ") == 1  # rank 0 alone reports (and writes)
+    lines = run.stdout.splitlines()  # start-up lines too (SPADE's data and device): rank 0's
+    assert len(lines) == len(set(lines)), run.stdout
 
     extra = load_checkpoint(out).extra
     if kind == "spade":
