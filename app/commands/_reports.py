@@ -17,16 +17,27 @@ from cardio_explorer.engine.io.atomic import atomic_write_texts, check_output_fi
 
 
 def add_input_arguments(
-    parser: argparse.ArgumentParser, model: str, data_help: str, data_required: bool = True
+    parser: argparse.ArgumentParser,
+    model: str,
+    data_help: str,
+    data_required: bool = True,
+    data_repeatable: bool = False,
 ) -> None:
-    """``--checkpoint`` (default: the bundled ``model``), ``--data`` and ``--out``."""
+    """``--checkpoint`` (default: the bundled ``model``), ``--data`` (a list of folders when
+    ``data_repeatable``) and ``--out``."""
     parser.add_argument(
         "--checkpoint",
         type=Path,
         default=None,
         help=f"{model} checkpoint (default: the bundled one)",
     )
-    parser.add_argument("--data", type=Path, required=data_required, help=data_help)
+    parser.add_argument(
+        "--data",
+        type=Path,
+        required=data_required,
+        action="append" if data_repeatable else "store",
+        help=data_help,
+    )
     parser.add_argument("--out", type=Path, required=True, help="report JSON path")
     parser.add_argument(
         "--overwrite", action="store_true", help="replace an existing report (JSON and .md)"

@@ -1,4 +1,5 @@
-"""``cardio-explorer evaluate cheart``: completion, generation, phenotypes, trends."""
+"""``cardio-explorer evaluate cheart``: completion, generation, phenotypes, effects, topology,
+issue 19's targets; real hearts with ``--real``."""
 
 from __future__ import annotations
 
@@ -7,13 +8,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from cardio_explorer.app.commands._cheart_report import render_markdown
 from cardio_explorer.app.commands._reports import (
     add_input_arguments,
     add_run_arguments,
     check_report_out,
     exit_status,
-    fmt,
-    markdown_head,
     targets_met,
     use_threads,
     write_report,
@@ -30,7 +30,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "writes report.json and report.md (as the paper's Tables I-IV).",
     )
     add_input_arguments(
-        parser, "CHeart", "held-out cohort (all frames; optional with --real)", data_required=False
+        parser,
+        "CHeart",
+        "held-out cohort (all frames; optional with --real); repeatable, e.g. two seeds: each "
+        "cohort is evaluated and reported on its own, and every one must meet every target",
+        data_required=False,
+        data_repeatable=True,
     )
     parser.add_argument(
         "--real",
@@ -79,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
     from cardio_explorer.engine.cheart.data import load_sequences
     from cardio_explorer.engine.cheart.evaluation import EvaluationSettings, evaluate_cheart
     from cardio_explorer.engine.cheart.model import load_model
+    from cardio_explorer.engine.cheart.targets import several_cohorts_targets
     from cardio_explorer.engine.errors import CardioInputError
     from cardio_explorer.engine.io.cohort import acdc_subject_folders
     from cardio_explorer.engine.io.split import read_split
@@ -87,8 +93,12 @@ def run(args: argparse.Namespace) -> int:
         raise CardioInputError("--limit", f"must be at least 1, got {args.limit}")
     if args.data is None and not args.real:
         raise CardioInputError("--data", "give a held-out cohort folder, --real DIR, or both")
-    for flag, folder in (("--data", args.data), *(("--real", f) for f in args.real or [])):
-        if folder is not None and not folder.is_dir():
+    cohorts = args.data or []
+    for flag, folder in (
+        *(("--data", f) for f in cohorts),
+        *(("--real", f) for f in args.real or []),
+    ):
+        if not folder.is_dir():
             raise CardioInputError(flag, f"{folder} is not a folder")
     held_out = None if args.split is None else set(read_split(args.split, "held_out"))
     settings = EvaluationSettings(
@@ -114,10 +124,20 @@ def run(args: argparse.Namespace) -> int:
         return sequences
 
     report: dict[str, Any] = {}
-    if args.data is not None:
-        test = read(args.data, args.limit)
-        baseline = read(args.baseline_data) if args.baseline_data else None
-        report = evaluate_cheart(model, test, baseline, settings, progress=progress)
+    baseline = read(args.baseline_data) if cohorts and args.baseline_data else None
+    per_cohort = {}
+    for name, folder in zip(_cohort_names(cohorts), cohorts, strict=True):
+        test = read(folder, args.limit)
+        per_cohort[name] = {
+            "data": str(folder),
+            **evaluate_cheart(model, test, baseline, settings, progress=progress),
+        }
+    if len(per_cohort) == 1:
+        report = next(iter(per_cohort.values()))
+        del report["data"]
+    elif per_cohort:
+        report = {"cohorts": per_cohort, "targets": several_cohorts_targets(per_cohort)}
+        report["passed"] = all(t["pass"] for t in report["targets"].values())
     if args.real:
         from cardio_explorer.engine.cheart.real import evaluate_real
 
@@ -139,7 +159,7 @@ def run(args: argparse.Namespace) -> int:
                 for k in ("data", "n_train", "n_val", "best_epoch", "best_val_dice")
             },
         },
-        "data": None if args.data is None else str(args.data),
+        "data": [str(f) for f in cohorts],
         "real_data": [str(f) for f in args.real or []],
         "split": None if args.split is None else f"{args.split} (held_out)",
         "baseline_data": str(args.baseline_data) if args.baseline_data else None,
@@ -151,6 +171,18 @@ def run(args: argparse.Namespace) -> int:
     markdown = write_report(args.out, report, render_markdown)
     print(f"CHeart evaluation: {targets_met(report)}; wrote {args.out} and {markdown}")
     return exit_status(report, args.strict)
+
+
+def _cohort_names(folders: list[Path]) -> list[str]:
+    """A distinct report key per ``--data`` folder: its name, numbered where names repeat."""
+    names: list[str] = []
+    for folder in folders:
+        base = folder.name or folder.resolve().name or str(folder)
+        name, k = base, 2
+        while name in names:
+            name, k = f"{base}-{k}", k + 1
+        names.append(name)
+    return names
 
 
 def _source_name(folder: Path) -> str:
@@ -170,107 +202,3 @@ def _read_real(folder: Path, held_out: set[str] | None, limit: int | None) -> li
     if not subjects:
         raise CardioInputError(folder, "holds no subjects")
     return subjects
-
-
-def _metric_rows(name: str, block: dict[str, Any]) -> list[str]:
-    rows = []
-    for metric, digits in (("dice", 3), ("hd_mm", 2), ("assd_mm", 2)):
-        v = block[metric]
-        rows.append(
-            f"| {name} | {metric} | {fmt(v['lv'], digits)} | {fmt(v['myo'], digits)} "
-            f"| {fmt(v['rv'], digits)} | {fmt(v['mean'], digits)} |"
-        )
-    return rows
-
-
-def render_markdown(report: dict[str, Any]) -> str:
-    """A short human-readable version of the JSON report."""
-    ck = report["checkpoint"]
-    n = report["completion"]["n_subjects"] if "completion" in report else 0
-    summary = (
-        f"Checkpoint `{ck['path']}` (grid {ck['grid']} at {ck['spacing_mm']} mm, "
-        f"{ck['n_frames']} frames), data `{report['data']}` ({n} subjects), real "
-        f"{report.get('real_data') or 'none'}, {report['device']}, {report['precision']}; "
-        f"{report['elapsed_s']} s."
-    )
-    lines = markdown_head("CHeart evaluation", summary, report["targets"])
-    if "completion" in report:
-        lines += _cohort_markdown(report)
-    if "real" in report:
-        lines += _real_markdown(report["real"])
-    lines.append("")
-    return "\n".join(lines)
-
-
-def _real_markdown(real: dict[str, Any]) -> list[str]:
-    lines = [
-        "",
-        "## Real hearts: ED completed, frame at the real ES phase vs real ES",
-        "",
-        "| source | subjects | LVEF MAE (points) | LVESV MAE mL | Dice ES lv / myo / rv / mean "
-        "| LVEF completed / real (mean) | LV exposed (max) |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for name, c in [
-        *((k, v["completion"]) for k, v in real["sources"].items()),
-        ("all", real["completion"]),
-    ]:
-        d = c["dice_es"]
-        lines.append(
-            f"| {name} | {c['n_subjects']} | {fmt(c['lvef_mae'], 1)} | {fmt(c['lvesv_mae_ml'], 1)} "
-            f"| {fmt(d['lv'])} / {fmt(d['myo'])} / {fmt(d['rv'])} / {fmt(d['mean'])} "
-            f"| {fmt(c['lvef_completed_mean'], 1)} / {fmt(c['lvef_real_mean'], 1)} "
-            f"| {fmt(c['lv_exposed_fraction_max'], 4)} |"
-        )
-    return lines
-
-
-def _cohort_markdown(report: dict[str, Any]) -> list[str]:
-    comp, gen = report["completion"], report["generation"]
-    lines = [
-        "",
-        "## Sequence completion from ED (all frames)",
-        "",
-        f"PCA baseline fitted on {comp['pca']['fitted_on']}.",
-        "",
-        "| method | metric | lv | myo | rv | mean |",
-        "|---|---|---|---|---|---|",
-        *_metric_rows("CHeart", comp["model"]),
-        *_metric_rows("PCA", comp["pca"]),
-        "",
-        f"## Generation ({gen['samples_per_subject']} samples per subject's conditions)",
-        "",
-        f"z0 prior: {gen.get('prior', 'N(0, I)')}",
-        "",
-        "| samples | metric | lv | myo | rv | mean |",
-        "|---|---|---|---|---|---|",
-        *_metric_rows("mean", gen["mean"]),
-        *_metric_rows("best", gen["best"]),
-        "",
-        "## Phenotypes: generated vs real",
-        "",
-        "| phenotype | completion mean abs diff | generation mean abs diff | KL | Wasserstein |"
-        " generated mean | real mean |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for p, d in report["distributions"].items():
-        lines.append(
-            f"| {p} | {fmt(report['phenotypes']['completion'][p]['mean_abs_diff'], 1)} | "
-            f"{fmt(report['phenotypes']['generation_mean_of_samples'][p]['mean_abs_diff'], 1)} "
-            f"| {fmt(d['kl'])} | {fmt(d['wasserstein'], 1)} | {fmt(d['generated_mean'], 1)} "
-            f"| {fmt(d['real_mean'], 1)} |"
-        )
-    lines += [
-        "",
-        "## Trends (least squares on age and sex)",
-        "",
-        "| phenotype | effect | real | generated | same sign |",
-        "|---|---|---|---|---|",
-    ]
-    for p, t in report["trends"].items():
-        for key, label in (("age_per_decade", "age"), ("male_minus_female", "sex")):
-            lines.append(
-                f"| {p} | {key} | {fmt(t['real'][key], 2)} | "
-                f"{fmt(t['generated'][key], 2)} | {fmt(t['same_sign'][label])} |"
-            )
-    return lines

@@ -4,11 +4,12 @@
   the model and for the PCA baseline;
 - generation: ``n_generated`` sequences per held-out subject from its conditions, compared to
   its real sequence: mean over samples and best of them (best Dice, smallest HD, smallest ASSD);
-- phenotypes: differences generated/completed - real (LVEDV, LVESV, RVEDV, RVESV, LVM);
+- phenotypes: differences generated/completed - real (LVEDV, LVESV, LVEF, RVEDV, RVESV, LVM),
+  and ``completion.lvesv_mae_ml`` / ``rvesv_mae_ml`` / ``lvef_mae`` from them;
 - distributions: KL and Wasserstein distance between generated and real phenotypes;
-- trends: age (per decade) and sex (M - F) effects on LVEDV and LV mass, generated vs real,
-  from least squares on the same conditions;
-- targets: the issue's pass/fail criteria.
+- ``generation.lvef``, ``effects`` (age and sex on LVEDV and LV mass) and ``topology`` (LV blood
+  pool enclosed): engine/cheart/summaries.py;
+- targets: issue 19's pass/fail criteria (engine/cheart/targets.py).
 All comparisons are on the model grid (real sequences resampled with nearest neighbour).
 """
 
@@ -33,18 +34,17 @@ from cardio_explorer.engine.cheart.inference import (
     sequence_phenotypes,
 )
 from cardio_explorer.engine.cheart.model import CHeartModel
+from cardio_explorer.engine.cheart.summaries import effects_block, lvef_block, topology_block
+from cardio_explorer.engine.cheart.targets import cohort_targets
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.labels import STRUCTURES
 from cardio_explorer.engine.metrics.distributions import kl_divergence, wasserstein_1d
 from cardio_explorer.engine.metrics.overlap import dice_scores
 from cardio_explorer.engine.metrics.surface import surface_distances
+from cardio_explorer.engine.metrics.topology import sequence_exposed_fractions
 from cardio_explorer.engine.volume import LabelVolume
 
-COMPARED_PHENOTYPES = ("lvedv_ml", "lvesv_ml", "rvedv_ml", "rvesv_ml", "lvm_g")
-TREND_PHENOTYPES = ("lvedv_ml", "lvm_g")
-# The issue's done-when criteria.
-TARGET_COMPLETION_DICE = 0.90
-TARGET_WASSERSTEIN_LVEDV_ML = 10.0
+COMPARED_PHENOTYPES = ("lvedv_ml", "lvesv_ml", "lvef", "rvedv_ml", "rvesv_ml", "lvm_g")
 
 
 @dataclass(frozen=True)
@@ -166,13 +166,6 @@ def _differences(pred: dict[str, np.ndarray], real: dict[str, np.ndarray]) -> di
     }
 
 
-def _effects(values: np.ndarray, ages: np.ndarray, male: np.ndarray) -> dict[str, float]:
-    """Least-squares y = a + b age/10 + c male: b per decade and c (M - F)."""
-    design = np.column_stack([np.ones_like(ages), ages / 10.0, male])
-    coef = np.linalg.lstsq(design, values, rcond=None)[0]
-    return {"age_per_decade": float(coef[1]), "male_minus_female": float(coef[2])}
-
-
 def evaluate_cheart(
     model: CHeartModel,
     test: SequenceSet,
@@ -194,10 +187,12 @@ def evaluate_cheart(
     spacing = tuple(model.config.spacing)
     baselines, which, baseline_note = _fit_baselines(test, baseline_train, settings)
     draws = prior_draw(model, len(test) * settings.n_generated, settings.seed)
+    prior = model.prior
 
     completion, pca, gen_mean = [], [], []
     real_ph, completion_ph, pca_ph, gen_ph, gen_subject_mean_ph = [], [], [], [], []
-    ages, male = [], []
+    ages, male, components = [], [], []
+    exposed: dict[str, list[np.ndarray]] = {"completed": [], "generated": [], "real": []}
     for i in tqdm(range(len(test)), desc="CHeart evaluation", disable=not progress):
         real = test.labels[i]
         conditions = test.conditions[i]
@@ -207,6 +202,8 @@ def evaluate_cheart(
         mu, _ = encode_ed(model, ed, conditions)
         completed = decode_from_z(model, mu[None], [conditions], real[:1])[0][0]
         completion.append(_Scores(completed, real, spacing, settings.completion_surface_every))
+        exposed["completed"].append(sequence_exposed_fractions(completed[1:]))
+        exposed["real"].append(sequence_exposed_fractions(real))
         completion_ph.append(sequence_phenotypes(LabelVolume(data=completed, affine=affine)))
         baseline_seq = baselines[which[i]].complete(real[0])
         pca.append(_Scores(baseline_seq, real, spacing, settings.completion_surface_every))
@@ -214,7 +211,11 @@ def evaluate_cheart(
 
         same = [conditions] * settings.n_generated
         draw = draws.subset(i * settings.n_generated, (i + 1) * settings.n_generated)
-        generated = decode_from_z(model, frame0_latents(model, draw, same), same)[0]
+        picked = None if prior is None else prior.choose(draw.uniforms, model.stats.matrix(same))
+        if picked is not None:
+            components.extend(prior.groups[k] for k in picked)
+        generated = decode_from_z(model, frame0_latents(model, draw, same, picked), same)[0]
+        exposed["generated"].extend(sequence_exposed_fractions(g) for g in generated)
         samples = [_Scores(g, real, spacing, settings.generation_surface_every) for g in generated]
         gen_mean.append(np.array([[s.dice, s.hd, s.assd] for s in samples]))
         phs = [sequence_phenotypes(LabelVolume(data=g, affine=affine)) for g in generated]
@@ -234,7 +235,6 @@ def evaluate_cheart(
 
     real_table = _phenotype_table(real_ph)
     gen_table = _phenotype_table(gen_ph)
-    ages_arr, male_arr = np.array(ages), np.array(male)
     n_s = settings.n_generated
     distributions = {
         p: {
@@ -245,26 +245,16 @@ def evaluate_cheart(
         }
         for p in COMPARED_PHENOTYPES
     }
-    trends = {}
-    for p in TREND_PHENOTYPES:
-        real_fx = _effects(real_table[p], ages_arr, male_arr)
-        gen_fx = _effects(gen_table[p], np.repeat(ages_arr, n_s), np.repeat(male_arr, n_s))
-        trends[p] = {
-            "real": real_fx,
-            "generated": gen_fx,
-            "same_sign": {
-                "age": bool(
-                    np.sign(real_fx["age_per_decade"]) == np.sign(gen_fx["age_per_decade"])
-                ),
-                "sex": bool(
-                    np.sign(real_fx["male_minus_female"]) == np.sign(gen_fx["male_minus_female"])
-                ),
-            },
-        }
-
+    completion_errors = _differences(_phenotype_table(completion_ph), real_table)
+    model_metrics = _metrics_block(completion)
     completion_block = {
         "n_subjects": len(test),
-        "model": _metrics_block(completion),
+        # the issue's keys; the same figures as model.dice and phenotypes.completion
+        "dice": model_metrics["dice"],
+        "lvesv_mae_ml": completion_errors["lvesv_ml"]["mean_abs_diff"],
+        "rvesv_mae_ml": completion_errors["rvesv_ml"]["mean_abs_diff"],
+        "lvef_mae": completion_errors["lvef"]["mean_abs_diff"],
+        "model": model_metrics,
         "pca": {
             **_metrics_block(pca),
             "fitted_on": baseline_note,
@@ -287,13 +277,17 @@ def evaluate_cheart(
         },
         "surface_every_k_frames": settings.generation_surface_every,
         "prior": (
-            f"fitted p(z0 | c), components {list(model.prior.groups)}"
-            if model.prior is not None
-            else "N(0, I)"
+            f"fitted p(z0 | c), components {list(prior.groups)}" if prior is not None else "N(0, I)"
+        ),
+        "lvef": lvef_block(
+            gen_table["lvef"],
+            real_table["lvef"],
+            components if prior is not None else None,
+            test.groups if any(test.groups) else None,
         ),
     }
     phenotypes = {
-        "completion": _differences(_phenotype_table(completion_ph), real_table),
+        "completion": completion_errors,
         "pca": _differences(_phenotype_table(pca_ph), real_table),
         "generation_mean_of_samples": _differences(
             _phenotype_table(gen_subject_mean_ph), real_table
@@ -305,40 +299,9 @@ def evaluate_cheart(
         "generation": generation_block,
         "phenotypes": phenotypes,
         "distributions": distributions,
-        "trends": trends,
+        "effects": effects_block(real_table, gen_table, np.array(ages), np.array(male), n_s),
+        "topology": topology_block(exposed["completed"], exposed["generated"], exposed["real"]),
     }
-    report["targets"] = targets(report)
+    report["targets"] = cohort_targets(report)
     report["passed"] = all(t["pass"] for t in report["targets"].values())
     return report
-
-
-def targets(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Pass/fail of each target of the issue from a report's sections."""
-    model_dice = report["completion"]["model"]["dice"]["mean"]
-    pca_dice = report["completion"]["pca"]["dice"]["mean"]
-    w_lvedv = report["distributions"]["lvedv_ml"]["wasserstein"]
-    out = {
-        "completion_mean_dice": {
-            "value": model_dice,
-            "threshold": f">= {TARGET_COMPLETION_DICE}",
-            "pass": model_dice is not None and model_dice >= TARGET_COMPLETION_DICE,
-        },
-        "completion_beats_pca": {
-            "value": None if model_dice is None or pca_dice is None else model_dice - pca_dice,
-            "threshold": "> 0 (model - PCA mean Dice)",
-            "pass": model_dice is not None and pca_dice is not None and model_dice > pca_dice,
-        },
-        "wasserstein_lvedv_ml": {
-            "value": w_lvedv,
-            "threshold": f"<= {TARGET_WASSERSTEIN_LVEDV_ML}",
-            "pass": w_lvedv <= TARGET_WASSERSTEIN_LVEDV_ML,
-        },
-    }
-    for p in TREND_PHENOTYPES:
-        for effect in ("age", "sex"):
-            out[f"{p}_{effect}_effect_sign"] = {
-                "value": report["trends"][p]["same_sign"][effect],
-                "threshold": "same sign as the cohort",
-                "pass": report["trends"][p]["same_sign"][effect],
-            }
-    return out

@@ -23,6 +23,7 @@ from cardio_explorer.engine.cheart.conditions import NUMERIC, ConditionStats
 from cardio_explorer.engine.cheart.data import to_model_grid
 from cardio_explorer.engine.cheart.inference import decode_from_z, encode_ed
 from cardio_explorer.engine.cheart.model import CHeartModel
+from cardio_explorer.engine.cheart.targets import TARGET_REAL_LVEF_MAE, TARGET_REAL_LVESV_MAE_ML
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.labels import Label
 from cardio_explorer.engine.metrics.overlap import STRUCTURES, dice_scores
@@ -32,9 +33,6 @@ from cardio_explorer.engine.volume import LabelVolume
 
 # Median ES phase of the synthetic training cohort (ES at frame 7-8 of 20: 0.35-0.40).
 DEFAULT_ES_PHASE = 0.375
-# Targets of issue 19 on real hearts.
-TARGET_REAL_LVEF_MAE = 8.0  # points of LVEF
-TARGET_REAL_LVESV_MAE_ML = 15.0
 
 
 def es_phase(subject: Subject) -> tuple[float, bool]:

@@ -95,12 +95,19 @@ def test_train_then_evaluate(cohort, tiny_config, tmp_path, capsys):
     status = _evaluate(out, cohort, report_path, "--samples", "2")
     assert status == 0
     report = json.loads(report_path.read_text())
-    for key in ("completion", "generation", "phenotypes", "distributions", "trends", "targets"):
+    for key in ("completion", "generation", "phenotypes", "distributions", "effects", "topology"):
         assert key in report
+    assert report["data"] == [str(cohort)]
+    assert "topology.lv_exposed_fraction" in report["targets"]
+    assert "generation.lvef.sd" in report["targets"]
     assert report["completion"]["n_subjects"] == 6
     assert report["checkpoint"]["grid"] == [8, 16, 16]
     assert report["generation"]["samples_per_subject"] == 2
-    assert report_path.with_suffix(".md").read_text().startswith("# CHeart evaluation")
+    markdown = report_path.with_suffix(".md").read_text()
+    assert markdown.startswith("# CHeart evaluation")
+    assert "| topology.lv_exposed_fraction |" in markdown
+    for section in ("## Generated LVEF", "## Age and sex effects", "## Topology"):
+        assert section in markdown
     # Two epochs on six subjects cannot meet the targets: --strict says so.
     threads = torch.get_num_threads()
     try:
@@ -122,6 +129,23 @@ def test_train_then_evaluate(cohort, tiny_config, tmp_path, capsys):
     strict = json.loads((tmp_path / "strict.json").read_text())
     assert strict["completion"]["n_subjects"] == 4
     assert "(1 threads)" in strict["device"]
+    # Two cohorts (here the same folder twice): each reported on its own, every target per cohort.
+    status = _evaluate(
+        out, cohort, tmp_path / "two.json", "--data", str(cohort), "--samples", "1", "--limit", "4"
+    )
+    assert status == 0
+    two = json.loads((tmp_path / "two.json").read_text())
+    assert set(two["cohorts"]) == {"cohort", "cohort-2"}
+    assert "completion" not in two
+    assert two["cohorts"]["cohort-2"]["data"] == str(cohort)
+    assert two["cohorts"]["cohort"]["completion"]["n_subjects"] == 4
+    per_cohort = two["cohorts"]["cohort"]["targets"]
+    assert len(two["targets"]) == 2 * len(per_cohort)
+    assert "distributions.lvesv_ml.wasserstein [cohort-2]" in two["targets"]
+    assert two["passed"] == all(t["pass"] for t in two["targets"].values())
+    assert "## Topology: LV blood pool exposed to background or RV (cohort-2)" in (
+        (tmp_path / "two.md").read_text()
+    )
     assert _evaluate(out, cohort, tmp_path / "t.json", "--threads", "0") == 2
     assert "--threads: must be at least 1" in capsys.readouterr().err
     assert not (tmp_path / "t.json").exists()
