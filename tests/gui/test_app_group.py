@@ -81,6 +81,10 @@ def test_a_model_without_groups_disables_the_selector(qtbot):
     panel = window.conditions_panel
     assert not panel.group.isEnabled()
     assert panel.group.toolTip() == NO_GROUPS_TIP
+    assert panel.group.currentText() == "any (drawn from the conditions)"
     request, output = _generate(qtbot, window)
     assert request.group is None  # the state still says NOR: the model cannot
     assert output.samples[0].labels.n_frames > 1
+    window.sequences.set_engines(open_window(qtbot).engines)  # a model with groups again
+    assert panel.group.isEnabled()
+    assert panel.group.currentText() == "normal (NOR)"

@@ -112,6 +112,7 @@ class ConditionsPanel(QWidget):
         self.warning.setWordWrap(True)
         self.warning.setStyleSheet("color: #ff8a65; font-weight: bold;")
         form.addRow(self.warning)
+        self._form = form  # the warning's row takes room only while it says something
         self.group = QComboBox()
         for text, value in GROUP_ITEMS:
             self.group.addItem(text, value)
@@ -165,6 +166,7 @@ class ConditionsPanel(QWidget):
         layout.addWidget(sweep_box)
         layout.addStretch(1)
         self.sweep_box = sweep_box
+        self._has_groups = True
         self._low: dict[str, float] = {}
         self._high: dict[str, float] = {}
         state.subscribe(self._on_state)
@@ -191,6 +193,8 @@ class ConditionsPanel(QWidget):
         items = self.group.model()
         for i, (_, value) in enumerate(GROUP_ITEMS):
             items.item(i).setEnabled(value == ANY_GROUP or value in groups)
+        self._has_groups = bool(groups)
+        self._show_group(self.state.cheart_group)
 
     def out_of_range(self) -> list[str]:
         """Names of the conditions outside the training range."""
@@ -209,6 +213,7 @@ class ConditionsPanel(QWidget):
             if outside
             else ""
         )
+        self._form.setRowVisible(self.warning, bool(outside))
 
     def set_sample_count(self, n: int) -> None:
         """How many samples the shown sequence result has."""
@@ -237,8 +242,10 @@ class ConditionsPanel(QWidget):
             self.sweep_condition.blockSignals(False)
 
     def _show_group(self, value: str) -> None:
+        # without groups every heart is drawn from the conditions, whatever the state says
+        shown = value if self._has_groups else ANY_GROUP
         self.group.blockSignals(True)
-        self.group.setCurrentIndex(self.group.findData(value))
+        self.group.setCurrentIndex(self.group.findData(shown))
         self.group.blockSignals(False)
 
     def _show_conditions(self, conditions: Conditions) -> None:
