@@ -135,11 +135,29 @@ def tiny_label_vae_checkpoint(
     return save_label_vae(path, model, extra=atlas_extra(atlas))
 
 
-def tiny_cheart_checkpoint(path: Path, seed: int = 0) -> Path:
-    """An untrained tiny CHeart model (16^3 voxels, 6 frames) with toy condition statistics."""
+def tiny_cheart_checkpoint(path: Path, seed: int = 0, groups: bool = False) -> Path:
+    """An untrained tiny CHeart model (16^3 voxels, 6 frames) with toy condition statistics;
+    ``groups``: with a prior of one component per ACDC group (:func:`grouped_prior`)."""
     from cardio_explorer.engine.cheart.toy import random_model
 
-    return random_model(seed=seed).save(path)
+    model = random_model(seed=seed)
+    if groups:
+        model = replace(model, prior=grouped_prior(model.config.z_dim, seed))
+    return model.save(path)
+
+
+def grouped_prior(z_dim: int, seed: int = 0, per_group: int = 8):
+    """A CHeart latent prior with one component per ACDC group, fitted to made-up posterior
+    means whose group means lie far apart (so each component gives other hearts)."""
+    from cardio_explorer.engine.cheart.config import N_CONDITIONS
+    from cardio_explorer.engine.cheart.prior import fit_latent_prior
+    from cardio_explorer.engine.subject import GROUPS
+
+    rng = np.random.default_rng(seed)
+    groups = [g for g in GROUPS for _ in range(per_group)]
+    offsets = {g: 3.0 * rng.normal(size=z_dim) for g in GROUPS}
+    means = np.stack([offsets[g] for g in groups]) + 0.1 * rng.normal(size=(len(groups), z_dim))
+    return fit_latent_prior(means, rng.normal(size=(len(groups), N_CONDITIONS)), groups)
 
 
 def tiny_spade_checkpoint(path: Path, seed: int = 0) -> Path:

@@ -134,20 +134,29 @@ def _sequence_work(
 ) -> tuple[Any, dict[str, str]]:
     """The CHeart sequence plan of --conditions-grid / --conditions-csv, and its model hashes."""
     from cardio_explorer import resources
+    from cardio_explorer.engine.cheart.groups import group_index, parse_group
     from cardio_explorer.engine.cheart.model import load_model
     from cardio_explorer.engine.factory.sequences import SequencePlan, SequenceWork, parse_grid
     from cardio_explorer.engine.nn.checkpoint import file_sha256
     from cardio_explorer.engine.spade.network import load_spade
 
+    try:
+        group = parse_group(args.group)
+    except CardioInputError as error:
+        raise CardioInputError("--group", error.problem) from None
     path = args.cheart_checkpoint or resources.bundled_checkpoint("cheart")
     model = load_model(args.cheart_checkpoint, device)
+    try:
+        group_index(model, group)
+    except CardioInputError as error:
+        raise CardioInputError("--group", f"{error.problem} ({path})") from None
     options = {"images": plan.images, "labels": plan.labels, "layout": plan.layout}
     options["frames"] = args.frames or "all"
     if args.conditions_csv is not None:
-        sequence_plan = SequencePlan.from_csv(args.conditions_csv, plan.seeds, **options)
+        sequence_plan = SequencePlan.from_csv(args.conditions_csv, plan.seeds, group, **options)
     else:
         grid = parse_grid(args.conditions_grid)
-        sequence_plan = SequencePlan.from_grid(model, grid, plan.seeds, **options)
+        sequence_plan = SequencePlan.from_grid(model, grid, plan.seeds, group, **options)
     spade = load_spade(spade_checkpoint, device) if spade_checkpoint is not None else None
     hashes = {"cheart_checkpoint": str(path), "cheart_sha256": file_sha256(path)}
     return SequenceWork(sequence_plan, model, spade, {}), hashes

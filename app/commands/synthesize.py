@@ -12,6 +12,7 @@ import numpy as np
 
 from cardio_explorer.app.commands._checkpoints import label_vae_checkpoint, resolve_checkpoint
 from cardio_explorer.app.commands._precision import add_precision_argument
+from cardio_explorer.engine.cheart.groups import GROUP_HELP, parse_group
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.factory.morphs import DEFAULT_ALPHAS
 from cardio_explorer.engine.factory.plan import (
@@ -192,7 +193,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=Path,
         default=None,
         help="4D CHeart sequences for each row of a CSV (subject, age, sex, height, weight, sbp; "
-        "optional group, for Info.cfg, default NOR)",
+        "optional group: the row's hearts come from that group's prior component, and Info.cfg "
+        "says so; rows without one take --group)",
+    )
+    parser.add_argument(
+        "--group",
+        default=None,
+        metavar="GROUP",
+        help=f"4D sequences: {GROUP_HELP}; default any. The manifest's group column and "
+        "Info.cfg name the component each heart came from",
     )
     parser.add_argument(
         "--cheart-checkpoint", type=Path, default=None, help="CHeart checkpoint (default: bundled)"
@@ -285,8 +294,16 @@ def run(args: argparse.Namespace) -> int:
             check_sequence_output(args.layout or "flat", bool(args.images), args.frames or "all")
         except CardioInputError as error:
             raise _flag_error(error, args) from None
+        try:
+            parse_group(args.group)
+        except CardioInputError as error:
+            raise CardioInputError("--group", error.problem) from None
     elif args.frames is not None:
         raise CardioInputError("--frames", "is for 4D sequences (--conditions-grid/-csv)")
+    elif args.group is not None:
+        raise CardioInputError(
+            "--group", "is for 4D sequences (--conditions-grid/-csv); morph targets: --groups"
+        )
     plan = plan_from_args(args)
     if args.out is None and not (args.print_plan or args.bench):
         raise CardioInputError("--out", "required (the dataset folder to write)")

@@ -46,6 +46,7 @@ class SequenceRequest:
     show_image: bool = False
     smoothing: int = 10
     ed: LabelVolume | None = None
+    group: str | None = None  # generate: the prior component ('NOR', ...), None: drawn
     lane: ClassVar[str] = "sequence"
 
 
@@ -90,7 +91,9 @@ def run_sequence(request: SequenceRequest, is_current: IsCurrent, mesher: Mesher
             raise CardioInputError("complete", "there is no current ED frame to complete from")
         results = [complete_sequence(model, request.ed, request.conditions)]
     elif request.mode == "generate":
-        results = generate_sequences(model, request.conditions, request.n_samples, request.seed)
+        results = generate_sequences(
+            model, request.conditions, request.n_samples, request.seed, request.group
+        )
     else:
         raise CardioInputError("sequence mode", f"unknown {request.mode!r}")
     inference_ms = (time.perf_counter() - start) * 1000.0
@@ -142,6 +145,7 @@ class SweepRequest:
     base: Conditions
     n_per_step: int = 4
     seed: int = 0
+    group: str | None = None  # the hearts' prior component ('NOR', ...), None: drawn
     lane: ClassVar[str] = "sweep"
 
 
@@ -175,6 +179,7 @@ def run_sweep(request: SweepRequest, is_current: IsCurrent) -> Iterator[str]:
             n_per_step=request.n_per_step,
             seed=request.seed,
             base=request.base,
+            group=request.group,
         )
         for sex, table in part["curves"].items():
             for name, band in table.items():

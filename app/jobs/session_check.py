@@ -22,6 +22,7 @@ from cardio_explorer.app.jobs.state import (
     MAX_SMOOTHING,
     SWEEP_CONDITIONS,
 )
+from cardio_explorer.engine.cheart.groups import GROUP_CHOICES
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.io.safe_paths import is_safe_id
 from cardio_explorer.engine.limits import (
@@ -102,6 +103,7 @@ CONTROLS: dict[str, Callable[[str, Any], Any]] = {
     "smoothing": _count(0, MAX_SMOOTHING),
     "embedding": _one_of(EMBEDDINGS),
     "conditions": _conditions,
+    "cheart_group": _one_of(GROUP_CHOICES),
     "n_samples": _count(1, MAX_SAMPLES),
     "sample_index": _count(0, MAX_SAMPLES - 1),
     "frame": _count(0, MAX_FRAMES - 1),

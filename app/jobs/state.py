@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cardio_explorer.app.jobs.query import MorphQuery
+from cardio_explorer.engine.cheart.groups import GROUP_CHOICES
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.subject import PATHOLOGY_GROUPS, PHASES, Conditions
 
@@ -25,6 +26,9 @@ MAX_SEED = 2**31 - 1  # the seed box's range
 MAX_SMOOTHING = 50
 MAX_UNDO = 200  # undo steps kept; the oldest go first
 DEFAULT_CONDITIONS = Conditions(age=50.0, sex="F", height=165.0, weight=65.0, sbp=120.0)
+# CHeart's prior component for generated hearts: normal by default, since the training cohort is
+# 20 % per ACDC group and p(group | default conditions) would make 4 in 5 hearts pathological
+DEFAULT_CHEART_GROUP = "NOR"
 
 
 def _alpha(value: Any) -> float:
@@ -87,6 +91,7 @@ FIELDS: dict[str, tuple[Any, Callable[[Any], Any]]] = {
     "smoothing": (10, _non_negative_int("smoothing", MAX_SMOOTHING)),
     "embedding": ("pca", _choice(EMBEDDINGS, "embedding")),
     "conditions": (DEFAULT_CONDITIONS, _conditions),
+    "cheart_group": (DEFAULT_CHEART_GROUP, _choice(GROUP_CHOICES, "CHeart group")),
     "n_samples": (1, lambda v: max(1, min(MAX_SAMPLES, int(v)))),
     "sample_index": (0, _non_negative_int("sample_index", MAX_SAMPLES - 1)),
     "frame": (0, _non_negative_int("frame")),

@@ -21,6 +21,7 @@ from cardio_explorer.engine.cheart.conditions import (
     with_condition,
 )
 from cardio_explorer.engine.cheart.data import to_model_grid
+from cardio_explorer.engine.cheart.groups import group_components
 from cardio_explorer.engine.cheart.model import CHeartModel
 from cardio_explorer.engine.device import autocast
 from cardio_explorer.engine.errors import CardioInputError
@@ -200,13 +201,17 @@ def generate_sequences(
     conditions: Conditions | dict[str, Any],
     n_samples: int = 1,
     seed: int | None = 0,
+    group: str | None = None,
 ) -> list[SequenceResult]:
     """``n_samples`` sequences for one set of conditions, z0 from the prior (see
-    :func:`frame0_latents`) with ``seed``."""
+    :func:`frame0_latents`) with ``seed``; ``group`` ('NOR', 'DCM', ...) takes that component
+    of the prior's mixture, None draws it from p(group | conditions)."""
     c = parse_conditions(conditions)
     if int(n_samples) < 1:
         raise CardioInputError("n_samples", f"must be at least 1, got {n_samples}")
-    z = frame0_latents(model, prior_draw(model, int(n_samples), seed), [c] * int(n_samples))
+    components = group_components(model, group, int(n_samples))
+    draw = prior_draw(model, int(n_samples), seed)
+    z = frame0_latents(model, draw, [c] * int(n_samples), components)
     labels, latents = decode_from_z(model, z, [c] * int(n_samples))
     affine = model.grid_affine()
     seeds = [seed] * int(n_samples)
@@ -228,18 +233,22 @@ def condition_sweep(
     values: Sequence[Any],
     z: np.ndarray | None = None,
     seed: int | None = 0,
+    group: str | None = None,
 ) -> list[SequenceResult]:
     """One condition varied over ``values``, e.g. ageing the same heart from 20 to 80: the
     frame-0 latent ``z`` fixed, or (default) one prior draw from ``seed`` whose noise and
-    mixture component stay fixed while the prior's mean follows the condition."""
+    mixture component (``group``'s, or drawn at the base conditions when None) stay fixed while
+    the prior's mean follows the condition."""
     base = parse_conditions(base_conditions)
     if len(values) == 0:
         raise CardioInputError("values", "the sweep needs at least one value")
+    components = group_components(model, group, 1)
+    if z is not None and components is not None:
+        raise CardioInputError("group", "a sweep of a given z has no prior component to choose")
     swept = [with_condition(base, name, v) for v in values]
     if z is None:
         draw = prior_draw(model, 1, seed)
-        components = None
-        if model.prior is not None:
+        if model.prior is not None and components is None:
             components = model.prior.choose(draw.uniforms, model.stats.matrix([base]))
         repeated = PriorDraw(
             np.repeat(draw.noise, len(swept), axis=0), np.repeat(draw.uniforms, len(swept))
@@ -285,12 +294,14 @@ def population_curves(
     sexes: Sequence[str] = ("F", "M"),
     seed: int = 0,
     base: Conditions | dict[str, Any] | None = None,
+    group: str | None = None,
 ) -> dict[str, Any]:
     """Mean and 95 % interval (2.5-97.5 percentiles) of each phenotype over ``n_per_step``
     generated sequences per value of condition ``name``, per sex.
 
     The other conditions are ``base`` (default: the training means of each sex). The same prior
-    draws are used at every step, so the curves show the condition's effect, not noise.
+    draws are used at every step, so the curves show the condition's effect, not noise;
+    ``group`` fixes their prior component (None: drawn from p(group | conditions) at each step).
     Returns {"name", "values", "n_per_step", "phenotypes", "curves": {sex: {phenotype:
     {"mean", "low", "high"}}}, "warnings"} with lists aligned with ``values``.
     """
@@ -298,6 +309,7 @@ def population_curves(
         raise CardioInputError("name", "sex is already one curve per sex; sweep another condition")
     if int(n_per_step) < 1:
         raise CardioInputError("n_per_step", f"must be at least 1, got {n_per_step}")
+    components = group_components(model, group, int(n_per_step))
     draw = prior_draw(model, int(n_per_step), seed)
     curves: dict[str, Any] = {}
     warnings: list[str] = []
@@ -315,7 +327,7 @@ def population_curves(
             c = with_condition(start, name, value)
             warnings.extend(w for w in model.stats.out_of_range(c) if w not in warnings)
             labels, _ = decode_from_z(
-                model, frame0_latents(model, draw, [c] * len(draw)), [c] * len(draw)
+                model, frame0_latents(model, draw, [c] * len(draw), components), [c] * len(draw)
             )
             affine = model.grid_affine()
             table = [sequence_phenotypes(LabelVolume(data=seq, affine=affine)) for seq in labels]

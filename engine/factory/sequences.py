@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from cardio_explorer.engine.cheart.conditions import CONDITION_NAMES, NUMERIC, parse_sex
+from cardio_explorer.engine.cheart.groups import group_index, model_groups, parse_group
 from cardio_explorer.engine.cheart.inference import (
     decode_from_z,
     end_systolic_frame,
@@ -106,21 +107,28 @@ class SequencePlan:
     source: str = ""  # the grid spec or CSV path, for plan.toml
     layout: str = "flat"
     frames: str = "all"  # nnunet: every frame, or "ed-es"
-    groups: tuple[str, ...] = ()  # Info.cfg's Group per condition set; () -> all NOR
+    # the prior component (group) per condition set, None: drawn from p(group | conditions);
+    # () -> all drawn
+    groups: tuple[str | None, ...] = ()
 
     def __post_init__(self) -> None:
         check_sequence_output(self.layout, self.images, self.frames)
 
-    def group(self, unit: int) -> str:
-        """The group of condition set ``unit`` (the CSV's group column, else NOR)."""
-        return self.groups[unit] if self.groups else "NOR"
+    def group(self, unit: int) -> str | None:
+        """The group condition set ``unit`` is generated from (None: drawn per seed)."""
+        return self.groups[unit] if self.groups else None
 
     @classmethod
     def from_grid(
-        cls, model: CHeartModel, grid: dict[str, tuple[Any, ...]], seeds: tuple[int, ...], **kw: Any
+        cls,
+        model: CHeartModel,
+        grid: dict[str, tuple[Any, ...]],
+        seeds: tuple[int, ...],
+        group: str | None = None,
+        **kw: Any,
     ) -> SequencePlan:
         """Every combination of the grid's values; conditions not given: the training means
-        of each sex (both sexes when sex is not given)."""
+        of each sex (both sexes when sex is not given); all from ``group`` (None: drawn)."""
         sexes = grid.get("sex", ("F", "M"))
         count = len(sexes) * int(np.prod([len(grid.get(n, (0,))) for n in NUMERIC]))
         _check_size(count, len(seeds))
@@ -134,12 +142,18 @@ class SequencePlan:
                 )
         names = tuple(f"c{i:04d}" for i in range(len(conditions)))
         spec = ";".join(f"{n}={','.join(map(str, v))}" for n, v in grid.items())
+        group = parse_group(group)
+        kw.setdefault("groups", () if group is None else (group,) * len(conditions))
         return cls(names, tuple(conditions), tuple(check_seeds(seeds)), source=spec, **kw)
 
     @classmethod
-    def from_csv(cls, path: str | Path, seeds: tuple[int, ...], **kw: Any) -> SequencePlan:
+    def from_csv(
+        cls, path: str | Path, seeds: tuple[int, ...], group: str | None = None, **kw: Any
+    ) -> SequencePlan:
         """One condition set per row of a conditions CSV (subject, age, sex, height, weight,
-        sbp), named by its subject column."""
+        sbp; optional group), named by its subject column; a row without a group takes
+        ``group`` (None: drawn)."""
+        group = parse_group(group)
         table = read_conditions_csv(path)
         if not table:
             raise CardioInputError(path, "no rows with a subject id")
@@ -153,8 +167,8 @@ class SequencePlan:
             names.append(sid)
             conditions.append(Conditions(**{n: row[n] for n in CONDITION_NAMES}))
             code = row.get("group_code")
-            groups.append("NOR" if code is None else acdc_group(str(code), f"{path}: {sid}"))
-        kw.setdefault("groups", tuple(groups) if set(groups) != {"NOR"} else ())
+            groups.append(group if code is None else acdc_group(str(code), f"{path}: {sid}"))
+        kw.setdefault("groups", tuple(groups) if set(groups) != {None} else ())
         return cls(
             tuple(names), tuple(conditions), tuple(check_seeds(seeds)), source=str(path), **kw
         )
@@ -182,6 +196,13 @@ class SequenceWork:
         common: dict[str, Any],
     ) -> None:
         self.plan, self.model, self.spade = plan, model, spade
+        for unit in range(len(plan.conditions)):  # before any work: the model has each group
+            try:
+                group_index(model, plan.group(unit))
+            except CardioInputError as error:
+                raise CardioInputError(
+                    f"{plan.names[unit]}: {error.thing}", error.problem
+                ) from None
         self.labels = plan.labels
         self.n_cases = len(plan.conditions) * len(plan.seeds)
         keys = ("precision", "cheart_sha256", "spade_sha256")
@@ -209,6 +230,7 @@ class SequenceWork:
             f"conditions = {json.dumps(p.source)}\nseeds = {list(p.seeds)}\n"
             f"images = {'true' if p.images else 'false'}\nlabels = {json.dumps(p.labels)}\n"
             f"layout = {json.dumps(p.layout)}\nframes = {json.dumps(p.frames)}\n"
+            f"groups = {json.dumps([g or 'any' for g in p.groups] or 'any')}\n"
         )
 
     def units_of(self, rank: int, world: int) -> Iterator[int]:
@@ -229,10 +251,17 @@ class SequenceWork:
         """Every seed of the unit decoded in one batch; the wanted ones made ready to write."""
         p, model = self.plan, self.model
         c = p.conditions[unit]
-        z = np.concatenate(
-            [frame0_latents(model, prior_draw(model, 1, seed), [c]) for seed in p.seeds]
-        )
-        labels, _ = decode_from_z(model, z, [c] * len(p.seeds))
+        z, groups = [], []
+        for seed in p.seeds:
+            draw = prior_draw(model, 1, seed)
+            index = group_index(model, p.group(unit))
+            if index is None and model_groups(model):
+                index = int(model.prior.choose(draw.uniforms, model.stats.matrix([c]))[0])
+            components = None if index is None else np.array([index])
+            z.append(frame0_latents(model, draw, [c], components))
+            # the component used names the case's group; a model without groups: NOR, as before
+            groups.append("NOR" if index is None else model_groups(model)[index])
+        labels, _ = decode_from_z(model, np.concatenate(z), [c] * len(p.seeds))
         out = []
         for k, index in enumerate(self.cases_of(unit)):
             if index not in wanted:
@@ -243,10 +272,12 @@ class SequenceWork:
                 frame_duration_ms=model.frame_duration_ms,
                 name=f"{p.names[unit]} seed {p.seeds[k]}",
             )
-            out.append(self._case(unit, index, p.seeds[k], sequence))
+            out.append(self._case(unit, index, p.seeds[k], sequence, groups[k]))
         return out
 
-    def _case(self, unit: int, index: int, seed: int, sequence: LabelVolume) -> WrittenCase:
+    def _case(
+        self, unit: int, index: int, seed: int, sequence: LabelVolume, group: str
+    ) -> WrittenCase:
         p = self.plan
         case = f"{p.names[unit]}_s{seed}"
         style = image = None
@@ -264,11 +295,11 @@ class SequenceWork:
         c = p.conditions[unit]
         beside = None
         if p.layout == "acdc":
-            beside = sequence_info(case, p.group(unit), c, sequence.n_frames, es)
+            beside = sequence_info(case, group, c, sequence.n_frames, es)
         row: dict[str, Any] = {
             "case_index": index,
             "case": case,
-            "group": p.group(unit),
+            "group": group,
             **c.as_dict(),
             "seed": seed,
             "style_seed": "" if style is None else style,

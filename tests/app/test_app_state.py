@@ -32,6 +32,16 @@ def test_alpha_is_clamped_and_bad_values_are_clear_errors():
         state.set("seed", -1)
 
 
+def test_the_cheart_group_is_normal_by_default_and_checked():
+    state = AppState()
+    assert state.cheart_group == "NOR"
+    assert state.snapshot()["cheart_group"] == "NOR"
+    state.set("cheart_group", "any")
+    assert state.cheart_group == "any"
+    with pytest.raises(CardioInputError, match="CHeart group: must be one of"):
+        state.set("cheart_group", "normal")
+
+
 def test_undo_redo_restores_values_and_notifies():
     state = AppState()
     heard = []

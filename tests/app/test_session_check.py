@@ -28,6 +28,7 @@ VALID_CONTROLS = {
     "sample_index": 2,
     "frame": 7,
     "sweep_condition": "sbp",
+    "cheart_group": "MINF",
 }
 CAMERA = {"position": [0, 0, 300], "focal_point": [0, 0, 0], "view_up": [0, 1, 0]}
 
@@ -83,6 +84,8 @@ BAD = [
     ({"conditions": {"age": 30, "sex": "X", "height": 170, "weight": 70, "sbp": 120}}, "sex"),
     ({"conditions": [1, 2]}, "controls.conditions: must be an object"),
     ({"n_samples": 0}, "controls.n_samples"),
+    ({"cheart_group": "normal"}, "controls.cheart_group: must be one of"),
+    ({"cheart_group": None}, "controls.cheart_group: must be one of"),
     ({"sample_index": True}, "controls.sample_index: must be a whole number"),
     ({"controls": {"bogus": 1}}, "unknown control 'bogus'"),
     ({"controls": []}, "session holds no controls"),

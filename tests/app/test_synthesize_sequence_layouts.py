@@ -88,22 +88,6 @@ def test_acdc_layout_is_one_patient_folder_per_sequence(models, flat, tmp_path):
         np.testing.assert_allclose(frame_gt.GetSpacing(), image.GetSpacing()[:3])
 
 
-def test_a_conditions_csv_group_goes_to_info_cfg(models, tmp_path):
-    table = tmp_path / "conditions.csv"
-    table.write_text(
-        "subject,group,age,sex,height,weight,sbp\nann,DCM,35,F,165,60,115\nbo,,62,M,180,85,140\n"
-    )
-    out = tmp_path / "acdc"
-    assert (
-        synthesize(models, out, "--conditions-csv", str(table), "--layout", "acdc", "--seeds", "0")
-        == 0
-    )
-    assert read_info_cfg(out / "ann_s0" / "Info.cfg")["Group"] == "DCM"
-    assert read_info_cfg(out / "bo_s0" / "Info.cfg")["Group"] == "NOR"
-    assert [r["group"] for r in rows_of(out / "manifest.csv")] == ["DCM", "NOR"]
-    assert not list(out.glob("*/*_4d.nii.gz"))  # no images asked
-
-
 @pytest.mark.parametrize("frames", ["all", "ed-es"])
 def test_nnunet_layout_has_a_3d_case_per_frame(models, flat, tmp_path, frames):
     out = tmp_path / frames

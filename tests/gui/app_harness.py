@@ -35,17 +35,24 @@ def tiny_checkpoints() -> dict[str, Path]:
             label_vae=tiny_label_vae_checkpoint(
                 cohort, root / "label_vae.safetensors", balanced=True
             ),
-            cheart=tiny_cheart_checkpoint(root / "cheart.safetensors"),
+            # with a prior of one component per group, as the bundled model's
+            cheart=tiny_cheart_checkpoint(root / "cheart.safetensors", groups=True),
+            cheart_plain=tiny_cheart_checkpoint(root / "cheart_plain.safetensors"),
             spade=tiny_spade_checkpoint(root / "spade.safetensors"),
         )
     return dict(_CACHE)
 
 
 def open_window(
-    qtbot, kinds=("label_vae", "cheart", "spade"), state: AppState | None = None, runner=None
+    qtbot,
+    kinds=("label_vae", "cheart", "spade"),
+    state: AppState | None = None,
+    runner=None,
+    paths: dict[str, Path] | None = None,
 ) -> MainWindow:
-    """A shown MainWindow on the tiny models of ``kinds`` (others absent), settled."""
-    paths = tiny_checkpoints()
+    """A shown MainWindow on the tiny models of ``kinds`` (others absent), settled; ``paths``
+    replaces some of them (e.g. {'cheart': tiny_checkpoints()['cheart_plain']})."""
+    paths = {**tiny_checkpoints(), **(paths or {})}
     missing = Path(tempfile.gettempdir()) / "cardio-explorer-no-such-model.safetensors"
     engines = load_engines(
         {k: (paths[k] if k in kinds else missing) for k in ("label_vae", "cheart", "spade")},

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cardio_explorer.app.gui.controllers.tooltips import GROUP_TIP, NO_GROUPS_TIP
 from cardio_explorer.app.gui.controllers.widgets import NoticeLabel
 from cardio_explorer.app.gui.display import Display
 from cardio_explorer.app.gui.workers import CoalescingWorker, ResultRouter
@@ -34,6 +35,7 @@ from cardio_explorer.app.jobs.sequence import (
 )
 from cardio_explorer.app.jobs.state import MAX_SAMPLES, SWEEP_CONDITIONS, AppState
 from cardio_explorer.engine.cheart.conditions import UNITS
+from cardio_explorer.engine.cheart.groups import ANY_GROUP, model_groups, parse_group
 from cardio_explorer.engine.subject import Conditions
 from cardio_explorer.viewer.plots import SweepBand
 
@@ -53,6 +55,15 @@ SWEEP_PHENOTYPES = {
     "RVEDV (mL)": "rvedv_ml",
     "RVEF (%)": "rvef",
 }
+# the group selector's entries: shown text -> the state's value
+GROUP_ITEMS = (
+    ("normal (NOR)", "NOR"),
+    ("DCM", "DCM"),
+    ("HCM", "HCM"),
+    ("MINF", "MINF"),
+    ("ARV", "ARV"),
+    ("any (drawn from the conditions)", ANY_GROUP),
+)
 SEQUENCE_FIELDS = frozenset({"show_image", "smoothing"})
 _WARN_STYLE = "background: #5a2a20;"
 
@@ -101,6 +112,15 @@ class ConditionsPanel(QWidget):
         self.warning.setWordWrap(True)
         self.warning.setStyleSheet("color: #ff8a65; font-weight: bold;")
         form.addRow(self.warning)
+        self._form = form  # the warning's row takes room only while it says something
+        self.group = QComboBox()
+        for text, value in GROUP_ITEMS:
+            self.group.addItem(text, value)
+        self.group.setToolTip(GROUP_TIP)
+        self.group.currentIndexChanged.connect(
+            lambda i: self.state.set("cheart_group", self.group.itemData(i))
+        )
+        form.addRow("Group", self.group)
         self.n_samples = QSpinBox()
         self.n_samples.setRange(1, MAX_SAMPLES)
         self.n_samples.valueChanged.connect(lambda v: self.state.set("n_samples", v))
@@ -146,10 +166,12 @@ class ConditionsPanel(QWidget):
         layout.addWidget(sweep_box)
         layout.addStretch(1)
         self.sweep_box = sweep_box
+        self._has_groups = True
         self._low: dict[str, float] = {}
         self._high: dict[str, float] = {}
         state.subscribe(self._on_state)
         self._show_conditions(state.conditions)
+        self._show_group(state.cheart_group)
 
     def set_available(self, available: bool, message: str = "") -> None:
         """Enable the panel, or say why it cannot work (no CHeart model)."""
@@ -163,6 +185,16 @@ class ConditionsPanel(QWidget):
         for name, note in self.range_labels.items():
             note.setText(f"{low[name]:.0f}–{high[name]:.0f}" if name in low else "")
         self._check_ranges()
+
+    def set_groups(self, groups: tuple[str, ...]) -> None:
+        """The groups the loaded model's prior can generate by; none disables the selector."""
+        self.group.setEnabled(bool(groups))
+        self.group.setToolTip(GROUP_TIP if groups else NO_GROUPS_TIP)
+        items = self.group.model()
+        for i, (_, value) in enumerate(GROUP_ITEMS):
+            items.item(i).setEnabled(value == ANY_GROUP or value in groups)
+        self._has_groups = bool(groups)
+        self._show_group(self.state.cheart_group)
 
     def out_of_range(self) -> list[str]:
         """Names of the conditions outside the training range."""
@@ -181,6 +213,7 @@ class ConditionsPanel(QWidget):
             if outside
             else ""
         )
+        self._form.setRowVisible(self.warning, bool(outside))
 
     def set_sample_count(self, n: int) -> None:
         """How many samples the shown sequence result has."""
@@ -201,10 +234,19 @@ class ConditionsPanel(QWidget):
             self.n_samples.blockSignals(True)
             self.n_samples.setValue(int(value))
             self.n_samples.blockSignals(False)
+        elif name == "cheart_group":
+            self._show_group(value)
         elif name == "sweep_condition":
             self.sweep_condition.blockSignals(True)
             self.sweep_condition.setCurrentText(value)
             self.sweep_condition.blockSignals(False)
+
+    def _show_group(self, value: str) -> None:
+        # without groups every heart is drawn from the conditions, whatever the state says
+        shown = value if self._has_groups else ANY_GROUP
+        self.group.blockSignals(True)
+        self.group.setCurrentIndex(self.group.findData(shown))
+        self.group.blockSignals(False)
 
     def _show_conditions(self, conditions: Conditions) -> None:
         for name, spin in self.spins.items():
@@ -253,6 +295,15 @@ class SequenceController(QObject):
             return
         self.panel.set_available(True)
         self.panel.set_ranges(model.stats.low, model.stats.high)
+        self.panel.set_groups(model_groups(model))
+
+    def group(self) -> str | None:
+        """The prior component requests ask for: the selector's group, None when it says any
+        or the model's prior has no groups."""
+        model = self.engines.cheart
+        if model is None or not model_groups(model):
+            return None
+        return parse_group(self.state.cheart_group)
 
     def _on_state(self, name: str, value: Any) -> None:
         if name == "sample_index":
@@ -288,6 +339,7 @@ class SequenceController(QObject):
             s.show_image,
             s.smoothing,
             ed,
+            self.group() if mode == "generate" else None,
         )
         self.last_request = request
         self.worker.submit(request)
@@ -307,6 +359,7 @@ class SequenceController(QObject):
             self.state.conditions,
             self.panel.sweep_n.value(),
             self.state.seed,
+            self.group(),
         )
         self.worker.submit(request)
         return request

@@ -8,6 +8,15 @@ from PySide6.QtWidgets import QAbstractSlider, QWidget
 
 from cardio_explorer.engine.labels import LABEL_TABLE
 
+GROUP_TIP = (
+    "Which group of CHeart's training cohort the generated hearts (and the sweep's) come from: "
+    "normal (NOR) by default; DCM, HCM, MINF or ARV for that pathology; any draws the group from "
+    "the conditions, as often as in the training cohort (about 1 in 5 each), so most hearts "
+    "are then pathological"
+)
+NO_GROUPS_TIP = (
+    "This CHeart model's prior has no groups: every heart is drawn from the conditions alone"
+)
 # attribute path from the window -> tooltip. A missing attribute is skipped (panels change).
 TOOLTIPS: dict[str, str] = {
     "morph_panel.subject": "The heart to morph: a NOR subject of the latent atlas, a subject of "
@@ -22,6 +31,7 @@ TOOLTIPS: dict[str, str] = {
     "morph_panel.speed": "Sweep speed (1x: the whole morph in 2.5 s)",
     "morph_panel.seed": "Seed of the pseudo-pathology sample (same seed, same sample)",
     "conditions_panel.sex": "Sex (a condition of CHeart)",
+    "conditions_panel.group": GROUP_TIP,
     "conditions_panel.n_samples": "How many hearts CHeart generates for these conditions",
     "conditions_panel.sweep_condition": "The condition swept over its training range",
     "conditions_panel.sweep_n": "Hearts generated at each step of the sweep (averaged)",
