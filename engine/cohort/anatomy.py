@@ -108,7 +108,9 @@ class HeartModel:
         cy = shape.centre_xy[1] + grid.slice_shift_xy[:, 1]
         dx = (x[None, None, :] - cx[:, None, None]).astype(np.float32)
         dy = (y[None, :, None] - cy[:, None, None]).astype(np.float32)
-        cos, sin = np.float32(np.cos(shape.septum_angle)), np.float32(np.sin(shape.septum_angle))
+        # The image axes are the heart frame's turned by the in-plane planning angle.
+        angle = shape.septum_angle + grid.inplane_rad
+        cos, sin = np.float32(np.cos(angle)), np.float32(np.sin(angle))
         self.u = dx * cos + dy * sin
         self.w = dy * cos - dx * sin
         self.rho = np.hypot(self.u, self.w)
@@ -255,11 +257,16 @@ class HeartModel:
         sh = self.shape
         vertex = (sh.rv_vertex_frac * self._septal_epicardium(prof, s, k)).astype(np.float32)
         g = prof["g_rv"].astype(np.float32)[:, None, None]
-        du = self.u - vertex[:, None, None]
+        # The RV turns about the LV axis from base to apex, as on real stacks.
+        depth = np.clip(prof["zp"] / sh.lv_length_mm, 0.0, 1.0)
+        turn = (sh.rv_twist * depth).astype(np.float32)[:, None, None]
+        cos, sin = np.cos(turn), np.sin(turn)
+        u, w = self.u * cos + self.w * sin, self.w * cos - self.u * sin
+        du = u - vertex[:, None, None]
         cos, sin = np.float32(np.cos(sh.rv_rotation)), np.float32(np.sin(sh.rv_rotation))
         with np.errstate(divide="ignore", invalid="ignore"):
-            xr = (cos * du + sin * self.w) / g
-            yr = (cos * self.w - sin * du) / (np.float32(sh.rv_aspect) * g)
+            xr = (cos * du + sin * w) / g
+            yr = (cos * w - sin * du) / (np.float32(sh.rv_aspect) * g)
             qstar = (xr * xr + yr * yr) / (2.0 * xr)
         return np.where((xr > 0) & (g > 0), qstar, np.inf)
 

@@ -99,6 +99,9 @@ class Scanner:
         y = y[None, :, None] - grid.slice_shift_xy[:, 1, None, None]
         depth = (z - 0.0)[:, None, None]  # below the end-diastolic base
         hx, hy = shape.centre_xy
+        # The body turns with the heart under the in-plane planning angle (grid.py).
+        cos, sin = np.cos(grid.inplane_rad), np.sin(grid.inplane_rad)
+        x, y = hx + cos * (x - hx) + sin * (y - hy), hy - sin * (x - hx) + cos * (y - hy)
         scale = np.sqrt(conditions.bsa / 1.9)
         bmi = conditions.weight / (conditions.height / 100.0) ** 2
         fat_mm = float(np.clip(6.0 + 1.1 * (bmi - 20.0), 4.0, 35.0))
