@@ -114,6 +114,12 @@ class HeartModel:
         self.u = dx * cos + dy * sin
         self.w = dy * cos - dx * sin
         self.rho = np.hypot(self.u, self.w)
+        # The RV's axes turn about the LV axis from base to apex, as on real stacks (by depth
+        # below the end-diastolic base: the turn goes with the tissue, not the moving base).
+        depth = np.clip(self.z / shape.lv_length_mm, 0.0, 1.0)
+        turn = (shape.rv_twist * depth).astype(np.float32)[:, None, None]
+        self.rv_u = self.u * np.cos(turn) + self.w * np.sin(turn)
+        self.rv_w = self.w * np.cos(turn) - self.u * np.sin(turn)
         self.theta = np.arctan2(self.w, self.u)
         self.ashape = self.shape_factor(self.theta)
         self.tilt = (shape.base_tilt[0] * self.u + shape.base_tilt[1] * self.w).astype(np.float32)
@@ -257,11 +263,7 @@ class HeartModel:
         sh = self.shape
         vertex = (sh.rv_vertex_frac * self._septal_epicardium(prof, s, k)).astype(np.float32)
         g = prof["g_rv"].astype(np.float32)[:, None, None]
-        # The RV turns about the LV axis from base to apex, as on real stacks.
-        depth = np.clip(prof["zp"] / sh.lv_length_mm, 0.0, 1.0)
-        turn = (sh.rv_twist * depth).astype(np.float32)[:, None, None]
-        cos, sin = np.cos(turn), np.sin(turn)
-        u, w = self.u * cos + self.w * sin, self.w * cos - self.u * sin
+        u, w = self.rv_u, self.rv_w
         du = u - vertex[:, None, None]
         cos, sin = np.float32(np.cos(sh.rv_rotation)), np.float32(np.sin(sh.rv_rotation))
         with np.errstate(divide="ignore", invalid="ignore"):
