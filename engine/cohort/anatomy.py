@@ -12,7 +12,8 @@ perpendicular. ``zp`` is the depth below the current base.
   and ``cap`` rounds the wall off over the apex. The in-plane wall is thus ``k * T`` down to the
   apex, as on real short-axis slices (no spurious thickening where the cavity tapers).
 - RV blood pool: a pencil of ellipses through a vertex inside the LV on the septal side, minus
-  the LV, so it is a crescent wrapped on the septum.
+  the LV, so it is a crescent wrapped on the septum; its axes turn about the LV axis from base
+  to apex (``rv_twist``), as the RV does on real stacks.
 
 Each of ``s``, ``k`` and ``q`` (RV size) enters monotonically, so every voxel has a critical
 value at which it joins its structure; taking the N-th smallest critical value gives exactly N
