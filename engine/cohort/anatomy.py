@@ -292,7 +292,7 @@ class HeartModel:
         self.a *= s
         lv, s, _ = self._lv(prof, below, n_lv, 0.0)
         terms = (self.bump_theta, self.infarct_theta)
-        lo, hi = (0.3, 1.6) if self.shape.group == "HCM" else (0.0, 0.8)
+        lo, hi = (0.3, 2.2) if self.shape.group == "HCM" else (0.0, 0.8)
         tried: list[tuple[float, float]] = []
         amp = float(np.clip(self.bump_amp, lo, hi))
         for _ in range(iterations):
