@@ -12,7 +12,8 @@ perpendicular. ``zp`` is the depth below the current base.
   and ``cap`` rounds the wall off over the apex. The in-plane wall is thus ``k * T`` down to the
   apex, as on real short-axis slices (no spurious thickening where the cavity tapers).
 - RV blood pool: a pencil of ellipses through a vertex inside the LV on the septal side, minus
-  the LV, so it is a crescent wrapped on the septum.
+  the LV, so it is a crescent wrapped on the septum; its axes turn about the LV axis from base
+  to apex (``rv_twist``), as the RV does on real stacks.
 
 Each of ``s``, ``k`` and ``q`` (RV size) enters monotonically, so every voxel has a critical
 value at which it joins its structure; taking the N-th smallest critical value gives exactly N
@@ -27,6 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cardio_explorer.engine.cohort.detail import add_cavity_muscle, add_surroundings
 from cardio_explorer.engine.cohort.grid import Grid
 from cardio_explorer.engine.cohort.shape import AKINESIS, TISSUE_TO_LABEL, HeartShape, Tissue
 from cardio_explorer.engine.labels import Label
@@ -107,12 +109,20 @@ class HeartModel:
         cy = shape.centre_xy[1] + grid.slice_shift_xy[:, 1]
         dx = (x[None, None, :] - cx[:, None, None]).astype(np.float32)
         dy = (y[None, :, None] - cy[:, None, None]).astype(np.float32)
-        cos, sin = np.float32(np.cos(shape.septum_angle)), np.float32(np.sin(shape.septum_angle))
+        # The image axes are the heart frame's turned by the in-plane planning angle.
+        angle = shape.septum_angle + grid.inplane_rad
+        cos, sin = np.float32(np.cos(angle)), np.float32(np.sin(angle))
         self.u = dx * cos + dy * sin
         self.w = dy * cos - dx * sin
         self.rho = np.hypot(self.u, self.w)
+        # The RV's axes turn about the LV axis from base to apex, as on real stacks (by depth
+        # below the end-diastolic base: the turn goes with the tissue, not the moving base).
+        depth = np.clip(self.z / shape.lv_length_mm, 0.0, 1.0)
+        turn = (shape.rv_twist * depth).astype(np.float32)[:, None, None]
+        self.rv_u = self.u * np.cos(turn) + self.w * np.sin(turn)
+        self.rv_w = self.w * np.cos(turn) - self.u * np.sin(turn)
         self.theta = np.arctan2(self.w, self.u)
-        self.ashape = self._shape_factor(self.theta)
+        self.ashape = self.shape_factor(self.theta)
         self.tilt = (shape.base_tilt[0] * self.u + shape.base_tilt[1] * self.w).astype(np.float32)
         self.bump_theta = self._bump_theta(self.theta)
         self.infarct_theta = self._infarct_theta(self.theta)
@@ -150,7 +160,8 @@ class HeartModel:
         self._set_window(*bounds, detail=detail)
 
     # static angular factors -----------------------------------------------------------------
-    def _shape_factor(self, theta: np.ndarray | float) -> np.ndarray:
+    def shape_factor(self, theta: np.ndarray | float) -> np.ndarray:
+        """Endocardial radius factor at in-plane angle ``theta`` (low-order harmonics)."""
         out = np.ones_like(theta, dtype=np.float32)
         for order, amp, phase in self.shape.harmonics:
             out = out + np.float32(amp) * np.cos(order * theta - phase).astype(np.float32)
@@ -245,7 +256,7 @@ class HeartModel:
         akin = akin[:, 0, 0] if not np.isscalar(akin) else akin
         s_eff = 1.0 + (s - 1.0) * (1.0 - akin)
         k_eff = k if self.k0 is None else self.k0 * akin + k * (1.0 - akin)
-        inner = self.a * self._shape_factor(zero)[0] * s_eff * prof["g_endo"]
+        inner = self.a * self.shape_factor(zero)[0] * s_eff * prof["g_endo"]
         return inner + k_eff * thickness * prof["cap"]
 
     def _rv_field(self, prof, s: float, k: float) -> np.ndarray:
@@ -253,11 +264,12 @@ class HeartModel:
         sh = self.shape
         vertex = (sh.rv_vertex_frac * self._septal_epicardium(prof, s, k)).astype(np.float32)
         g = prof["g_rv"].astype(np.float32)[:, None, None]
-        du = self.u - vertex[:, None, None]
+        u, w = self.rv_u, self.rv_w
+        du = u - vertex[:, None, None]
         cos, sin = np.float32(np.cos(sh.rv_rotation)), np.float32(np.sin(sh.rv_rotation))
         with np.errstate(divide="ignore", invalid="ignore"):
-            xr = (cos * du + sin * self.w) / g
-            yr = (cos * self.w - sin * du) / (np.float32(sh.rv_aspect) * g)
+            xr = (cos * du + sin * w) / g
+            yr = (cos * w - sin * du) / (np.float32(sh.rv_aspect) * g)
             qstar = (xr * xr + yr * yr) / (2.0 * xr)
         return np.where((xr > 0) & (g > 0), qstar, np.inf)
 
@@ -280,7 +292,7 @@ class HeartModel:
         self.a *= s
         lv, s, _ = self._lv(prof, below, n_lv, 0.0)
         terms = (self.bump_theta, self.infarct_theta)
-        lo, hi = (0.3, 1.6) if self.shape.group == "HCM" else (0.0, 0.8)
+        lo, hi = (0.3, 2.2) if self.shape.group == "HCM" else (0.0, 0.8)
         tried: list[tuple[float, float]] = []
         amp = float(np.clip(self.bump_amp, lo, hi))
         for _ in range(iterations):
@@ -337,58 +349,9 @@ class HeartModel:
         tissue[myo] = Tissue.LV_MYO
         tissue[rv] = Tissue.RV_BLOOD
         if self.detail:
-            self._add_surroundings(tissue, prof, below, rv_below, s, k, q, qstar, kstar)
-            self._add_cavity_muscle(tissue, lv, prof, r0, s, akinesis, systole)
+            add_surroundings(self, tissue, prof, below, rv_below, s, k, q, qstar, kstar)
+            add_cavity_muscle(self, tissue, lv, prof, r0, s, akinesis, systole)
         full = np.zeros(self.grid.shape, np.uint8)
         full[self.window] = tissue
         state = FrameState(descent_mm, s, k, q)
         return HeartFrame(tissue=full, labels=TISSUE_TO_LABEL[full], state=state)
-
-    # image-only anatomy ------------------------------------------------------------------------
-    def _add_surroundings(self, tissue, prof, below, rv_below, s, k, q, qstar, kstar):
-        """RV free wall, epicardial fat and the atria above the base (unlabelled tissue)."""
-        free = tissue == Tissue.NONE
-        rv_wall = free & rv_below & (qstar <= q + 1.8)
-        tissue[rv_wall] = Tissue.RV_WALL
-        free &= ~rv_wall
-        zp = prof["zp"].astype(np.float32)[:, None, None]
-        groove = zp < 0.15 * self.shape.lv_length_mm
-        fat = free & below & (kstar > k) & (kstar <= k + 3.5) & (self.fat_patches | groove)
-        tissue[fat] = Tissue.EPI_FAT
-        free &= ~fat
-        # Atria and outflow above the base: LA/LVOT over the LV, RA over the RV.
-        above = free & ~below & (zp > -45.0)
-        height = np.sqrt(np.clip(1.0 - (zp / -45.0) ** 2, 0.0, None))
-        la_radius = np.float32(0.95 * self.a * s) * self.ashape * height
-        atrial_blood = above & ((self.rho <= la_radius) | (qstar <= 0.85 * q))
-        atrial_wall = (
-            above & ~atrial_blood & ((self.rho <= la_radius + 2.5) | (qstar <= 0.85 * q + 1.5))
-        )
-        tissue[atrial_blood] = Tissue.ATRIAL_BLOOD
-        tissue[atrial_wall] = Tissue.ATRIAL_WALL
-
-    def _add_cavity_muscle(self, tissue, lv, prof, r0, s, akinesis, systole: float) -> None:
-        """Papillary muscles and trabeculae inside the LV cavity (labelled as blood pool)."""
-        sh = self.shape
-        s_eff = 1.0 + (s - 1.0) * (1.0 - akinesis)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            rho_n = np.where(lv, self.rho / (r0 * s_eff), 0.0)
-        zp = prof["zp"].astype(np.float32)[:, None, None]
-        zn = zp / np.float32(prof["length"])
-        mid = (zn > 0.3) & (zn < 0.85)
-        muscle = np.zeros_like(lv)
-        # Papillary muscles: round, about 0.7 of the way from the axis to the wall, thicker
-        # in systole.
-        radius = np.float32(sh.papillary_radius_mm * (1.0 + 0.4 * systole))
-        g = prof["g_endo"].astype(np.float32)[:, None, None]
-        rho2 = self.rho * self.rho
-        for angle, cos in zip(sh.papillary_angles, self.papillary_cos, strict=True):
-            centre = np.float32(0.7 * self.a * s * float(self._shape_factor(np.array([angle]))[0]))
-            centre = centre * g
-            muscle |= rho2 + centre * centre - 2.0 * self.rho * centre * cos < radius * radius
-        # cos(phase + 0.15 zp) without recomputing the angular phase each frame.
-        shift = 0.15 * zp
-        pattern = self.trabecular_cos * np.cos(shift) - self.trabecular_sin * np.sin(shift)
-        trabeculae = (rho_n > 0.92) & (pattern > 0.7) & self.trabecular_patches
-        muscle = lv & mid & (muscle | trabeculae)
-        tissue[muscle] = Tissue.LV_MUSCLE

@@ -21,6 +21,7 @@ from cardio_explorer.engine.cohort.grid import (
     SAX_SLICES,
     Grid,
     dense_grid,
+    inplane_angle,
     sax_grid,
 )
 from cardio_explorer.engine.cohort.imaging import Scanner, normalise
@@ -198,6 +199,7 @@ def synthesize_subject(
         grid = sax_grid(rng, shape.apex_depth_mm, 0.0, config.misalignment_mm)
     else:
         grid = dense_grid(rng, shape.apex_depth_mm, config.dense_shape, config.dense_spacing)
+    grid = replace(grid, inplane_rad=inplane_angle(rng))
     heart_rate = float(rng.uniform(55.0, 90.0))
     frame_ms = 60_000.0 / heart_rate / config.n_frames
     es_frame = es_frame_for(config.n_frames, rng)

@@ -4,6 +4,8 @@ The anatomy is built in a heart-aligned frame: z runs along the LV long axis fro
 to apex (high z), so short-axis slices are array z, and the RV lies towards -x of the LV. The
 anatomy is placed in that frame's millimetres and sampled at voxel centres; ``slice_shift_xy``
 moves the anatomy per slice in-plane (breath-hold misalignment of real short-axis stacks).
+``inplane_rad`` turns the image axes about the long axis, as the operator's in-plane planning
+does: the heart appears at another angle in the image while it stays where it is in the patient.
 
 The files say where that frame lies in the patient (:data:`PATIENT_FROM_HEART`), as a scanner's
 headers do: the RV anterior and to the right of the LV, the apex anterior, inferior and to the
@@ -35,6 +37,11 @@ def _patient_from_heart() -> np.ndarray:
 
 # Heart frame -> patient (RAS): what a scanner's header holds for a short-axis stack.
 PATIENT_FROM_HEART = _patient_from_heart()
+# SD and limit (degrees) of the in-plane planning angle. With the anatomy's own spread (shape.py)
+# the LV -> RV axis of ACDC's stored arrays is matched: SD 31 degrees about its mean, 90 % within
+# -33..+61, extremes -39 and +75 (80 subjects).
+INPLANE_SD_DEG = 29.0
+INPLANE_MAX_DEG = 70.0
 
 DENSE_GRID = (64, 128, 128)
 DENSE_SPACING = (2.0, 1.25, 1.25)
@@ -50,17 +57,21 @@ class Grid:
     """A 3D voxel grid: shape and spacing in array order (z, y, x), origin in world mm (x, y, z).
 
     slice_shift_xy: (Z, 2) in-plane shift (x, y) in mm of the anatomy in each slice.
+    inplane_rad: angle of the heart frame's in-plane axes as the image shows them (the anatomy
+    is drawn turned by it; the affine turns it back, so the patient sees the same heart).
     """
 
     shape: tuple[int, int, int]
     spacing_zyx: tuple[float, float, float]
     origin_xyz: tuple[float, float, float]
     slice_shift_xy: np.ndarray
+    inplane_rad: float = 0.0
 
     @property
     def affine(self) -> np.ndarray:
         """NIfTI affine of the (x, y, z) voxel index, in patient coordinates."""
-        return PATIENT_FROM_HEART @ diagonal_affine(self.spacing_zyx, self.origin_xyz)
+        image = diagonal_affine(self.spacing_zyx, self.origin_xyz)
+        return PATIENT_FROM_HEART @ _about_long_axis(-self.inplane_rad) @ image
 
     @property
     def voxel_ml(self) -> float:
@@ -71,6 +82,20 @@ class Grid:
         """World coordinates (mm) of the voxel centres along array axis 0 (z), 1 (y) or 2 (x)."""
         origin = self.origin_xyz[2 - axis]
         return origin + np.arange(self.shape[axis]) * self.spacing_zyx[axis]
+
+
+def _about_long_axis(angle_rad: float) -> np.ndarray:
+    """4 x 4 rotation by ``angle_rad`` about the heart frame's z (long) axis."""
+    c, s = math.cos(angle_rad), math.sin(angle_rad)
+    out = np.eye(4)
+    out[:2, :2] = [[c, -s], [s, c]]
+    return out
+
+
+def inplane_angle(rng: np.random.Generator) -> float:
+    """Random in-plane planning angle (radians) of one acquisition."""
+    deg = float(np.clip(rng.normal(0.0, INPLANE_SD_DEG), -INPLANE_MAX_DEG, INPLANE_MAX_DEG))
+    return math.radians(deg)
 
 
 def sax_grid(

@@ -57,8 +57,9 @@ def sample_contrast(rng: np.random.Generator) -> Contrast:
     )
 
 
-def _ellipse(x: np.ndarray, y: np.ndarray, cx: float, cy: float, rx: float, ry: float):
-    return ((x - cx) / rx) ** 2 + ((y - cy) / ry) ** 2 <= 1.0
+def _ellipse(x: np.ndarray, y: np.ndarray, cx: float, cy: float, rx, ry, shape: tuple):
+    inside = ((x - cx) / rx) ** 2 + ((y - cy) / ry) ** 2 <= 1.0
+    return np.broadcast_to(inside, shape)  # a mask for every slice, from one plane if need be
 
 
 class Scanner:
@@ -95,10 +96,16 @@ class Scanner:
         """Chest wall, lungs, liver, spine and aorta around the heart (world mm, per slice)."""
         grid, c, rng = self.grid, self.contrast, self.rng
         z, y, x = (grid.axis_mm(i) for i in range(3))
-        x = x[None, None, :] - grid.slice_shift_xy[:, 0, None, None]
-        y = y[None, :, None] - grid.slice_shift_xy[:, 1, None, None]
+        x, y = x[None, None, :], y[None, :, None]
+        if np.any(grid.slice_shift_xy):
+            x = x - grid.slice_shift_xy[:, 0, None, None]
+            y = y - grid.slice_shift_xy[:, 1, None, None]
+        # else one plane of coordinates serves every slice (the turn below makes it 2D)
         depth = (z - 0.0)[:, None, None]  # below the end-diastolic base
         hx, hy = shape.centre_xy
+        # The body turns with the heart under the in-plane planning angle (grid.py).
+        cos, sin = np.cos(grid.inplane_rad), np.sin(grid.inplane_rad)
+        x, y = hx + cos * (x - hx) + sin * (y - hy), hy - sin * (x - hx) + cos * (y - hy)
         scale = np.sqrt(conditions.bsa / 1.9)
         bmi = conditions.weight / (conditions.height / 100.0) ** 2
         fat_mm = float(np.clip(6.0 + 1.1 * (bmi - 20.0), 4.0, 35.0))
@@ -106,29 +113,34 @@ class Scanner:
         bx, by = hx - 45.0 + rng.normal(0, 5), hy + 35.0 + rng.normal(0, 5)
         rx, ry = 150.0 * scale + fat_mm, 105.0 * scale + fat_mm
         img = np.full(np.broadcast_shapes(x.shape, y.shape), c.air, np.float32)
-        img = np.broadcast_to(img, (len(z), len(grid.axis_mm(1)), len(grid.axis_mm(2)))).copy()
-        body = _ellipse(x, y, bx, by, rx, ry)
+        full = (len(z), len(grid.axis_mm(1)), len(grid.axis_mm(2)))
+        img = np.broadcast_to(img, full).copy()
+        body = _ellipse(x, y, bx, by, rx, ry, full)
         img[body] = c.fat
-        inner = _ellipse(x, y, bx, by, rx - fat_mm, ry - fat_mm)
+        inner = _ellipse(x, y, bx, by, rx - fat_mm, ry - fat_mm, full)
         img[inner] = c.muscle
-        cavity = _ellipse(x, y, bx, by, rx - fat_mm - 12.0, ry - fat_mm - 10.0)
+        cavity = _ellipse(x, y, bx, by, rx - fat_mm - 12.0, ry - fat_mm - 10.0, full)
         img[cavity] = c.soft
         # Lungs either side of the mediastinum, shrinking towards the diaphragm.
         taper = np.clip(1.0 - np.clip(depth - 40.0, 0.0, None) / 120.0, 0.4, 1.0)
-        left = _ellipse(x, y, hx + 55.0, hy + 15.0, 45.0 * scale * taper, 75.0 * scale * taper)
-        right = _ellipse(x, y, bx - 75.0 * scale, by - 5.0, 55.0 * scale * taper, 80.0 * scale)
+        left = _ellipse(
+            x, y, hx + 55.0, hy + 15.0, 45.0 * scale * taper, 75.0 * scale * taper, full
+        )
+        right = _ellipse(
+            x, y, bx - 75.0 * scale, by - 5.0, 55.0 * scale * taper, 80.0 * scale, full
+        )
         img[cavity & (left | right)] = c.lung
         # Liver dome under the right lung and heart in the lower slices.
         dome = np.clip((depth - 35.0) / 60.0, 0.0, 1.0)
         liver = _ellipse(
-            x, y, bx - 50.0, by - 10.0, 110.0 * scale * dome + 1e-3, 80.0 * dome + 1e-3
+            x, y, bx - 50.0, by - 10.0, 110.0 * scale * dome + 1e-3, 80.0 * dome + 1e-3, full
         )
         img[cavity & liver] = c.liver
         # Spine and descending aorta behind the heart.
         sx, sy = bx + 5.0, by + ry - fat_mm - 30.0
-        img[_ellipse(x, y, sx, sy, 20.0, 20.0)] = c.bone
-        img[_ellipse(x, y, sx, sy, 12.0, 12.0)] = c.bone * 1.3
-        img[_ellipse(x, y, sx + 25.0, sy - 22.0, 11.0, 11.0)] = c.blood * 0.95
+        img[_ellipse(x, y, sx, sy, 20.0, 20.0, full)] = c.bone
+        img[_ellipse(x, y, sx, sy, 12.0, 12.0, full)] = c.bone * 1.3
+        img[_ellipse(x, y, sx + 25.0, sy - 22.0, 11.0, 11.0, full)] = c.blood * 0.95
         return img
 
     def _bias_field(self) -> np.ndarray:

@@ -5,9 +5,10 @@ hearts are larger at equal BSA; volumes fall and mass rises a little with age) w
 spread set so that each class's total spread matches the ACDC standard deviation. Ejection
 fractions are normal around the class mean. Draws that break their class's (operationalised)
 ACDC rule are redrawn, so classes stay separable. The maximum wall is a target for the wall
-profile; where the mass on a small cavity forces a thicker wall the measured value ends up above
-its target, which the per-class offsets in ``_OFFSETS`` compensate (like any mean shift the
-rule redraws cause).
+profile (in HCM it grows with the LV mass, so the heaviest hearts get the thickest walls); where
+the mass on a small cavity forces a thicker wall the measured value ends up above its target,
+which the per-class offsets in ``_OFFSETS`` compensate (like any mean shift the rule redraws
+cause).
 """
 
 from __future__ import annotations
@@ -69,6 +70,15 @@ _EFFECTS = {
 _RESIDUAL_CORR = np.array([[1.0, 0.5, 0.6], [0.5, 1.0, 0.3], [0.6, 0.3, 1.0]])
 # Correlation of the maximum wall with the LV mass residual.
 _WALL_MASS_CORR = 0.6
+# Hypertrophied hearts: the maximum wall follows the LV mass as a power law, wall ~ mass^b with
+# a small log-normal scatter (b, scatter SD in log units), which reaches ACDC's thickest HCM
+# walls (to 26 mm, at LV masses of 250-270 g; wall-mass correlation 0.82). b is steeper than
+# ACDC's own log-log slope (0.4) because the cohort keeps the ACDC table's mean (12.9 mm) while
+# the project's wall meter reads ACDC's HCM labels at 19.3 +- 3.5 mm: only a steep law reaches
+# the 25 mm tail from that mean.
+_WALL_MASS_EXPONENT = {"HCM": (1.2, 0.08)}
+# Heaviest LV (g): real HCM hearts reach about 400 g.
+_LVM_MAX_G = 400.0
 # Women's LVEF is about 3 points above men's (UK Biobank).
 _LVEF_SEX_POINTS = 3.0
 
@@ -90,7 +100,7 @@ _RVEF_RANGE = {
 _WALL_RANGE = {
     "NOR": (6.2, 11.5),
     "DCM": (6.0, 12.5),
-    "HCM": (9.5, 22.0),
+    "HCM": (9.5, 25.0),
     "MINF": (6.5, 13.0),
     "ARV": (5.2, 11.5),
 }
@@ -99,7 +109,7 @@ _WALL_RANGE = {
 _OFFSETS: dict[str, dict[str, float]] = {
     "NOR": {"max_wall": 0.2, "lvm": 0.15},
     "DCM": {"max_wall": -0.4},
-    "HCM": {"max_wall": -0.6},
+    "HCM": {"max_wall": -0.6, "lvm": -0.25},
     "MINF": {"max_wall": -0.2},
     "ARV": {"max_wall": -0.1},
 }
@@ -183,18 +193,19 @@ def _draw(group: str, conditions: Conditions, rng: np.random.Generator) -> Targe
         + rng.normal(0.0, row.lvef.sd)
     )
     rvef = row.rvef.mean + offsets.get("rvef", 0.0) * row.rvef.sd + rng.normal(0.0, row.rvef.sd)
-    wall = (
-        row.max_wall.mean
-        + offsets.get("max_wall", 0.0) * row.max_wall.sd
-        + row.max_wall.sd
-        * (_WALL_MASS_CORR * z[1] + np.sqrt(1 - _WALL_MASS_CORR**2) * rng.normal())
-    )
+    wall = row.max_wall.mean + offsets.get("max_wall", 0.0) * row.max_wall.sd
+    if group in _WALL_MASS_EXPONENT:
+        exponent, scatter = _WALL_MASS_EXPONENT[group]
+        wall *= (sizes["lvm"] / row.lvm.mean) ** exponent * np.exp(rng.normal(0.0, scatter))
+    else:
+        residual = _WALL_MASS_CORR * z[1] + np.sqrt(1 - _WALL_MASS_CORR**2) * rng.normal()
+        wall += row.max_wall.sd * residual
     return Targets(
         lvedv_ml=sizes["lvedv"],
         lvef=float(np.clip(lvef, *_LVEF_RANGE[group])),
         rvedv_ml=sizes["rvedv"],
         rvef=float(np.clip(rvef, *_RVEF_RANGE[group])),
-        lvm_g=sizes["lvm"],
+        lvm_g=min(sizes["lvm"], _LVM_MAX_G),
         max_wall_mm=float(np.clip(wall, *_WALL_RANGE[group])),
     )
 

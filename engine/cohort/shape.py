@@ -38,6 +38,8 @@ TISSUE_TO_LABEL = np.array(
 _SPHERICITY = {"NOR": 3.2, "DCM": 2.5, "HCM": 4.0, "MINF": 2.8, "ARV": 3.2}
 # Longitudinal shortening (base descent / LV length) at normal EF.
 _LONG_SHORTENING = 0.13
+# Mean and SD (rad) of the RV's turn about the LV from base to apex.
+_RV_TWIST = (0.8, 0.3)
 # Akinetic scar keeps this share of its end-diastolic position over the cycle.
 AKINESIS = 0.9
 
@@ -83,6 +85,7 @@ class HeartShape:
     trabecular_order: int
     trabecular_phase: float
     fat_phase: float
+    rv_twist: float
 
     @property
     def apex_depth_mm(self) -> float:
@@ -169,4 +172,7 @@ def sample_shape(
         trabecular_order=int(rng.integers(14, 22)),
         trabecular_phase=float(rng.uniform(0, 2 * np.pi)),
         fat_phase=float(rng.uniform(0, 2 * np.pi)),
+        # Turn of the RV about the LV from base to apex (rad; ACDC: the RV centroid's angle
+        # changes by 32 +- 12 degrees over a stack).
+        rv_twist=float(rng.normal(_RV_TWIST[0], _RV_TWIST[1])),
     )

@@ -186,12 +186,15 @@ def _angular_thickness(s: SyntheticSubject, frame: int, z: int, n_rays: int = 72
 def test_minf_has_a_thinned_akinetic_sector(subjects):
     s = subjects["MINF"]
     inf = s.shape.infarct
-    world_angle = s.shape.septum_angle + inf.angle  # direction of the scar in the image plane
     n = s.labels.n_frames
     lv = (s.labels.data == Label.LV).reshape(n, s.labels.spatial_shape[0], -1).sum(axis=2)
     # Mid-scar slice: the one with the most end-systolic cavity inside the scar depth range.
     # depth along the heart frame's long axis (the files place that frame in the patient)
     heart_affine = np.linalg.inv(PATIENT_FROM_HEART) @ s.labels.affine
+    # The image axes are the heart frame's turned by the in-plane planning angle (the affine
+    # turns them back): the scar's direction in the image plane.
+    inplane = np.arctan2(-heart_affine[1, 0], heart_affine[0, 0])
+    world_angle = s.shape.septum_angle + inplane + inf.angle
     depth = np.arange(lv.shape[1]) * s.labels.spacing_zyx[0] + heart_affine[2, 3]
     zn = depth / s.shape.lv_length_mm
     candidates = np.flatnonzero((zn > inf.z_range[0] + 0.1) & (zn < inf.z_range[1] - 0.1))
