@@ -32,7 +32,14 @@ from cardio_explorer.engine.limits import MAX_REPEATS, check_count
 
 # One module per measured thing: app/commands/bench_<name>.py with
 # ``measure(device: torch.device, repeats: int) -> list[BenchResult]``, run once per precision.
-BENCHES: tuple[str, ...] = ("label_vae", "cheart", "spade", "gui_path", "training")
+BENCHES: tuple[str, ...] = (
+    "label_vae",
+    "cheart",
+    "cheart_widths",
+    "spade",
+    "gui_path",
+    "training",
+)
 BENCH_PRECISIONS: tuple[str, ...] = ("fp32", "bf16")
 
 

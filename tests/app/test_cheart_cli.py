@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
 from cardio_explorer.app.cli import main
-from cardio_explorer.app.commands import bench_cheart
+from cardio_explorer.app.commands import bench_cheart, bench_cheart_widths
 from cardio_explorer.engine.cheart import model as cheart_model
 
 
@@ -186,3 +187,15 @@ def test_bench_measures_generation_on_cpu():
     assert results[0].target_ms == bench_cheart.CPU_TARGET_MS
     assert results[0].median_ms > 0
     assert "20 frames" in results[0].name
+
+
+def test_bench_widths_times_each_width_on_one_heart_sized_box():
+    heart = bench_cheart_widths._heart(torch.device("cpu"))
+    assert heart.shape == (1, 32, 64, 64)
+    assert set(np.unique(heart)) >= {1, 2, 3}
+    results = bench_cheart_widths.measure(torch.device("cpu"), repeats=1)
+    assert [r.target_ms for r in results] == [bench_cheart_widths.TARGET_MS] * 4
+    # wider configs carry more parameters, named in each row
+    counts = [float(r.name.split(", ")[1].split(" M")[0]) for r in results[:3]]
+    assert counts == sorted(counts)
+    assert counts[0] < counts[2]
