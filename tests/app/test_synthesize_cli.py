@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import csv
 import itertools
 import json
 
 import numpy as np
 import pytest
+from synthesize_helpers import read_manifest
 from tiny_models import tiny_label_vae_checkpoint, tiny_spade_checkpoint, write_tiny_cohort
 
 from cardio_explorer.app.cli import main
@@ -33,11 +33,6 @@ def checkpoint(tmp_path_factory):
 def synthesize(checkpoint, out, *extra: str) -> int:
     argv = ["synthesize", "--checkpoint", str(checkpoint), "--out", str(out)]
     return main([*argv, "--device", "cpu", "--no-progress", *extra])
-
-
-def read_manifest(path):
-    with path.open(newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
 
 
 def test_writes_files_labels_and_manifest(checkpoint, tmp_path, capsys):

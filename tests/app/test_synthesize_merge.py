@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import shutil
 
 import pytest
+from synthesize_helpers import read_manifest as rows_of
 from tiny_models import (
     tiny_cheart_checkpoint,
     tiny_label_vae_checkpoint,
@@ -36,11 +36,6 @@ def synthesize(models, *extra):
     for flag, path in models.items():
         argv += [flag, str(path)]
     return main([*argv, *extra])
-
-
-def rows_of(path):
-    with path.open(newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
 
 
 def data_files(folder):

@@ -4,10 +4,10 @@ each heart came from."""
 
 from __future__ import annotations
 
-import csv
-
 import numpy as np
 import pytest
+from synthesize_helpers import read_manifest as rows_of
+from synthesize_helpers import synthesize_sequences as synthesize
 from tiny_models import tiny_cheart_checkpoint
 
 from cardio_explorer.app.cli import main
@@ -25,16 +25,6 @@ def grouped(tmp_path_factory):
 @pytest.fixture(scope="module")
 def plain(tmp_path_factory):
     return tiny_cheart_checkpoint(tmp_path_factory.mktemp("c") / "plain.safetensors")
-
-
-def synthesize(cheart, out, *extra):
-    argv = ["synthesize", "--cheart-checkpoint", str(cheart), "--out", str(out)]
-    return main([*argv, "--device", "cpu", "--no-progress", *extra])
-
-
-def rows_of(path):
-    with path.open(newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
 
 
 def _labels(out, row):

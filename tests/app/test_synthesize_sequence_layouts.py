@@ -4,13 +4,13 @@ layout, a resumed run, and bad combinations refused before any work."""
 
 from __future__ import annotations
 
-import csv
 import json
 
 import nibabel as nib
 import numpy as np
 import pytest
 import SimpleITK
+from synthesize_helpers import read_manifest as rows_of
 from tiny_models import tiny_cheart_checkpoint, tiny_spade_checkpoint
 
 from cardio_explorer.app.cli import main
@@ -41,11 +41,6 @@ def synthesize(models, out, *extra):
     cheart, spade = models
     argv = ["synthesize", "--cheart-checkpoint", str(cheart), "--spade-checkpoint", str(spade)]
     return main([*argv, "--out", str(out), "--device", "cpu", "--no-progress", *extra])
-
-
-def rows_of(path):
-    with path.open(newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
 
 
 def test_acdc_layout_is_one_patient_folder_per_sequence(models, flat, tmp_path):

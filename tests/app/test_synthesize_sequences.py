@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import csv
-
 import nibabel as nib
 import numpy as np
 import pytest
 import SimpleITK
+from synthesize_helpers import read_manifest as rows_of
+from synthesize_helpers import synthesize_sequences as synthesize
 from tiny_models import tiny_cheart_checkpoint, tiny_spade_checkpoint
 
-from cardio_explorer.app.cli import main
 from cardio_explorer.engine.cheart.inference import generate_sequences
 from cardio_explorer.engine.cheart.model import load_model
 from cardio_explorer.engine.io.nifti import read_image_volume, read_label_volume
@@ -19,16 +18,6 @@ from cardio_explorer.engine.io.nifti import read_image_volume, read_label_volume
 @pytest.fixture(scope="module")
 def cheart(tmp_path_factory):
     return tiny_cheart_checkpoint(tmp_path_factory.mktemp("cheart") / "c.safetensors")
-
-
-def synthesize(cheart, out, *extra):
-    argv = ["synthesize", "--cheart-checkpoint", str(cheart), "--out", str(out)]
-    return main([*argv, "--device", "cpu", "--no-progress", *extra])
-
-
-def rows_of(path):
-    with path.open(newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
 
 
 def test_a_grid_of_conditions_gives_4d_files_with_time_last(cheart, tmp_path):

@@ -67,13 +67,20 @@ def test_moved_frames_are_probabilities_and_background_outside_the_box():
     assert moved[0, :, 1:, 14:].sum() == 0
 
 
-def test_completion_keeps_the_given_ed_frame_and_loss_trains_the_displacements():
+def _motion_net_and_box_hearts(batch: int, outer: slice, inner: slice):
+    """A seeded tiny motion CHeart and ``batch`` still sequences of a box heart: myocardium on
+    ``outer`` and LV on ``inner`` along every axis, integer labels [B, T, D, H, W]."""
     config = TINY.with_changes(motion=True)
     torch.manual_seed(0)
     net = CHeartNet(config)
-    labels = torch.zeros(2, config.n_frames, *config.grid, dtype=torch.long)
-    labels[:, :, 5:11, 5:11, 5:11] = 2
-    labels[:, :, 6:10, 6:10, 6:10] = 1
+    labels = torch.zeros(batch, config.n_frames, *config.grid, dtype=torch.long)
+    labels[:, :, outer, outer, outer] = 2
+    labels[:, :, inner, inner, inner] = 1
+    return config, net, labels
+
+
+def test_completion_keeps_the_given_ed_frame_and_loss_trains_the_displacements():
+    config, net, labels = _motion_net_and_box_hearts(2, slice(5, 11), slice(6, 10))
     conditions = torch.zeros(2, 5)
     out = net(labels[:, 0], conditions)
     assert torch.equal(out.labels()[:, 0], labels[:, 0].to(torch.uint8))
@@ -183,12 +190,7 @@ def test_soft_dice_from_the_boxes_matches_the_full_grid():
 
 
 def test_dice_term_adds_one_minus_the_soft_dice_and_trains_the_displacements():
-    config = TINY.with_changes(motion=True)
-    torch.manual_seed(0)
-    net = CHeartNet(config)
-    labels = torch.zeros(1, config.n_frames, *config.grid, dtype=torch.long)
-    labels[:, :, 4:12, 4:12, 4:12] = 2
-    labels[:, :, 5:11, 5:11, 5:11] = 1
+    _config, net, labels = _motion_net_and_box_hearts(1, slice(4, 12), slice(5, 11))
     labels[:, 1:, 5:11, 5:11, 5:11] = 2  # the later frames: the cavity shrunk ...
     labels[:, 1:, 7:9, 7:9, 7:9] = 1  # ... to its centre
     out = net(labels[:, 0], torch.zeros(1, 5), sample=False)
