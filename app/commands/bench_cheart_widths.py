@@ -13,12 +13,14 @@ import torch
 from cardio_explorer.app.commands.bench import BenchResult, summarise, time_call
 
 TARGET_MS = 100.0
-# (name, encoder channels, decoder channels): the lean widths x 1, 1.5 and 2, and the paper's
+# (name, encoder channels, decoder channels): the lean widths x 1 to x 4, and the paper's
 # channels on the lean grid (its own 64 x 128 x 128 grid is 8x the voxels; see the README).
 WIDTHS = (
     ("lean x1", (16, 32, 64, 64), (64, 32, 16, 16)),
     ("lean x1.5", (24, 48, 96, 96), (96, 48, 24, 24)),
     ("lean x2", (32, 64, 128, 128), (128, 64, 32, 32)),
+    ("lean x3", (48, 96, 192, 192), (192, 96, 48, 48)),
+    ("lean x4", (64, 128, 256, 256), (256, 128, 64, 64)),
     ("paper channels", (8, 16, 32, 32), (32, 16, 8, 4)),
 )
 
