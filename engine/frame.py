@@ -55,6 +55,25 @@ HANDEDNESS = ("acdc", "anatomical")
 OBLIQUE_MIN_DEG = 5.0
 
 
+def _typical_patient_from_frame() -> np.ndarray:
+    """4 x 4 rotation from the anatomical frame to patient RAS millimetres (a proper rotation)."""
+    lv_to_rv = np.array([1.0, 1.0, 0.0]) / math.sqrt(2.0)  # to the right and anterior
+    base_to_apex = np.array([-1.0, 1.0, -1.0]) / math.sqrt(3.0)  # left, anterior, inferior
+    x_axis = -lv_to_rv  # the frame's LV -> RV axis runs along -x
+    rotation = np.stack([x_axis, np.cross(base_to_apex, x_axis), base_to_apex], axis=1)
+    out = np.eye(4)
+    out[:3, :3] = rotation
+    return out
+
+
+# Where the anatomical frame (true anatomy: LV -> RV along -x, base at slice 0) lies in a patient
+# for a typical double-oblique short-axis acquisition: the RV anterior and to the right of the
+# LV, the apex anterior, inferior and to the left of the base. The synthetic cohort is written
+# with it, and hearts that have no scanner of their own (CHeart's generated ones) carry it, so
+# every reader and viewer sees them in true anatomy.
+TYPICAL_PATIENT_FROM_FRAME = _typical_patient_from_frame()
+
+
 @dataclass(frozen=True)
 class AnatomicalFrame:
     """How a (canonically oriented) stack is brought to the anatomical frame.

@@ -23,6 +23,9 @@ DEFAULT_OPACITY = {1: 1.0, 2: 0.45, 3: 1.0}  # a see-through myocardium shows th
 REFRAME_SIZE_RATIO = 1.3  # content this much larger or smaller than the framed one: re-frame
 REFRAME_SHIFT = 0.25  # or its centre moved by this fraction of the framed size
 
+# Long axes closer than this (cosine, about 10 degrees) count as the same heart orientation.
+_SAME_AXIS_COS = float(np.cos(np.radians(10.0)))
+
 
 def _extent(surfaces: Mapping[int, vtkPolyData]) -> tuple[np.ndarray, float] | None:
     """Centre and diagonal (mm) of all non-empty surfaces; None when all are empty."""
@@ -86,6 +89,10 @@ class HeartView(VtkCanvas):
         self._clip = vtkPlane()
         self._clip_enabled = False
         self._has_shown = False
+        # the heart's long (slice) axis and in-plane up axis in world space (see set_heart_axes)
+        self._long_axis: tuple[float, float, float] = (0.0, 0.0, 1.0)
+        self._up_axis: tuple[float, float, float] = (0.0, 1.0, 0.0)
+        self._reframe = False
         self._framed: tuple[np.ndarray, float] | None = None  # extent the camera was fit to
         colours = {e.value: e.rgb for e in label_table.entries}
         # structures share their interfaces (LV/MYO, MYO/RV): push the myocardium a little back
@@ -128,8 +135,9 @@ class HeartView(VtkCanvas):
             poly = surfaces.get(value)
             mapper.SetInputData(poly if poly is not None else vtkPolyData())
         extent = _extent(surfaces)
-        if reset_camera or not self._has_shown:
+        if reset_camera or not self._has_shown or self._reframe:
             self._has_shown = extent is not None
+            self._reframe = False
             self._frame_default_view()
             self._framed = extent
         elif extent is not None and self._framed is None:
@@ -216,13 +224,29 @@ class HeartView(VtkCanvas):
         return ClipPlane(tuple(self._clip.GetNormal()), tuple(self._clip.GetOrigin()))
 
     # camera ---------------------------------------------------------------------------------
+    def set_heart_axes(self, volume: Volume) -> None:
+        """Take the default view's directions from a volume's grid: its slice axis (the long
+        axis of a short-axis stack) and its in-plane rows, wherever the header puts them; a
+        scanner-oriented stack is double-oblique, and world z would show it end-on."""
+        linear = np.asarray(volume.affine, dtype=float)[:3, :3]
+        long_axis, up = linear[:, 2], linear[:, 1]
+        if np.linalg.norm(np.cross(long_axis, up)) <= 1e-9:
+            return
+        long_axis = tuple(float(v) for v in long_axis / np.linalg.norm(long_axis))
+        up = tuple(float(v) for v in up / np.linalg.norm(up))
+        # another heart's orientation (a loaded scanner-oriented file after the axis-aligned
+        # atlas): the next drawing frames it the default way, as the first one was
+        turned = float(np.dot(long_axis, self._long_axis)) < _SAME_AXIS_COS
+        self._reframe = self._reframe or (self._has_shown and turned)
+        self._long_axis, self._up_axis = long_axis, up
+
     def _frame_default_view(self) -> None:
-        # a three-quarter view: the long axis (world z of a short-axis stack) tilted towards
-        # the viewer, so base, apex and the RV beside the LV are all visible
+        # a three-quarter view: the long axis (the stack's slice axis) tilted towards the
+        # viewer, so base, apex and the RV beside the LV are all visible
         cam = self.renderer.GetActiveCamera()
         cam.SetFocalPoint(0.0, 0.0, 0.0)
-        cam.SetPosition(0.0, 0.0, 1.0)
-        cam.SetViewUp(0.0, 1.0, 0.0)
+        cam.SetPosition(*self._long_axis)
+        cam.SetViewUp(*self._up_axis)
         cam.Elevation(-55.0)
         cam.Azimuth(25.0)
         cam.OrthogonalizeViewUp()

@@ -262,6 +262,7 @@ class Display:
     # drawing --------------------------------------------------------------------------------
     def _draw(self, surfaces: Surfaces, labels: LabelVolume, image: ImageVolume | None) -> None:
         action, self._camera_action = self._camera_action, None
+        self.views.heart.set_heart_axes(labels)
         self.views.heart.show_surfaces(surfaces, reset_camera=action == "reset")
         if isinstance(action, dict):
             self.views.heart.set_camera(action)

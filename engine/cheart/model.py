@@ -17,6 +17,7 @@ from cardio_explorer.engine.cheart.network import CHeartNet, load_cheart, save_c
 from cardio_explorer.engine.cheart.prior import LatentPrior
 from cardio_explorer.engine.device import choose_device
 from cardio_explorer.engine.errors import CardioInputError
+from cardio_explorer.engine.frame import TYPICAL_PATIENT_FROM_FRAME
 from cardio_explorer.engine.nn.checkpoint import Checkpoint
 
 TRAIN_HINT = (
@@ -45,8 +46,11 @@ class CHeartModel:
         return self.net.config
 
     def grid_affine(self, centre_xyz: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> np.ndarray:
-        """Affine of the model grid centred on ``centre_xyz`` (generated hearts: the origin)."""
-        return grid_affine(self.config.grid, self.config.spacing, centre_xyz)
+        """Affine of the model grid centred on ``centre_xyz`` (generated hearts: the origin), its
+        axes placed in a patient as a typical short-axis acquisition places them: the grid holds
+        true anatomy, which an axis-aligned header would declare ACDC's mirror convention."""
+        direction = TYPICAL_PATIENT_FROM_FRAME[:3, :3]
+        return grid_affine(self.config.grid, self.config.spacing, centre_xyz, direction)
 
     def extra(self) -> dict[str, Any]:
         """The checkpoint ``extra`` that rebuilds this model."""

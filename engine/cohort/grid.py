@@ -21,22 +21,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cardio_explorer.engine.frame import TYPICAL_PATIENT_FROM_FRAME
 from cardio_explorer.engine.volume import diagonal_affine
 
-
-def _patient_from_heart() -> np.ndarray:
-    """4 x 4 rotation from the heart frame to patient RAS millimetres (a proper rotation)."""
-    lv_to_rv = np.array([1.0, 1.0, 0.0]) / math.sqrt(2.0)  # to the right and anterior
-    base_to_apex = np.array([-1.0, 1.0, -1.0]) / math.sqrt(3.0)  # left, anterior, inferior
-    x_axis = -lv_to_rv
-    rotation = np.stack([x_axis, np.cross(base_to_apex, x_axis), base_to_apex], axis=1)
-    out = np.eye(4)
-    out[:3, :3] = rotation
-    return out
-
-
-# Heart frame -> patient (RAS): what a scanner's header holds for a short-axis stack.
-PATIENT_FROM_HEART = _patient_from_heart()
+# Heart frame -> patient (RAS): what a scanner's header holds for a short-axis stack. The heart
+# frame is engine/frame.py's anatomical frame, so the shared core keeps the matrix.
+PATIENT_FROM_HEART = TYPICAL_PATIENT_FROM_FRAME
 # SD and limit (degrees) of the in-plane planning angle. With the anatomy's own spread (shape.py)
 # the LV -> RV axis of ACDC's stored arrays is matched: SD 31 degrees about its mean, 90 % within
 # -33..+61, extremes -39 and +75 (80 subjects).

@@ -241,3 +241,30 @@ def test_default_heart_of_the_bundled_model_contracts():
     assert sequence_phenotypes(result.labels)["lvef"] > 45.0
     frames = result.labels.data[1:]  # the moved frames keep the LV enclosed
     assert max(lv_exposed_fraction(f) for f in frames) <= 0.01
+
+
+def test_generated_hearts_lie_in_true_anatomy_in_world_coordinates():
+    """A generated heart has no scanner, so it carries a typical short-axis placement: an
+    axis-aligned header would declare ACDC's mirror convention for CHeart's true-anatomy grid
+    (viewers would show the RV on the patient's left, the label VAE would read it mirrored)."""
+    from cardio_explorer.engine.cheart.inference import generate_sequences
+
+    model = load_model(None)
+    conditions = {"age": 50, "sex": "F", "height": 165, "weight": 65, "sbp": 120}
+    sequence = generate_sequences(model, conditions, 1, seed=0)[0].labels
+    assert scanner_oriented(sequence.affine)
+    assert np.isclose(np.linalg.det(sequence.affine[:3, :3]), np.prod(model.config.spacing))
+    ed = sequence.data[0]
+
+    def world_centre(mask: np.ndarray) -> np.ndarray:
+        return sequence.index_to_world(np.argwhere(mask).mean(axis=0))[0]
+
+    lv_to_rv = world_centre(ed == Label.RV) - world_centre(ed == Label.LV)
+    assert lv_to_rv[0] > 0  # RAS: the RV to the patient's right of the LV ...
+    assert lv_to_rv[1] > 0  # ... and anterior
+    lv_slices = np.flatnonzero((ed == Label.LV).any(axis=(1, 2)))
+    base = world_centre(np.isin(np.arange(ed.shape[0]), lv_slices[:2])[:, None, None] & (ed > 0))
+    apex = world_centre(np.isin(np.arange(ed.shape[0]), lv_slices[-2:])[:, None, None] & (ed > 0))
+    assert (apex - base)[0] < 0  # the apex to the left of the base,
+    assert (apex - base)[1] > 0  # anterior
+    assert (apex - base)[2] < 0  # and inferior

@@ -45,3 +45,35 @@ def test_camera_reframes_for_other_extents_only(qtbot, heart):
     assert left > 0
     assert bottom < height - 1
     assert right < width - 1
+
+
+def _view_direction(camera: dict) -> np.ndarray:
+    direction = np.subtract(camera["focal_point"], camera["position"])
+    return direction / np.linalg.norm(direction)
+
+
+def test_default_view_follows_an_oblique_stack_and_reframes_when_it_turns(qtbot, heart):
+    view = HeartView()
+    qtbot.addWidget(view)
+    view.resize(320, 240)
+    view.show()
+    qtbot.waitExposed(view)
+    view.set_heart_axes(heart)
+    view.show_surfaces(extract_surfaces(heart))
+    straight = view.camera()
+    # the same stack under a double-oblique header (a scanner's): the three-quarter view turns
+    # with it, so the heart is seen from its side as before, not end-on
+    angle = np.radians(50.0)
+    turn = np.eye(4)
+    turn[:3, :3] = np.array(
+        [[1, 0, 0], [0, np.cos(angle), -np.sin(angle)], [0, np.sin(angle), np.cos(angle)]]
+    ) @ np.array([[np.cos(angle), 0, np.sin(angle)], [0, 1, 0], [-np.sin(angle), 0, np.cos(angle)]])
+    oblique = LabelVolume(heart.data, turn @ heart.affine)
+    view.set_heart_axes(oblique)
+    view.show_surfaces(extract_surfaces(oblique))
+    turned = view.camera()
+    assert _view_direction(turned) == pytest.approx(turn[:3, :3] @ _view_direction(straight))
+    # a later drawing of the same orientation keeps the camera (no reframing on every frame)
+    view.set_heart_axes(oblique)
+    view.show_surfaces(extract_surfaces(oblique))
+    assert view.camera() == turned
