@@ -18,12 +18,18 @@ def _foreground_box(pixels: np.ndarray) -> tuple[int, int, int, int]:
     return rows.min(), rows.max(), cols.min(), cols.max()
 
 
-def test_camera_reframes_for_other_extents_only(qtbot, heart):
+def _shown_view(qtbot) -> HeartView:
+    """A small 3D view, shown and exposed."""
     view = HeartView()
     qtbot.addWidget(view)
     view.resize(320, 240)
     view.show()
     qtbot.waitExposed(view)
+    return view
+
+
+def test_camera_reframes_for_other_extents_only(qtbot, heart):
+    view = _shown_view(qtbot)
     view.show_surfaces(extract_surfaces(heart))
     framed = view.camera()
     # a morph step: nearly the same heart, one voxel over; the camera stays put (no jumps)
@@ -53,11 +59,7 @@ def _view_direction(camera: dict) -> np.ndarray:
 
 
 def test_default_view_follows_an_oblique_stack_and_reframes_when_it_turns(qtbot, heart):
-    view = HeartView()
-    qtbot.addWidget(view)
-    view.resize(320, 240)
-    view.show()
-    qtbot.waitExposed(view)
+    view = _shown_view(qtbot)
     view.set_heart_axes(heart)
     view.show_surfaces(extract_surfaces(heart))
     straight = view.camera()
