@@ -252,9 +252,10 @@ class SequenceWork:
         p, model = self.plan, self.model
         c = p.conditions[unit]
         z, groups = [], []
+        asked = group_index(model, p.group(unit))
         for seed in p.seeds:
             draw = prior_draw(model, 1, seed)
-            index = group_index(model, p.group(unit))
+            index = asked
             if index is None and model_groups(model):
                 index = int(model.prior.choose(draw.uniforms, model.stats.matrix([c]))[0])
             components = None if index is None else np.array([index])
