@@ -16,7 +16,8 @@ from cardio_explorer.app.commands.bench import BenchResult, summarise, time_call
 from cardio_explorer.app.commands.bench_spade import bench_labels
 from cardio_explorer.engine.cheart.config import LEAN as CHEART_LEAN
 from cardio_explorer.engine.cheart.config import N_CONDITIONS
-from cardio_explorer.engine.cheart.network import CHeartNet, cheart_loss
+from cardio_explorer.engine.cheart.loss import cheart_loss
+from cardio_explorer.engine.cheart.network import CHeartNet
 from cardio_explorer.engine.cheart.toy import toy_conditions, toy_sequence
 from cardio_explorer.engine.device import autocast
 from cardio_explorer.engine.label_vae.network import build_label_vae

@@ -72,6 +72,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--components", type=int, default=None, help="PCA baseline components (default: all)"
     )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--no-calibration",
+        action="store_true",
+        help="complete without scaling each heart's motion to the ejection fraction its motion "
+        "code predicts (models with a motion code; see engine/cheart/calibration.py)",
+    )
     add_run_arguments(parser, device_default="cpu")
     parser.set_defaults(func=run)
 
@@ -106,6 +112,7 @@ def run(args: argparse.Namespace) -> int:
         generation_surface_every=args.generation_surface_every,
         baseline_components=args.components,
         seed=args.seed,
+        calibrate=not args.no_calibration,
     )
     start = time.perf_counter()
     model = load_model(args.checkpoint, args.device)
@@ -142,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
         from cardio_explorer.engine.cheart.real import evaluate_real
 
         sources = {_source_name(f): _read_real(f, held_out, args.limit) for f in args.real}
-        real = evaluate_real(model, sources, progress=progress)
+        real = evaluate_real(model, sources, progress=progress, calibrate=settings.calibrate)
         report["real"] = real
         report["targets"] = {**report.get("targets", {}), **real["targets"]}
         report["passed"] = all(t["pass"] for t in report["targets"].values())
@@ -163,6 +170,7 @@ def run(args: argparse.Namespace) -> int:
         "real_data": [str(f) for f in args.real or []],
         "split": None if args.split is None else f"{args.split} (held_out)",
         "baseline_data": str(args.baseline_data) if args.baseline_data else None,
+        "completion_calibrated": settings.calibrate and model.config.motion_code,
         "device": describe(model.device),
         "precision": current_precision(model.device),
         "elapsed_s": round(time.perf_counter() - start, 1),

@@ -94,6 +94,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--alphas", type=float, nargs="+", default=[1.0], help="morph strengths")
     p.add_argument("--seeds-per-target", type=int, default=1, help="morph draws per target")
+    p.add_argument(
+        "--atlas-refine-steps",
+        type=int,
+        default=SynthesisSettings().atlas_refine_steps,
+        help="MAP steps refining each atlas code after the encoder (0: the encoder's means)",
+    )
     add_run_arguments(p)
     p.set_defaults(func=run)
 
@@ -111,6 +117,10 @@ def _check(args: argparse.Namespace) -> None:
     for flag, value in positive.items():
         if value < 1:
             raise CardioInputError(flag, f"must be at least 1, got {value}")
+    if not 0 <= args.atlas_refine_steps <= 1000:
+        raise CardioInputError(
+            "--atlas-refine-steps", f"must lie in [0, 1000], got {args.atlas_refine_steps}"
+        )
     if args.n_per_group < 1:
         raise CardioInputError("--n-per-group", f"must be at least 1, got {args.n_per_group}")
     if args.batch_size < 2:
@@ -198,6 +208,7 @@ def run(args: argparse.Namespace) -> int:
         spade_epochs=args.spade_epochs,
         alphas=tuple(args.alphas),
         seeds_per_target=args.seeds_per_target,
+        atlas_refine_steps=args.atlas_refine_steps,
     )
     settings = UtilitySettings(**{**settings.__dict__, "synthesis": synthesis})
     use_threads(args)
@@ -263,7 +274,8 @@ _REPRODUCE = (
     ("--spacing-mm", "spacing_mm"), ("--seg-size", "seg_size"), ("--vae-config", "vae_config"),
     ("--vae-epochs", "vae_epochs"), ("--spade-config", "spade_config"),
     ("--spade-epochs", "spade_epochs"), ("--alphas", "alphas"),
-    ("--seeds-per-target", "seeds_per_target"), ("--precision", "precision"),
+    ("--seeds-per-target", "seeds_per_target"),
+    ("--atlas-refine-steps", "atlas_refine_steps"), ("--precision", "precision"),
 )  # fmt: skip
 
 

@@ -34,8 +34,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--config",
         default="lean",
-        help="lean (default: CPU-sized, motion decoding), lean-labels (the same grid decoding "
-        "every frame's labels, the first stage of the bundled model), paper, or a JSON file of "
+        help="lean (default: CPU-sized, motion decoding with a motion code), lean-basis (the "
+        "same without the motion code), lean-motion (without the motion basis either), "
+        "lean-labels (the same grid decoding every frame's labels, the first stage of the "
+        "bundled model), paper, or a JSON file of "
         'config fields (optionally with "base": "paper")',
     )
     add_common_training_arguments(

@@ -189,12 +189,18 @@ def _band_of_last_block(
 
 
 def boxed_frames(
-    net: nn.Module, inputs: torch.Tensor, b: int, t: int, source: torch.Tensor | None
+    net: nn.Module,
+    inputs: torch.Tensor,
+    b: int,
+    t: int,
+    source: torch.Tensor | None,
+    gains: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, MovedFrames]:
     """Generation with motion from decoder inputs [B * T, z + k]: (frame-0 logits [B, C, D, H,
     W], frame-0 labels moved, the moved frames). The decoder's last block runs on frame 0 in
     full and, for the later frames, on the band their displacements read; BatchNorm is folded
-    into the transposed convolutions."""
+    into the transposed convolutions. ``gains`` [B, T - 1] scale each heart's later frames'
+    displacements (a motion code's)."""
     decoder = net.decoder
     blocks = list(decoder.blocks)
     last = blocks[-4:-1]
@@ -216,7 +222,9 @@ def boxed_frames(
         return x[i, 1:][(slice(None), slice(None), *band)]
 
     later = inputs.view(b, t, -1)[:, 1:]
-    moved = moved_in_boxes(decoder.displacement, net.motion_basis, later_features, later, first)
+    moved = moved_in_boxes(
+        decoder.displacement, net.motion_basis, later_features, later, first, gains
+    )
     return frame0_logits, source, moved
 
 
@@ -226,11 +234,13 @@ def moved_in_boxes(
     later_features: Callable[[int, tuple[slice, ...]], torch.Tensor],
     later_inputs: torch.Tensor,
     first: torch.Tensor,
+    gains: torch.Tensor | None = None,
 ) -> MovedFrames:
     """Frames 1.. as frame 0 (one-hot [B, C, D, H, W]) moved by the displacements that
     ``decoder_head`` reads from the half-resolution features of heart i's later frames inside
     a band, ``later_features(i, band)`` [T', F, *band], plus the motion basis mixed by
-    ``later_inputs`` [B, T', z + k]; each heart inside its own box."""
+    ``later_inputs`` [B, T', z + k], times ``gains`` [B, T'] when given; each heart inside its
+    own box."""
     b, t = later_inputs.shape[:2]
     half = tuple(n // 2 for n in first.shape[2:])
     boxes, foreground = [], []
@@ -246,6 +256,8 @@ def moved_in_boxes(
             displacement = displacement + _basis_in_box(
                 basis, first[i : i + 1], later_inputs[i], box
             )
+        if gains is not None:
+            displacement = displacement * gains[i].float()[:, None, None, None, None]
         inside = first[i, 1:][(slice(None), *box)].float()
         foreground.append(
             functional.grid_sample(

@@ -28,6 +28,11 @@ class CHeartConfig:
     motion_basis: with motion, add this many displacement fields computed from frame 0 itself
     and mixed per frame (engine/cheart/motion.py ``MotionBasis``); 0 (older checkpoints): the
     latent-only head alone.
+    motion_code: with motion, the motion also reads how far the heart contracts (LV and RV
+    log(ESV / EDV)): the training sequence's own in training, drawn from a learned prior
+    p(m | z0, c) in generation (engine/cheart/motion_code.py); False (older checkpoints):
+    motion is a deterministic function of z0 and the conditions. motion_code_beta weighs the
+    prior's negative log-likelihood (only the prior's own weights read it).
     """
 
     grid: tuple[int, int, int] = (32, 64, 64)
@@ -45,6 +50,8 @@ class CHeartConfig:
     motion_smoothness: float = 0.01
     motion_dice: float = 0.0
     motion_basis: int = 0
+    motion_code: bool = False
+    motion_code_beta: float = 1e-3
     beta: float = 1e-3
     lr: float = 5e-4
     batch_size: int = 8
@@ -66,8 +73,10 @@ class CHeartConfig:
             problems.append("spacing must be positive")
         if self.motion_basis < 0 or (self.motion_basis and not self.motion):
             problems.append("motion_basis must be >= 0, and needs motion")
-        if self.motion_smoothness < 0 or self.motion_dice < 0:
-            problems.append("motion_smoothness and motion_dice must be >= 0")
+        if self.motion_code and not self.motion:
+            problems.append("motion_code needs motion")
+        if self.motion_smoothness < 0 or self.motion_dice < 0 or self.motion_code_beta < 0:
+            problems.append("motion_smoothness, motion_dice and motion_code_beta must be >= 0")
         if problems:
             raise CardioInputError("CHeart config", "; ".join(problems))
 
@@ -104,8 +113,14 @@ PAPER = CHeartConfig(
     lstm_hidden=64,
 )
 # Bundled CPU model: 32 x 64 x 64 at 4 x 2.5 x 2.5 mm (same field of view as the paper),
-# motion decoding with displacement fields placed by frame 0 (issue 19).
-LEAN = CHeartConfig(motion=True, motion_basis=8)
+# motion decoding with displacement fields placed by frame 0 and a motion code (issue 19).
+LEAN = CHeartConfig(motion=True, motion_basis=8, motion_code=True)
+# The same without the motion code: the bundled model of session 8 and the stage the motion
+# code is warm-started from (see the README's reproduce line).
+LEAN_BASIS = CHeartConfig(motion=True, motion_basis=8)
+# Motion decoding by the decoder's own displacement head alone: session 5's model, the stage the
+# motion basis is warm-started from.
+LEAN_MOTION = CHeartConfig(motion=True)
 # The same grid decoding every frame's labels, as the paper does; the bundled model's first
 # stage, which the motion model is warm-started from (see the README's reproduce line).
 LEAN_LABELS = CHeartConfig()
@@ -122,4 +137,11 @@ TINY = CHeartConfig(
     decoder_channels=(8, 4),
     batch_size=4,
 )
-CONFIGS = {"paper": PAPER, "lean": LEAN, "lean-labels": LEAN_LABELS, "tiny": TINY}
+CONFIGS = {
+    "paper": PAPER,
+    "lean": LEAN,
+    "lean-basis": LEAN_BASIS,
+    "lean-motion": LEAN_MOTION,
+    "lean-labels": LEAN_LABELS,
+    "tiny": TINY,
+}

@@ -56,6 +56,7 @@ class EvaluationSettings:
     generation_surface_every: int = 4
     baseline_components: int | None = None
     seed: int = 0
+    calibrate: bool = True  # completion of a motion-code model (engine/cheart/calibration.py)
 
     def __post_init__(self) -> None:
         if self.n_generated < 1:
@@ -200,7 +201,9 @@ def evaluate_cheart(
         real_ph.append(sequence_phenotypes(LabelVolume(data=real, affine=affine)))
         ed = LabelVolume(data=real[0], affine=affine)
         mu, _ = encode_ed(model, ed, conditions)
-        completed = decode_from_z(model, mu[None], [conditions], real[:1])[0][0]
+        completed = decode_from_z(
+            model, mu[None], [conditions], real[:1], calibrate=settings.calibrate
+        )[0][0]
         completion.append(_Scores(completed, real, spacing, settings.completion_surface_every))
         exposed["completed"].append(sequence_exposed_fractions(completed[1:]))
         exposed["real"].append(sequence_exposed_fractions(real))
@@ -214,7 +217,8 @@ def evaluate_cheart(
         picked = None if prior is None else prior.choose(draw.uniforms, model.stats.matrix(same))
         if picked is not None:
             components.extend(prior.groups[k] for k in picked)
-        generated = decode_from_z(model, frame0_latents(model, draw, same, picked), same)[0]
+        z0 = frame0_latents(model, draw, same, picked)
+        generated = decode_from_z(model, z0, same, motion_noise=draw.motion)[0]
         exposed["generated"].extend(sequence_exposed_fractions(g) for g in generated)
         samples = [_Scores(g, real, spacing, settings.generation_surface_every) for g in generated]
         gen_mean.append(np.array([[s.dice, s.hd, s.assd] for s in samples]))

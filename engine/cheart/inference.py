@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from cardio_explorer.engine.cheart.calibration import calibrated_completion
 from cardio_explorer.engine.cheart.conditions import (
     parse_conditions,
     parse_sex,
@@ -23,6 +24,7 @@ from cardio_explorer.engine.cheart.conditions import (
 from cardio_explorer.engine.cheart.data import to_model_grid
 from cardio_explorer.engine.cheart.groups import group_components
 from cardio_explorer.engine.cheart.model import CHeartModel
+from cardio_explorer.engine.cheart.motion_code import N_DESCRIPTORS
 from cardio_explorer.engine.device import autocast
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.metrics.phenotypes import measure_phenotypes
@@ -80,14 +82,23 @@ def labels_on_device(
     z0: torch.Tensor,
     conditions: Sequence[Conditions],
     first_frames: torch.Tensor | None = None,
+    motion_noise: torch.Tensor | None = None,
+    calibrate: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One decoder batch: frame-0 latents [B, z] on the device -> (uint8 labels
     [B, T, D, H, W], latents [B, T, z]), both left on the model's device.
 
     ``first_frames``: labels [B, D, H, W] on the model grid that a motion model moves (the
-    given ED in completion); None moves the decoded frame 0."""
+    given ED in completion); None moves the decoded frame 0. ``motion_noise`` [B, m]: standard
+    normals that draw a model's motion code from its prior (None: the prior's mean). A
+    motion-code model completes given frames calibrated (engine/cheart/calibration.py) unless
+    ``calibrate`` is False."""
     with torch.inference_mode(), autocast(model.device):
-        out = model.net.generate(z0, _condition_tensor(model, conditions), source=first_frames)
+        c = _condition_tensor(model, conditions)
+        completing = first_frames is not None and motion_noise is None
+        if calibrate and completing and model.net.motion_code is not None:
+            return calibrated_completion(model.net, z0, c, first_frames)
+        out = model.net.generate(z0, c, source=first_frames, motion_noise=motion_noise)
         return out.labels(), out.latents.float()
 
 
@@ -96,9 +107,13 @@ def decode_from_z(
     z0: np.ndarray | torch.Tensor,
     conditions: Sequence[Conditions],
     first_frames: np.ndarray | None = None,
+    motion_noise: np.ndarray | None = None,
+    calibrate: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Frame-0 latents [B, z] + conditions -> (labels [B, T, D, H, W], latents [B, T, z]);
-    ``first_frames`` as in ``labels_on_device`` (uint8 [B, D, H, W])."""
+    ``first_frames`` as in ``labels_on_device`` (uint8 [B, D, H, W]); ``motion_noise`` [B, m]
+    (a draw's ``motion``) samples a motion-code model's motion, None takes its prior's mean;
+    ``calibrate`` as in ``labels_on_device``."""
     if isinstance(z0, torch.Tensor):
         z0 = z0.to(device=model.device, dtype=torch.float32)
     else:
@@ -110,7 +125,12 @@ def decode_from_z(
         if first_frames is not None:
             first = torch.from_numpy(np.asarray(first_frames[start : start + len(part)]))
             first = first.to(device=model.device, dtype=torch.int64)
-        lab, lat = labels_on_device(model, z0[start : start + len(part)], part, first)
+        noise = None
+        if motion_noise is not None and model.net.motion_code is not None:
+            noise = torch.from_numpy(np.asarray(motion_noise[start : start + len(part)]))
+            noise = noise.to(device=model.device, dtype=torch.float32)
+        z = z0[start : start + len(part)]
+        lab, lat = labels_on_device(model, z, part, first, noise, calibrate)
         labels.append(lab.cpu().numpy())
         latents.append(lat.cpu().numpy())
     return np.concatenate(labels), np.concatenate(latents)
@@ -154,25 +174,37 @@ def prior_samples(n: int, z_dim: int, seed: int | None) -> np.ndarray:
 
 @dataclass(frozen=True)
 class PriorDraw:
-    """The randomness of ``n`` generated hearts: standard normals [n, z] and uniforms [n] that
-    pick the fitted prior's mixture component (unused without a fitted prior)."""
+    """The randomness of ``n`` generated hearts: standard normals [n, z], uniforms [n] that
+    pick the fitted prior's mixture component (unused without a fitted prior), and standard
+    normals [n, m] that draw a motion-code model's motion (m = 0 without one)."""
 
     noise: np.ndarray
     uniforms: np.ndarray
+    motion: np.ndarray
 
     def __len__(self) -> int:
         return len(self.noise)
 
     def subset(self, start: int, stop: int) -> PriorDraw:
         """Draws ``start:stop``."""
-        return PriorDraw(self.noise[start:stop], self.uniforms[start:stop])
+        return PriorDraw(self.noise[start:stop], self.uniforms[start:stop], self.motion[start:stop])
+
+    def repeated(self, times: int) -> PriorDraw:
+        """Every draw ``times`` times in a row (a sweep keeps one individual)."""
+        return PriorDraw(
+            *(np.repeat(x, times, axis=0) for x in (self.noise, self.uniforms, self.motion))
+        )
 
 
 def prior_draw(model: CHeartModel, n: int, seed: int | None) -> PriorDraw:
-    """``n`` draws, reproducible for a seed."""
+    """``n`` draws, reproducible for a seed (the motion normals from a stream of their own,
+    so a model without a motion code draws the hearts it drew before)."""
     noise = prior_samples(n, model.config.z_dim, seed)
     rng = np.random.default_rng(None if seed is None else [int(seed), 1])
-    return PriorDraw(noise, rng.random(n))
+    motion_rng = np.random.default_rng(None if seed is None else [int(seed), 2])
+    width = N_DESCRIPTORS if model.config.motion_code else 0
+    motion = motion_rng.standard_normal((n, width)).astype(np.float32)
+    return PriorDraw(noise, rng.random(n), motion)
 
 
 def frame0_latents(
@@ -212,7 +244,7 @@ def generate_sequences(
     components = group_components(model, group, int(n_samples))
     draw = prior_draw(model, int(n_samples), seed)
     z = frame0_latents(model, draw, [c] * int(n_samples), components)
-    labels, latents = decode_from_z(model, z, [c] * int(n_samples))
+    labels, latents = decode_from_z(model, z, [c] * int(n_samples), motion_noise=draw.motion)
     affine = model.grid_affine()
     seeds = [seed] * int(n_samples)
     return _results(
@@ -250,9 +282,8 @@ def condition_sweep(
         draw = prior_draw(model, 1, seed)
         if model.prior is not None and components is None:
             components = model.prior.choose(draw.uniforms, model.stats.matrix([base]))
-        repeated = PriorDraw(
-            np.repeat(draw.noise, len(swept), axis=0), np.repeat(draw.uniforms, len(swept))
-        )
+        repeated = draw.repeated(len(swept))
+        motion = repeated.motion
         z0 = frame0_latents(
             model, repeated, swept, None if components is None else components.repeat(len(swept))
         )
@@ -261,7 +292,8 @@ def condition_sweep(
         if z.shape[0] != model.config.z_dim:
             raise CardioInputError("z", f"expected {model.config.z_dim} values, got {z.shape[0]}")
         z0 = np.repeat(z[None], len(swept), axis=0)
-    labels, latents = decode_from_z(model, z0, swept)
+        motion = None
+    labels, latents = decode_from_z(model, z0, swept, motion_noise=motion)
     affine = model.grid_affine()
     return _results(
         model, labels, latents, swept, [affine] * len(swept), [seed] * len(swept), f"{name} sweep"
@@ -326,9 +358,8 @@ def population_curves(
         for value in values:
             c = with_condition(start, name, value)
             warnings.extend(w for w in model.stats.out_of_range(c) if w not in warnings)
-            labels, _ = decode_from_z(
-                model, frame0_latents(model, draw, [c] * len(draw), components), [c] * len(draw)
-            )
+            z0 = frame0_latents(model, draw, [c] * len(draw), components)
+            labels, _ = decode_from_z(model, z0, [c] * len(draw), motion_noise=draw.motion)
             affine = model.grid_affine()
             table = [sequence_phenotypes(LabelVolume(data=seq, affine=affine)) for seq in labels]
             for p in PHENOTYPE_NAMES:

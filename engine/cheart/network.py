@@ -11,6 +11,10 @@ field per frame, and frame t is frame 0 warped by it (trilinear resampling of it
 0 is the given ED in completion and the decoded frame 0 in generation, so a completed sequence
 keeps the anatomy it was given and every frame keeps frame 0's topology. The paper decodes the
 labels of every frame independently; see the README, "Where we differ".
+
+With a motion code (``config.motion_code``, engine/cheart/motion_code.py) the motion also reads
+how far this heart contracts: the sequence's own LV and RV log(ESV / EDV) in training, a draw
+from the learned prior p(m | z0, c) in generation, its mean in completion.
 """
 
 from __future__ import annotations
@@ -21,7 +25,6 @@ from typing import Any, NamedTuple
 
 import torch
 from torch import nn
-from torch.nn import functional
 
 from cardio_explorer.engine.cheart.boxed import boxed_frames
 from cardio_explorer.engine.cheart.config import N_CONDITIONS, CHeartConfig
@@ -31,7 +34,11 @@ from cardio_explorer.engine.cheart.motion import (
     MovedFrames,
     enclose_lv,
     move_first_frame,
-    smoothness,
+)
+from cardio_explorer.engine.cheart.motion_code import (
+    MotionCode,
+    gaussian_nll,
+    motion_descriptors,
 )
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.nn.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
@@ -44,7 +51,8 @@ class CHeartOutput(NamedTuple):
     labels the displacements moved ``source`` [B, D, H, W] (the given ED in completion), the
     displacements of frames 1.. [B, T - 1, 3, D, H, W] (voxels, array order z, y, x; None from
     ``generate``, which computes them inside the boxes only) and the moved frames
-    (``MovedFrames``)."""
+    (``MovedFrames``); ``motion_nll``: in training, the motion-code prior's NLL of the
+    sequence's code."""
 
     logits: torch.Tensor | None
     mu: torch.Tensor
@@ -54,6 +62,7 @@ class CHeartOutput(NamedTuple):
     source: torch.Tensor | None = None
     displacement: torch.Tensor | None = None
     moved: MovedFrames | None = None
+    motion_nll: torch.Tensor | None = None
 
     def labels(self) -> torch.Tensor:
         """Most probable label of every frame, uint8 [B, T, D, H, W]."""
@@ -128,9 +137,19 @@ class TemporalLSTM(nn.Module):
         # Residual update: the next frame is the previous shape plus a learned change.
         return previous + self.to_step(h), (h, c)
 
-    def forward(self, z0: torch.Tensor, code: torch.Tensor, n_frames: int) -> torch.Tensor:
-        """Latents [B, T, z] with latents[:, 0] = z0."""
-        h, c = torch.tanh(self.initial_state(torch.cat([z0, code], dim=1))).chunk(2, dim=1)
+    def forward(
+        self,
+        z0: torch.Tensor,
+        code: torch.Tensor,
+        n_frames: int,
+        shift: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Latents [B, T, z] with latents[:, 0] = z0; ``shift`` [B, 2 * hidden] moves the
+        initial state's pre-activations (a motion code's)."""
+        start = self.initial_state(torch.cat([z0, code], dim=1))
+        if shift is not None:
+            start = start + shift.to(start.dtype)
+        h, c = torch.tanh(start).chunk(2, dim=1)
         state = (h.contiguous(), c.contiguous())
         latents = [z0]
         previous = z0
@@ -190,6 +209,11 @@ class CHeartNet(nn.Module):
         if config.motion_basis:
             width = config.z_dim + config.condition_code
             self.motion_basis = MotionBasis(config.n_labels, width, config.motion_basis)
+        self.motion_code = None
+        if config.motion_code:
+            self.motion_code = MotionCode(
+                config.z_dim, config.condition_code, config.lstm_hidden, config.n_frames
+            )
 
     def encode(
         self, ed: torch.Tensor, conditions: torch.Tensor
@@ -199,11 +223,42 @@ class CHeartNet(nn.Module):
         return self.encoder(onehot, self.conditions(conditions))
 
     def unroll(
-        self, z0: torch.Tensor, conditions: torch.Tensor, n_frames: int | None = None
+        self,
+        z0: torch.Tensor,
+        conditions: torch.Tensor,
+        n_frames: int | None = None,
+        motion: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Latents [B, T, z] of a sequence starting from z0 [B, z]."""
+        """Latents [B, T, z] of a sequence starting from z0 [B, z] (and motion code [B, m])."""
         code = self.conditions(conditions)
-        return self.temporal(z0, code, n_frames or self.config.n_frames)
+        if motion is None or self.motion_code is None:
+            return self.temporal(z0, code, n_frames or self.config.n_frames)
+        shift = self.motion_code.state_shift(motion)
+        latents = self.temporal(z0, code, n_frames or self.config.n_frames, shift)
+        offsets = self.motion_code.latent_offsets(motion, latents.shape[1] - 1)
+        return torch.cat([latents[:, :1], latents[:, 1:] + offsets.to(latents.dtype)], dim=1)
+
+    def motion_of(
+        self,
+        z0: torch.Tensor,
+        conditions: torch.Tensor,
+        sequence: torch.Tensor | None = None,
+        noise: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """(motion code [B, 2] or None without one, the prior's NLL of it or None): the
+        sequence's own descriptors when its labels [B, T, D, H, W] are given (training), else
+        the prior p(m | z0, c): its mean, or mean + std x ``noise`` [B, 2] (generation)."""
+        if self.motion_code is None:
+            return None, None
+        # The prior only predicts: its gradient must not reshape z0 or the condition code.
+        code = self.conditions(conditions).detach()
+        mu_p, logvar_p = self.motion_code.prior_of(z0.detach(), code)
+        if sequence is None:
+            if noise is None:
+                return mu_p, None
+            return mu_p + noise.to(mu_p) * torch.exp(0.5 * logvar_p), None
+        m = motion_descriptors(sequence)
+        return m, gaussian_nll(m, mu_p, logvar_p)
 
     def decode(self, latents: torch.Tensor, conditions: torch.Tensor) -> torch.Tensor:
         """Latents [B, T, z] -> label logits [B, T, C, D, H, W], all frames as one decoder
@@ -227,13 +282,20 @@ class CHeartNet(nn.Module):
         logvar: torch.Tensor,
         source: torch.Tensor | None,
         boxed: bool = False,
+        motion: torch.Tensor | None = None,
+        gain_scale: torch.Tensor | None = None,
     ) -> CHeartOutput:
         if not self.config.motion:
             return CHeartOutput(self.decode(latents, conditions), mu, logvar, latents)
         b, t, _ = latents.shape
         inputs = self._decoder_input(latents, conditions)
+        gains = None
+        if motion is not None and self.motion_code is not None:
+            gains = self.motion_code.displacement_gains(motion, t - 1)  # [B, T - 1]
+            if gain_scale is not None:
+                gains = gains * gain_scale.to(gains)[:, None]
         if boxed:  # generation: the same frames, computed where they can differ from background
-            frame0_logits, source, moved = boxed_frames(self, inputs, b, t, source)
+            frame0_logits, source, moved = boxed_frames(self, inputs, b, t, source, gains)
             return CHeartOutput(None, mu, logvar, latents, frame0_logits, source, None, moved)
         h = self.decoder.features(inputs)
         h = h.view(b, t, *h.shape[1:])
@@ -250,6 +312,8 @@ class CHeartNet(nn.Module):
             later = inputs.view(b, t, -1)[:, 1:]
             displacement = displacement + self.motion_basis(first, later)
         displacement = displacement * DISPLACEMENT_VOXELS
+        if gains is not None:
+            displacement = displacement * gains[:, :, None, None, None, None]
         moved = move_first_frame(first, displacement)
         return CHeartOutput(None, mu, logvar, latents, frame0_logits, source, displacement, moved)
 
@@ -260,68 +324,41 @@ class CHeartNet(nn.Module):
         n_frames: int | None = None,
         source: torch.Tensor | None = None,
         boxed: bool = True,
+        motion_noise: torch.Tensor | None = None,
+        gain_scale: torch.Tensor | None = None,
     ) -> CHeartOutput:
         """Sequence from a given frame-0 latent (prior sample or posterior mean); with motion,
         ``source`` (labels [B, D, H, W] on the grid) is the frame the displacements move, by
         default the decoded frame 0. ``boxed``: compute the displacements inside each heart's
-        box only (``displacement`` is then None; the moved frames are the full-grid path's)."""
+        box only (``displacement`` is then None; the moved frames are the full-grid path's).
+        ``motion_noise`` [B, m]: a motion code drawn from its prior (None: the prior's mean);
+        ``gain_scale`` [B] multiplies a motion code's displacement gains (calibration)."""
         # fp32 even under bf16 autocast: casting the LSTM's weights to bf16 at each of the
         # 19 steps cost more than these [B, 64] products (1.4 ms against 0.5 ms per sequence).
         with torch.autocast(z0.device.type, enabled=False):
-            latents = self.unroll(z0.float(), conditions.float(), n_frames)
-        return self._output(latents, conditions, z0, torch.zeros_like(z0), source, boxed)
+            z0, conditions = z0.float(), conditions.float()
+            motion, _ = self.motion_of(z0, conditions, noise=motion_noise)
+            latents = self.unroll(z0, conditions, n_frames, motion)
+        zeros = torch.zeros_like(z0)
+        return self._output(latents, conditions, z0, zeros, source, boxed, motion, gain_scale)
 
     def forward(
-        self, ed: torch.Tensor, conditions: torch.Tensor, sample: bool | None = None
+        self,
+        ed: torch.Tensor,
+        conditions: torch.Tensor,
+        sample: bool | None = None,
+        sequence: torch.Tensor | None = None,
     ) -> CHeartOutput:
         """Encode the ED frame, unroll T latents, decode them; samples z in training mode.
-        With motion the given ED frame is the one the displacements move."""
+        With motion the given ED frame is the one the displacements move; with a motion code
+        the whole ``sequence`` [B, T, D, H, W] (training) gives it, else its prior's mean."""
         mu, logvar = self.encode(ed, conditions)
         sample = self.training if sample is None else sample
         z0 = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar) if sample else mu
-        latents = self.unroll(z0, conditions)
-        return self._output(latents, conditions, mu, logvar, ed)
-
-
-class CHeartLoss(NamedTuple):
-    """total = cross_entropy + beta * kl (+ motion_smoothness * smoothness and motion_dice *
-    (1 - soft Dice) with motion)."""
-
-    total: torch.Tensor
-    cross_entropy: torch.Tensor
-    kl: torch.Tensor
-
-
-def cheart_loss(
-    output: CHeartOutput,
-    target: torch.Tensor,
-    beta: float,
-    motion_smoothness: float = 0.0,
-    motion_dice: float = 0.0,
-) -> CHeartLoss:
-    """Cross-entropy averaged over every voxel of every frame + beta x KL (summed over z,
-    averaged over the batch); target holds integer labels [B, T, D, H, W].
-
-    With motion the term is the cross-entropy of the decoded frame 0 (what generation starts
-    from) plus the mean negative log-likelihood of the later frames as the warped given frame 0.
-    The two are summed, not averaged over frames: frame 0 alone now carries the heart's shape,
-    and weighting it 1/T would let beta x KL squeeze that shape out of z0."""
-    target = target.long()
-    if output.moved is None:
-        b, t, c = output.logits.shape[:3]
-        logits = output.logits.reshape(b * t, c, *output.logits.shape[3:]).float()
-        ce = functional.cross_entropy(logits, target.reshape(b * t, *target.shape[2:]))
-    else:
-        first = functional.cross_entropy(output.frame0_logits.float(), target[:, 0])
-        ce = first + output.moved.nll(target[:, 1:])
-    mu, logvar = output.mu.float(), output.logvar.float()
-    kl = (-0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(dim=1)).mean()
-    total = ce + beta * kl
-    if output.displacement is not None and motion_smoothness > 0:
-        total = total + motion_smoothness * smoothness(output.displacement)
-    if output.moved is not None and motion_dice > 0:
-        total = total + motion_dice * (1.0 - output.moved.soft_dice(target[:, 1:]).mean())
-    return CHeartLoss(total, ce, kl)
+        motion, motion_nll = self.motion_of(z0, conditions, sequence)
+        latents = self.unroll(z0, conditions, motion=motion)
+        output = self._output(latents, conditions, mu, logvar, ed, motion=motion)
+        return output._replace(motion_nll=motion_nll)
 
 
 def parameter_count(module: nn.Module) -> int:

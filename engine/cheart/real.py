@@ -77,8 +77,9 @@ def _ef(edv: float, esv: float) -> float:
     return 100.0 * (edv - esv) / edv if edv > 0 else float("nan")
 
 
-def complete_real(model: CHeartModel, subject: Subject) -> dict[str, Any]:
-    """One real subject: ED completed, the frame at its ES phase against its ES labels."""
+def complete_real(model: CHeartModel, subject: Subject, calibrate: bool = True) -> dict[str, Any]:
+    """One real subject: ED completed (``calibrate`` as in ``decode_from_z``), the frame at its
+    ES phase against its ES labels."""
     ed, es = subject.ed_labels, subject.es_labels
     if not ed.same_grid(es):
         raise CardioInputError(subject.subject_id, "ED and ES labels are not on one grid")
@@ -89,7 +90,7 @@ def complete_real(model: CHeartModel, subject: Subject) -> dict[str, Any]:
     conditions, filled = filled_conditions(subject, model.stats)
     ed_grid = LabelVolume(data=real_ed, affine=on_grid.affine, name=subject.subject_id)
     mu, _ = encode_ed(model, ed_grid, conditions)
-    labels, _ = decode_from_z(model, mu[None], [conditions], real_ed[None])
+    labels, _ = decode_from_z(model, mu[None], [conditions], real_ed[None], calibrate=calibrate)
     sequence = labels[0]
     phase, known = es_phase(subject)
     frame = round(phase * config.n_frames) % config.n_frames
@@ -138,7 +139,10 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def evaluate_real(
-    model: CHeartModel, sources: dict[str, list[Subject]], progress: bool = False
+    model: CHeartModel,
+    sources: dict[str, list[Subject]],
+    progress: bool = False,
+    calibrate: bool = True,
 ) -> dict[str, Any]:
     """``real`` block of the report: per source and over all sources, with targets."""
     out: dict[str, Any] = {"sources": {}}
@@ -146,7 +150,7 @@ def evaluate_real(
     for name, subjects in sources.items():
         rows = []
         for subject in subjects:
-            rows.append(complete_real(model, subject))
+            rows.append(complete_real(model, subject, calibrate))
             if progress:
                 print(f"  real {name}: {subject.subject_id} done", flush=True)
         everything.extend(rows)

@@ -21,8 +21,10 @@ import torch
 from cardio_explorer.engine.cheart.conditions import ConditionStats
 from cardio_explorer.engine.cheart.config import LEAN, CHeartConfig
 from cardio_explorer.engine.cheart.data import SequenceSet, load_sequences
+from cardio_explorer.engine.cheart.loss import CHeartLoss, cheart_loss
 from cardio_explorer.engine.cheart.model import CHeartModel, load_model, prepare_for_inference
-from cardio_explorer.engine.cheart.network import CHeartLoss, CHeartNet, cheart_loss, save_cheart
+from cardio_explorer.engine.cheart.motion_code import parameter_groups
+from cardio_explorer.engine.cheart.network import CHeartNet, save_cheart
 from cardio_explorer.engine.cheart.options import EpochRecord, TrainOptions, TrainResult
 from cardio_explorer.engine.cheart.prior import prior_for_sequences
 from cardio_explorer.engine.cheart.validation import completion_dice
@@ -104,10 +106,17 @@ class _CHeartMethod(BetaVaeSchedule):
         labels = _shift(self.labels[idx].to(self.device), data_rng, self.options.shift_voxels)
         cond = self.conditions[idx].to(self.device)
         with autocast(self.device):
-            output = self.forward(labels[:, 0], cond)
+            output = self.forward(labels[:, 0], cond, sequence=labels)
         beta = self.beta_at(epoch, step)
         config = self.net.config
-        return cheart_loss(output, labels, beta, config.motion_smoothness, config.motion_dice)
+        return cheart_loss(
+            output,
+            labels,
+            beta,
+            config.motion_smoothness,
+            config.motion_dice,
+            config.motion_code_beta,
+        )
 
     def postfix(self, epoch: int, step: int, means: list[float]) -> dict[str, str]:
         loss, ce, kl = means
@@ -211,7 +220,7 @@ def train_cheart(
         zeroed = warm_start(net, init_from)
         log.info("weights from %s (started at zero: %s)", init_from, zeroed or "none")
     net = net.to(device)
-    optimizer = torch.optim.Adam(net.parameters(), lr=lr)
+    optimizer = torch.optim.Adam(parameter_groups(net), lr=lr)
     progress = Progress()
     if checkpoint is not None and state is not None:
         progress.epochs_done = restore_training(checkpoint, state, net, "net.", optimizer)

@@ -251,7 +251,7 @@ class SequenceWork:
         """Every seed of the unit decoded in one batch; the wanted ones made ready to write."""
         p, model = self.plan, self.model
         c = p.conditions[unit]
-        z, groups = [], []
+        z, motion, groups = [], [], []
         asked = group_index(model, p.group(unit))
         for seed in p.seeds:
             draw = prior_draw(model, 1, seed)
@@ -260,9 +260,12 @@ class SequenceWork:
                 index = int(model.prior.choose(draw.uniforms, model.stats.matrix([c]))[0])
             components = None if index is None else np.array([index])
             z.append(frame0_latents(model, draw, [c], components))
+            motion.append(draw.motion)
             # the component used names the case's group; a model without groups: NOR, as before
             groups.append("NOR" if index is None else model_groups(model)[index])
-        labels, _ = decode_from_z(model, np.concatenate(z), [c] * len(p.seeds))
+        labels, _ = decode_from_z(
+            model, np.concatenate(z), [c] * len(p.seeds), motion_noise=np.concatenate(motion)
+        )
         out = []
         for k, index in enumerate(self.cases_of(unit)):
             if index not in wanted:

@@ -225,5 +225,6 @@ class BetaVaeSchedule:
         self.n_steps = n_steps
         self.lr = self.base_lr * decay_factor(epoch, self.epochs, self.decay_epochs)
         for group in self.optimizer.param_groups:
-            group["lr"] = self.lr
+            # a group may learn faster than the rest (e.g. new layers in a fine-tune)
+            group["lr"] = self.lr * group.get("lr_scale", 1.0)
         self.model.train()

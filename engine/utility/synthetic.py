@@ -22,7 +22,7 @@ import torch
 
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.label_vae.config import LabelVaeConfig
-from cardio_explorer.engine.label_vae.encoding import build_atlas
+from cardio_explorer.engine.label_vae.encoding import REFINE_STEPS, build_atlas
 from cardio_explorer.engine.label_vae.morph import PathologyMorph
 from cardio_explorer.engine.label_vae.training import TrainOptions, train_label_vae
 from cardio_explorer.engine.nn.checkpoint import Checkpoint
@@ -49,6 +49,7 @@ class SynthesisSettings:
     alphas: tuple[float, ...] = (1.0,)
     seeds_per_target: int = 1
     correlated: bool = True
+    atlas_refine_steps: int = REFINE_STEPS
     seed: int = 0
 
     def to_json(self) -> dict[str, Any]:
@@ -61,6 +62,7 @@ class SynthesisSettings:
             "alphas": list(self.alphas),
             "seeds_per_target": self.seeds_per_target,
             "correlated": self.correlated,
+            "atlas_refine_steps": self.atlas_refine_steps,
             "seed": self.seed,
         }
 
@@ -97,7 +99,9 @@ def train_scarce_label_vae(
         progress=progress,
     )
     result = train_label_vae(slices, None, settings.vae_config, options)
-    atlas = build_atlas(result.model, list(subjects), result.device)
+    atlas = build_atlas(
+        result.model, list(subjects), result.device, refine_steps=settings.atlas_refine_steps
+    )
     info = {
         "trained_on": [s.subject_id for s in subjects],
         "slices": len(slices),

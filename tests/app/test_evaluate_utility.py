@@ -147,6 +147,8 @@ def test_report_has_every_arm_seed_group_and_delta_per_test_set(report):
     assert r["command"].startswith("cardio-explorer evaluate utility --data ")
     assert "--seeds 0 1 2 --steps 4" in r["command"]
     assert r["command"].count("--test ") == 2
+    assert "--atlas-refine-steps 30" in r["command"]
+    assert r["synthetic"]["atlas_refine_steps"] == 30
     assert r["passed"] == all(t["pass"] for t in r["targets"].values())
 
 
@@ -183,6 +185,7 @@ def test_plot_markdown_and_samples_are_written(report):
     [
         (("--seg-size", "20"), "--seg-size"),
         (("--alphas", "1.5"), "--alphas"),
+        (("--atlas-refine-steps", "-1"), "--atlas-refine-steps"),
         (("--n-per-group", "5"), "needs 5 DCM subjects"),
     ],
 )

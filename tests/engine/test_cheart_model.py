@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from cardio_explorer.engine.cheart.config import LEAN, PAPER, TINY, CHeartConfig
+from cardio_explorer.engine.cheart.loss import cheart_loss
 from cardio_explorer.engine.cheart.network import (
     CHeartNet,
-    cheart_loss,
     load_cheart,
     parameter_count,
     save_cheart,

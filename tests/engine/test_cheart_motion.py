@@ -7,13 +7,14 @@ import torch
 from torch.nn import functional
 
 from cardio_explorer.engine.cheart.config import TINY
+from cardio_explorer.engine.cheart.loss import cheart_loss
 from cardio_explorer.engine.cheart.motion import (
     enclose_lv,
     labelled_box,
     move_first_frame,
     warp_labels,
 )
-from cardio_explorer.engine.cheart.network import CHeartNet, cheart_loss, save_cheart
+from cardio_explorer.engine.cheart.network import CHeartNet, save_cheart
 from cardio_explorer.engine.cheart.warm_start import warm_start
 from cardio_explorer.engine.errors import CardioInputError
 
