@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 
-from cardio_explorer.engine.cheart.motion_code import ejection_fractions
+from cardio_explorer.engine.cheart.motion_code import ejection_fractions, voxel_counts
 from cardio_explorer.engine.labels import Label
 
 SCALE_RANGE = (0.5, 4.0)
@@ -25,7 +25,7 @@ STEPS = 7
 def lv_ejection_fractions(labels: torch.Tensor) -> torch.Tensor:
     """Integer labels [B, T, D, H, W] -> LV ejection fraction (%) [B]: smallest volume
     against frame 0's."""
-    volumes = (labels == Label.LV).flatten(2).sum(dim=2).float()
+    volumes = voxel_counts(labels, (Label.LV,))[..., 0]
     return 100.0 * (1.0 - volumes.min(dim=1).values / volumes[:, 0].clamp_min(1.0))
 
 

@@ -42,12 +42,16 @@ LR_SCALE = 20.0
 _LOGVAR_RANGE = (-8.0, 4.0)
 
 
+def voxel_counts(labels: torch.Tensor, structures: tuple[int, ...]) -> torch.Tensor:
+    """Integer labels [B, T, D, H, W] -> voxels of each structure in each frame, float
+    [B, T, len(structures)]."""
+    return torch.stack([(labels == k).flatten(2).sum(dim=2) for k in structures], dim=2).float()
+
+
 def motion_descriptors(labels: torch.Tensor) -> torch.Tensor:
     """Integer labels [B, T, D, H, W] -> standardised [LV, RV] log(smallest / frame-0 volume),
     [B, 2]."""
-    volumes = torch.stack(
-        [(labels == k).flatten(2).sum(dim=2) for k in (Label.LV, Label.RV)], dim=2
-    ).float()  # [B, T, 2]
+    volumes = voxel_counts(labels, (Label.LV, Label.RV))
     smallest = volumes.min(dim=1).values
     ratio = torch.log((smallest + _VOXELS_FLOOR) / (volumes[:, 0] + _VOXELS_FLOOR))
     return (ratio - _LOG_RATIO_MEAN) / _LOG_RATIO_SD
@@ -75,8 +79,19 @@ def parameter_groups(net: nn.Module) -> list[dict[str, Any]]:
     return groups
 
 
+def _per_later_frame(values: torch.Tensor, n_later: int) -> torch.Tensor:
+    """Per-frame values [B, F, ...] cut or zero-padded to the first ``n_later`` frames."""
+    values = values[:, :n_later]
+    missing = n_later - values.shape[1]
+    if missing > 0:
+        pad = values.new_zeros(values.shape[0], missing, *values.shape[2:])
+        values = torch.cat([values, pad], dim=1)
+    return values
+
+
 class MotionCode(nn.Module):
-    """The prior p(m | z0, condition code) and m's shift of the LSTM's initial state."""
+    """The prior p(m | z0, condition code) and what m does: a shift of the LSTM's initial state,
+    an offset of every later latent and a gain on every later displacement field."""
 
     def __init__(self, z_dim: int, code: int, lstm_hidden: int, n_frames: int) -> None:
         super().__init__()
@@ -111,18 +126,10 @@ class MotionCode(nn.Module):
     def displacement_gains(self, m: torch.Tensor, n_later: int) -> torch.Tensor:
         """m [B, 2] -> positive gains [B, n_later] on the later frames' displacements (1 past
         the trained cycle)."""
-        log_gain = self.to_gain(m.float())[:, :n_later]
-        if log_gain.shape[1] < n_later:
-            log_gain = torch.cat(
-                [log_gain, log_gain.new_zeros(len(m), n_later - log_gain.shape[1])], 1
-            )
+        log_gain = _per_later_frame(self.to_gain(m.float()), n_later)
         return torch.exp(log_gain.clamp(-3.0, 3.0))
 
     def latent_offsets(self, m: torch.Tensor, n_later: int) -> torch.Tensor:
         """m [B, 2] -> offsets [B, n_later, z] of the later frames' latents (frames past the
         trained cycle get none)."""
-        offsets = self.to_latents(m).view(len(m), -1, self.z_dim)[:, :n_later]
-        if offsets.shape[1] < n_later:
-            pad = offsets.new_zeros(len(m), n_later - offsets.shape[1], self.z_dim)
-            offsets = torch.cat([offsets, pad], dim=1)
-        return offsets
+        return _per_later_frame(self.to_latents(m).view(len(m), -1, self.z_dim), n_later)
