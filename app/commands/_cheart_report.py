@@ -19,8 +19,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"real {report.get('real_data') or 'none'}, {report['device']}, {report['precision']}; "
         f"{report['elapsed_s']} s."
     )
-    if report.get("completion_calibrated"):
-        summary += " Completion calibrated to the motion code's ejection fraction."
+    if report.get("calibrated"):
+        summary += " Sequences calibrated to the motion code's ejection fraction."
     lines = markdown_head("CHeart evaluation", summary, report["targets"])
     for name, cohort in cohorts.items():
         lines += _cohort_markdown(cohort, f" ({name})" if name else "")

@@ -65,8 +65,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         + ", ".join(f"{g} {n}" for g, n in report["scarce"]["groups"].items())
         + f" ({report['scarce']['real_slices']} real slices). Synthetic: {syn['volumes']} "
         f"volumes ({syn['slices']} slices) from {len(syn['references'])} NOR references. "
-        f"Segmenter {seg['architecture']}, {seg['steps']} steps of {seg['batch_size']}, "
-        f"seeds {seg['seeds']}."
+        f"Segmenter {seg['architecture']}, {seg['steps']} steps of {seg['batch_size']} "
+        f"({seg.get('lr_schedule', 'constant')} learning rate), seeds {seg['seeds']}."
     )
     lines = markdown_head("Utility of synthetic data on real hearts", summary, report["targets"])
     lines += ["", "Arms: " + "; ".join(f"({a}) {n}" for a, n in report["arms"].items())]

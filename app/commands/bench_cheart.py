@@ -45,6 +45,11 @@ def measure(device: torch.device, repeats: int) -> list[BenchResult]:
         results.append(
             summarise(f"cheart: generate 20 frames ({name})", device, times, CPU_TARGET_MS)
         )
+        if model.config.motion_code:  # the default above is calibrated (calibration.py)
+            plain = time_call(lambda: decode_from_z(model, z, conditions, calibrate=False), repeats)
+            results.append(
+                summarise(f"cheart: generate 20 frames uncalibrated ({name})", device, plain)
+            )
         return results
     torch.backends.cudnn.benchmark = True
     model, name = _model(device, paper=True)

@@ -75,8 +75,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--no-calibration",
         action="store_true",
-        help="complete without scaling each heart's motion to the ejection fraction its motion "
-        "code predicts (models with a motion code; see engine/cheart/calibration.py)",
+        help="complete and generate without scaling each heart's motion to the ejection "
+        "fraction its motion code says (models with a motion code; engine/cheart/calibration.py)",
     )
     add_run_arguments(parser, device_default="cpu")
     parser.set_defaults(func=run)
@@ -170,7 +170,7 @@ def run(args: argparse.Namespace) -> int:
         "real_data": [str(f) for f in args.real or []],
         "split": None if args.split is None else f"{args.split} (held_out)",
         "baseline_data": str(args.baseline_data) if args.baseline_data else None,
-        "completion_calibrated": settings.calibrate and model.config.motion_code,
+        "calibrated": settings.calibrate and model.config.motion_code,
         "device": describe(model.device),
         "precision": current_precision(model.device),
         "elapsed_s": round(time.perf_counter() - start, 1),

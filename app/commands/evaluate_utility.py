@@ -26,6 +26,7 @@ from cardio_explorer.engine.io.atomic import check_output_file
 from cardio_explorer.engine.label_vae.config import PRESETS
 from cardio_explorer.engine.nn.checkpoint import Checkpoint, load_checkpoint
 from cardio_explorer.engine.spade.config import SpadeConfig, resolve_config
+from cardio_explorer.engine.spade.segmenter import LR_SCHEDULES
 from cardio_explorer.engine.utility.arms import ARM_NAMES
 from cardio_explorer.engine.utility.data import read_scarce, read_test_set
 from cardio_explorer.engine.utility.plot import write_plot, write_samples
@@ -69,6 +70,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seeds", type=int, nargs="+", default=list(DEFAULTS.seeds))
     p.add_argument("--steps", type=int, default=DEFAULTS.steps, help="segmenter steps per arm")
     p.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size)
+    p.add_argument(
+        "--lr-schedule",
+        choices=LR_SCHEDULES,
+        default=DEFAULTS.lr_schedule,
+        help="segmenter learning rate: cosine (annealed to zero over the steps) or constant "
+        "(before session 12)",
+    )
     p.add_argument("--base", type=int, default=DEFAULTS.base, help="U-Net base channels")
     p.add_argument("--size", type=int, default=DEFAULTS.size, help="in-plane grid (pixels)")
     p.add_argument("--spacing-mm", type=float, default=DEFAULTS.spacing_mm)
@@ -198,6 +206,7 @@ def run(args: argparse.Namespace) -> int:
         steps=args.steps,
         batch_size=args.batch_size,
         base=args.base,
+        lr_schedule=args.lr_schedule,
         seeds=tuple(args.seeds),
     )
     vae, spade, init = _models(args)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -188,19 +189,24 @@ def _band_of_last_block(
     return out[(slice(None), slice(None), *_shifted(band, inputs))]
 
 
-def boxed_frames(
-    net: nn.Module,
-    inputs: torch.Tensor,
-    b: int,
-    t: int,
-    source: torch.Tensor | None,
-    gains: torch.Tensor | None = None,
-) -> tuple[torch.Tensor, torch.Tensor, MovedFrames]:
+class BoxedFields(NamedTuple):
+    """What moves frame 0 in generation, before any gain: frame 0 one-hot [B, C, D, H, W], per
+    heart its box (None when frame 0 is empty) and its later frames' displacements there
+    [T', 3, *box] (decoder units)."""
+
+    first: torch.Tensor
+    boxes: list[tuple[slice, ...] | None]
+    displacements: list[torch.Tensor | None]
+    n_later: int
+
+
+def boxed_fields(
+    net: nn.Module, inputs: torch.Tensor, b: int, t: int, source: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor, BoxedFields]:
     """Generation with motion from decoder inputs [B * T, z + k]: (frame-0 logits [B, C, D, H,
-    W], frame-0 labels moved, the moved frames). The decoder's last block runs on frame 0 in
-    full and, for the later frames, on the band their displacements read; BatchNorm is folded
-    into the transposed convolutions. ``gains`` [B, T - 1] scale each heart's later frames'
-    displacements (a motion code's)."""
+    W], frame-0 labels that move, the displacements inside each heart's box). The decoder's
+    last block runs on frame 0 in full and, for the later frames, on the band their
+    displacements read; BatchNorm is folded into the transposed convolutions."""
     decoder = net.decoder
     blocks = list(decoder.blocks)
     last = blocks[-4:-1]
@@ -222,33 +228,43 @@ def boxed_frames(
         return x[i, 1:][(slice(None), slice(None), *band)]
 
     later = inputs.view(b, t, -1)[:, 1:]
-    moved = moved_in_boxes(
-        decoder.displacement, net.motion_basis, later_features, later, first, gains
-    )
-    return frame0_logits, source, moved
+    fields = fields_in_boxes(decoder.displacement, net.motion_basis, later_features, later, first)
+    return frame0_logits, source, fields
 
 
-def moved_in_boxes(
+def boxed_frames(
+    net: nn.Module,
+    inputs: torch.Tensor,
+    b: int,
+    t: int,
+    source: torch.Tensor | None,
+    gains: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, MovedFrames]:
+    """``boxed_fields``, then frame 0 moved: (frame-0 logits, frame-0 labels moved, the moved
+    frames). ``gains`` [B, T - 1] scale each heart's later frames' displacements (a motion
+    code's)."""
+    frame0_logits, source, fields = boxed_fields(net, inputs, b, t, source)
+    return frame0_logits, source, warp_in_boxes(fields, gains)
+
+
+def fields_in_boxes(
     decoder_head: nn.Module,
     basis: MotionBasis | None,
     later_features: Callable[[int, tuple[slice, ...]], torch.Tensor],
     later_inputs: torch.Tensor,
     first: torch.Tensor,
-    gains: torch.Tensor | None = None,
-) -> MovedFrames:
-    """Frames 1.. as frame 0 (one-hot [B, C, D, H, W]) moved by the displacements that
-    ``decoder_head`` reads from the half-resolution features of heart i's later frames inside
-    a band, ``later_features(i, band)`` [T', F, *band], plus the motion basis mixed by
-    ``later_inputs`` [B, T', z + k], times ``gains`` [B, T'] when given; each heart inside its
-    own box."""
-    b, t = later_inputs.shape[:2]
+) -> BoxedFields:
+    """The displacements that ``decoder_head`` reads from the half-resolution features of heart
+    i's later frames inside a band, ``later_features(i, band)`` [T', F, *band], plus the motion
+    basis mixed by ``later_inputs`` [B, T', z + k]; each heart inside its own box of frame 0
+    (one-hot [B, C, D, H, W])."""
     half = tuple(n // 2 for n in first.shape[2:])
-    boxes, foreground = [], []
-    for i in range(b):
+    boxes, displacements = [], []
+    for i in range(later_inputs.shape[0]):
         box = labelled_box(first[i])
         boxes.append(box)
         if box is None:
-            foreground.append(None)
+            displacements.append(None)
             continue
         band = read_band(box, half)
         displacement = transposed_in_box(decoder_head, later_features(i, band), _shifted(box, band))
@@ -256,16 +272,31 @@ def moved_in_boxes(
             displacement = displacement + _basis_in_box(
                 basis, first[i : i + 1], later_inputs[i], box
             )
+        displacements.append(displacement)
+    return BoxedFields(first, boxes, displacements, later_inputs.shape[1])
+
+
+def warp_in_boxes(fields: BoxedFields, gains: torch.Tensor | None = None) -> MovedFrames:
+    """Frames 1.. as frame 0 moved by the displacements of ``fields``, times ``gains`` [B, T']
+    when given; each heart inside its own box."""
+    first = fields.first
+    foreground: list[torch.Tensor | None] = []
+    for i, (box, displacement) in enumerate(zip(fields.boxes, fields.displacements, strict=True)):
+        if box is None or displacement is None:
+            foreground.append(None)
+            continue
         if gains is not None:
             displacement = displacement * gains[i].float()[:, None, None, None, None]
         inside = first[i, 1:][(slice(None), *box)].float()
         foreground.append(
             functional.grid_sample(
-                inside[None].expand(t, *inside.shape),
+                inside[None].expand(fields.n_later, *inside.shape),
                 _sampling_grid(displacement),
                 mode="bilinear",
                 padding_mode="border",
                 align_corners=False,
             )
         )
-    return MovedFrames(boxes, foreground, tuple(first.shape[2:]), first.shape[1], t, first.device)
+    grid = tuple(first.shape[2:])
+    n_labels = first.shape[1]
+    return MovedFrames(fields.boxes, foreground, grid, n_labels, fields.n_later, first.device)

@@ -26,11 +26,10 @@ from tqdm.auto import tqdm
 
 from cardio_explorer.engine.cheart.baseline import PCABaseline
 from cardio_explorer.engine.cheart.data import SequenceSet
+from cardio_explorer.engine.cheart.draws import frame0_latents, group_motion_codes, prior_draw
 from cardio_explorer.engine.cheart.inference import (
     decode_from_z,
     encode_ed,
-    frame0_latents,
-    prior_draw,
     sequence_phenotypes,
 )
 from cardio_explorer.engine.cheart.model import CHeartModel
@@ -56,7 +55,7 @@ class EvaluationSettings:
     generation_surface_every: int = 4
     baseline_components: int | None = None
     seed: int = 0
-    calibrate: bool = True  # completion of a motion-code model (engine/cheart/calibration.py)
+    calibrate: bool = True  # a motion-code model's sequences (engine/cheart/calibration.py)
 
     def __post_init__(self) -> None:
         if self.n_generated < 1:
@@ -218,7 +217,15 @@ def evaluate_cheart(
         if picked is not None:
             components.extend(prior.groups[k] for k in picked)
         z0 = frame0_latents(model, draw, same, picked)
-        generated = decode_from_z(model, z0, same, motion_noise=draw.motion)[0]
+        codes = group_motion_codes(model, draw, same, picked)
+        generated = decode_from_z(
+            model,
+            z0,
+            same,
+            motion_noise=draw.motion,
+            calibrate=settings.calibrate,
+            motion_codes=codes,
+        )[0]
         exposed["generated"].extend(sequence_exposed_fractions(g) for g in generated)
         samples = [_Scores(g, real, spacing, settings.generation_surface_every) for g in generated]
         gen_mean.append(np.array([[s.dice, s.hd, s.assd] for s in samples]))

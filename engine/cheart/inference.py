@@ -15,16 +15,21 @@ from typing import Any
 import numpy as np
 import torch
 
-from cardio_explorer.engine.cheart.calibration import calibrated_completion
+from cardio_explorer.engine.cheart.calibration import calibrated_sequences
 from cardio_explorer.engine.cheart.conditions import (
     parse_conditions,
     parse_sex,
     with_condition,
 )
 from cardio_explorer.engine.cheart.data import to_model_grid
+from cardio_explorer.engine.cheart.draws import (
+    drawn_components,
+    frame0_latents,
+    group_motion_codes,
+    prior_draw,
+)
 from cardio_explorer.engine.cheart.groups import group_components
 from cardio_explorer.engine.cheart.model import CHeartModel
-from cardio_explorer.engine.cheart.motion_code import N_DESCRIPTORS
 from cardio_explorer.engine.device import autocast
 from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.metrics.phenotypes import measure_phenotypes
@@ -84,21 +89,24 @@ def labels_on_device(
     first_frames: torch.Tensor | None = None,
     motion_noise: torch.Tensor | None = None,
     calibrate: bool = True,
+    motion_codes: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One decoder batch: frame-0 latents [B, z] on the device -> (uint8 labels
     [B, T, D, H, W], latents [B, T, z]), both left on the model's device.
 
     ``first_frames``: labels [B, D, H, W] on the model grid that a motion model moves (the
     given ED in completion); None moves the decoded frame 0. ``motion_noise`` [B, m]: standard
-    normals that draw a model's motion code from its prior (None: the prior's mean). A
-    motion-code model completes given frames calibrated (engine/cheart/calibration.py) unless
-    ``calibrate`` is False."""
+    normals that draw a model's motion code from its prior (None: the prior's mean);
+    ``motion_codes`` [B, m]: the codes themselves (from a group's motion prior). A
+    motion-code model's sequences are calibrated to eject what the code says
+    (engine/cheart/calibration.py) unless ``calibrate`` is False."""
     with torch.inference_mode(), autocast(model.device):
         c = _condition_tensor(model, conditions)
-        completing = first_frames is not None and motion_noise is None
-        if calibrate and completing and model.net.motion_code is not None:
-            return calibrated_completion(model.net, z0, c, first_frames)
-        out = model.net.generate(z0, c, source=first_frames, motion_noise=motion_noise)
+        if calibrate and model.net.motion_code is not None:
+            return calibrated_sequences(model.net, z0, c, first_frames, motion_noise, motion_codes)
+        out = model.net.generate(
+            z0, c, source=first_frames, motion_noise=motion_noise, motion_code=motion_codes
+        )
         return out.labels(), out.latents.float()
 
 
@@ -109,11 +117,13 @@ def decode_from_z(
     first_frames: np.ndarray | None = None,
     motion_noise: np.ndarray | None = None,
     calibrate: bool = True,
+    motion_codes: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Frame-0 latents [B, z] + conditions -> (labels [B, T, D, H, W], latents [B, T, z]);
     ``first_frames`` as in ``labels_on_device`` (uint8 [B, D, H, W]); ``motion_noise`` [B, m]
     (a draw's ``motion``) samples a motion-code model's motion, None takes its prior's mean;
-    ``calibrate`` as in ``labels_on_device``."""
+    ``calibrate`` as in ``labels_on_device``; ``motion_codes`` [B, m] the codes themselves
+    (``draws.group_motion_codes``), used instead of ``motion_noise``."""
     if isinstance(z0, torch.Tensor):
         z0 = z0.to(device=model.device, dtype=torch.float32)
     else:
@@ -125,15 +135,23 @@ def decode_from_z(
         if first_frames is not None:
             first = torch.from_numpy(np.asarray(first_frames[start : start + len(part)]))
             first = first.to(device=model.device, dtype=torch.int64)
-        noise = None
-        if motion_noise is not None and model.net.motion_code is not None:
-            noise = torch.from_numpy(np.asarray(motion_noise[start : start + len(part)]))
-            noise = noise.to(device=model.device, dtype=torch.float32)
+        noise = codes = None
+        if model.net.motion_code is not None:
+            noise = _part(motion_noise, start, len(part), model.device)
+            codes = _part(motion_codes, start, len(part), model.device)
         z = z0[start : start + len(part)]
-        lab, lat = labels_on_device(model, z, part, first, noise, calibrate)
+        lab, lat = labels_on_device(model, z, part, first, noise, calibrate, codes)
         labels.append(lab.cpu().numpy())
         latents.append(lat.cpu().numpy())
     return np.concatenate(labels), np.concatenate(latents)
+
+
+def _part(
+    values: np.ndarray | None, start: int, n: int, device: torch.device
+) -> torch.Tensor | None:
+    if values is None:
+        return None
+    return torch.from_numpy(np.asarray(values[start : start + n], dtype=np.float32)).to(device)
 
 
 def encode_ed(
@@ -166,68 +184,6 @@ def complete_sequence(
     return _results(model, labels, latents, [c], [on_grid.affine], [None], name)[0]
 
 
-def prior_samples(n: int, z_dim: int, seed: int | None) -> np.ndarray:
-    """z ~ N(0, I) [n, z_dim], reproducible for a seed (the same on CPU and CUDA)."""
-    generator = torch.Generator().manual_seed(int(seed)) if seed is not None else None
-    return torch.randn(n, z_dim, generator=generator).numpy()
-
-
-@dataclass(frozen=True)
-class PriorDraw:
-    """The randomness of ``n`` generated hearts: standard normals [n, z], uniforms [n] that
-    pick the fitted prior's mixture component (unused without a fitted prior), and standard
-    normals [n, m] that draw a motion-code model's motion (m = 0 without one)."""
-
-    noise: np.ndarray
-    uniforms: np.ndarray
-    motion: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.noise)
-
-    def subset(self, start: int, stop: int) -> PriorDraw:
-        """Draws ``start:stop``."""
-        return PriorDraw(self.noise[start:stop], self.uniforms[start:stop], self.motion[start:stop])
-
-    def repeated(self, times: int) -> PriorDraw:
-        """Every draw ``times`` times in a row (a sweep keeps one individual)."""
-        return PriorDraw(
-            *(np.repeat(x, times, axis=0) for x in (self.noise, self.uniforms, self.motion))
-        )
-
-
-def prior_draw(model: CHeartModel, n: int, seed: int | None) -> PriorDraw:
-    """``n`` draws, reproducible for a seed (the motion normals from a stream of their own,
-    so a model without a motion code draws the hearts it drew before)."""
-    noise = prior_samples(n, model.config.z_dim, seed)
-    rng = np.random.default_rng(None if seed is None else [int(seed), 1])
-    motion_rng = np.random.default_rng(None if seed is None else [int(seed), 2])
-    width = N_DESCRIPTORS if model.config.motion_code else 0
-    motion = motion_rng.standard_normal((n, width)).astype(np.float32)
-    return PriorDraw(noise, rng.random(n), motion)
-
-
-def frame0_latents(
-    model: CHeartModel,
-    draw: PriorDraw,
-    conditions: Sequence[Conditions],
-    components: np.ndarray | None = None,
-) -> np.ndarray:
-    """Frame-0 latents [n, z] of draws at conditions (one per draw): the model's fitted prior
-    p(z0 | c) when it has one (engine/cheart/prior.py), else z = the normals (N(0, I)).
-
-    ``components``: mixture components to use (a sweep keeps an individual's); None picks them
-    from the draws' uniforms at these conditions.
-    """
-    prior = model.prior
-    if prior is None:
-        return draw.noise
-    matrix = model.stats.matrix(conditions)
-    if components is None:
-        components = prior.choose(draw.uniforms, matrix)
-    return prior.sample(draw.noise, matrix, components)
-
-
 def generate_sequences(
     model: CHeartModel,
     conditions: Conditions | dict[str, Any],
@@ -243,8 +199,11 @@ def generate_sequences(
         raise CardioInputError("n_samples", f"must be at least 1, got {n_samples}")
     components = group_components(model, group, int(n_samples))
     draw = prior_draw(model, int(n_samples), seed)
-    z = frame0_latents(model, draw, [c] * int(n_samples), components)
-    labels, latents = decode_from_z(model, z, [c] * int(n_samples), motion_noise=draw.motion)
+    same = [c] * int(n_samples)
+    components = drawn_components(model, draw, same, components)
+    z = frame0_latents(model, draw, same, components)
+    codes = group_motion_codes(model, draw, same, components)
+    labels, latents = decode_from_z(model, z, same, motion_noise=draw.motion, motion_codes=codes)
     affine = model.grid_affine()
     seeds = [seed] * int(n_samples)
     return _results(
@@ -284,16 +243,16 @@ def condition_sweep(
             components = model.prior.choose(draw.uniforms, model.stats.matrix([base]))
         repeated = draw.repeated(len(swept))
         motion = repeated.motion
-        z0 = frame0_latents(
-            model, repeated, swept, None if components is None else components.repeat(len(swept))
-        )
+        picked = None if components is None else components.repeat(len(swept))
+        z0 = frame0_latents(model, repeated, swept, picked)
+        codes = group_motion_codes(model, repeated, swept, picked)
     else:
         z = np.asarray(z, dtype=np.float32).reshape(-1)
         if z.shape[0] != model.config.z_dim:
             raise CardioInputError("z", f"expected {model.config.z_dim} values, got {z.shape[0]}")
         z0 = np.repeat(z[None], len(swept), axis=0)
-        motion = None
-    labels, latents = decode_from_z(model, z0, swept, motion_noise=motion)
+        motion = codes = None
+    labels, latents = decode_from_z(model, z0, swept, motion_noise=motion, motion_codes=codes)
     affine = model.grid_affine()
     return _results(
         model, labels, latents, swept, [affine] * len(swept), [seed] * len(swept), f"{name} sweep"
@@ -358,8 +317,11 @@ def population_curves(
         for value in values:
             c = with_condition(start, name, value)
             warnings.extend(w for w in model.stats.out_of_range(c) if w not in warnings)
-            z0 = frame0_latents(model, draw, [c] * len(draw), components)
-            labels, _ = decode_from_z(model, z0, [c] * len(draw), motion_noise=draw.motion)
+            same = [c] * len(draw)
+            picked = drawn_components(model, draw, same, components)
+            z0 = frame0_latents(model, draw, same, picked)
+            codes = group_motion_codes(model, draw, same, picked)
+            labels, _ = decode_from_z(model, z0, same, motion_noise=draw.motion, motion_codes=codes)
             affine = model.grid_affine()
             table = [sequence_phenotypes(LabelVolume(data=seq, affine=affine)) for seq in labels]
             for p in PHENOTYPE_NAMES:

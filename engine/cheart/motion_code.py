@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -55,6 +56,16 @@ def motion_descriptors(labels: torch.Tensor) -> torch.Tensor:
     smallest = volumes.min(dim=1).values
     ratio = torch.log((smallest + _VOXELS_FLOOR) / (volumes[:, 0] + _VOXELS_FLOOR))
     return (ratio - _LOG_RATIO_MEAN) / _LOG_RATIO_SD
+
+
+def sequence_motion_codes(labels: np.ndarray, chunk: int = 16) -> np.ndarray:
+    """Motion codes [N, 2] of integer label sequences [N, T, D, H, W] (numpy), a chunk at a
+    time (the whole set as one tensor would hold a byte per voxel of every frame again)."""
+    codes = [
+        motion_descriptors(torch.from_numpy(np.ascontiguousarray(labels[i : i + chunk])))
+        for i in range(0, len(labels), chunk)
+    ]
+    return torch.cat(codes).numpy()
 
 
 def ejection_fractions(code: torch.Tensor) -> torch.Tensor:

@@ -244,12 +244,16 @@ class CHeartNet(nn.Module):
         conditions: torch.Tensor,
         sequence: torch.Tensor | None = None,
         noise: torch.Tensor | None = None,
+        code: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-        """(motion code [B, 2] or None without one, the prior's NLL of it or None): the
-        sequence's own descriptors when its labels [B, T, D, H, W] are given (training), else
-        the prior p(m | z0, c): its mean, or mean + std x ``noise`` [B, 2] (generation)."""
+        """(motion code [B, 2] or None without one, the prior's NLL of it or None): ``code``
+        when given (drawn elsewhere: a group's motion prior), the sequence's own descriptors
+        when its labels [B, T, D, H, W] are given (training), else the prior p(m | z0, c): its
+        mean, or mean + std x ``noise`` [B, 2] (generation)."""
         if self.motion_code is None:
             return None, None
+        if code is not None:
+            return code.float().to(z0.device), None
         # The prior only predicts: its gradient must not reshape z0 or the condition code.
         code = self.conditions(conditions).detach()
         mu_p, logvar_p = self.motion_code.prior_of(z0.detach(), code)
@@ -264,11 +268,12 @@ class CHeartNet(nn.Module):
         """Latents [B, T, z] -> label logits [B, T, C, D, H, W], all frames as one decoder
         batch."""
         b, t, _ = latents.shape
-        logits = self.decoder(self._decoder_input(latents, conditions))
+        logits = self.decoder(self.decoder_input(latents, conditions))
         return logits.view(b, t, *logits.shape[1:])
 
-    def _decoder_input(self, latents: torch.Tensor, conditions: torch.Tensor) -> torch.Tensor:
-        # [B * T, z + k]: every frame's latent beside its sequence's condition code.
+    def decoder_input(self, latents: torch.Tensor, conditions: torch.Tensor) -> torch.Tensor:
+        """Latents [B, T, z] -> decoder inputs [B * T, z + k]: every frame's latent beside its
+        sequence's condition code."""
         b, t, _ = latents.shape
         code = self.conditions(conditions)
         code = code[:, None, :].expand(b, t, code.shape[1])
@@ -283,17 +288,14 @@ class CHeartNet(nn.Module):
         source: torch.Tensor | None,
         boxed: bool = False,
         motion: torch.Tensor | None = None,
-        gain_scale: torch.Tensor | None = None,
     ) -> CHeartOutput:
         if not self.config.motion:
             return CHeartOutput(self.decode(latents, conditions), mu, logvar, latents)
         b, t, _ = latents.shape
-        inputs = self._decoder_input(latents, conditions)
+        inputs = self.decoder_input(latents, conditions)
         gains = None
         if motion is not None and self.motion_code is not None:
             gains = self.motion_code.displacement_gains(motion, t - 1)  # [B, T - 1]
-            if gain_scale is not None:
-                gains = gains * gain_scale.to(gains)[:, None]
         if boxed:  # generation: the same frames, computed where they can differ from background
             frame0_logits, source, moved = boxed_frames(self, inputs, b, t, source, gains)
             return CHeartOutput(None, mu, logvar, latents, frame0_logits, source, None, moved)
@@ -325,22 +327,22 @@ class CHeartNet(nn.Module):
         source: torch.Tensor | None = None,
         boxed: bool = True,
         motion_noise: torch.Tensor | None = None,
-        gain_scale: torch.Tensor | None = None,
+        motion_code: torch.Tensor | None = None,
     ) -> CHeartOutput:
         """Sequence from a given frame-0 latent (prior sample or posterior mean); with motion,
         ``source`` (labels [B, D, H, W] on the grid) is the frame the displacements move, by
         default the decoded frame 0. ``boxed``: compute the displacements inside each heart's
         box only (``displacement`` is then None; the moved frames are the full-grid path's).
         ``motion_noise`` [B, m]: a motion code drawn from its prior (None: the prior's mean);
-        ``gain_scale`` [B] multiplies a motion code's displacement gains (calibration)."""
+        ``motion_code`` [B, m]: the code itself (drawn from a group's motion prior)."""
         # fp32 even under bf16 autocast: casting the LSTM's weights to bf16 at each of the
         # 19 steps cost more than these [B, 64] products (1.4 ms against 0.5 ms per sequence).
         with torch.autocast(z0.device.type, enabled=False):
             z0, conditions = z0.float(), conditions.float()
-            motion, _ = self.motion_of(z0, conditions, noise=motion_noise)
+            motion, _ = self.motion_of(z0, conditions, noise=motion_noise, code=motion_code)
             latents = self.unroll(z0, conditions, n_frames, motion)
         zeros = torch.zeros_like(z0)
-        return self._output(latents, conditions, z0, zeros, source, boxed, motion, gain_scale)
+        return self._output(latents, conditions, z0, zeros, source, boxed, motion)
 
     def forward(
         self,

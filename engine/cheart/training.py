@@ -23,7 +23,7 @@ from cardio_explorer.engine.cheart.config import LEAN, CHeartConfig
 from cardio_explorer.engine.cheart.data import SequenceSet, load_sequences
 from cardio_explorer.engine.cheart.loss import CHeartLoss, cheart_loss
 from cardio_explorer.engine.cheart.model import CHeartModel, load_model, prepare_for_inference
-from cardio_explorer.engine.cheart.motion_code import parameter_groups
+from cardio_explorer.engine.cheart.motion_code import parameter_groups, sequence_motion_codes
 from cardio_explorer.engine.cheart.network import CHeartNet, save_cheart
 from cardio_explorer.engine.cheart.options import EpochRecord, TrainOptions, TrainResult
 from cardio_explorer.engine.cheart.prior import prior_for_sequences
@@ -290,8 +290,17 @@ def _with_fitted_prior(path: Path, train: SequenceSet, device: torch.device) -> 
     """Fit p(z0 | c) to the training subjects under the best model, store it in ``path``."""
     model = load_model(path, device)
     try:
+        codes = None
+        if model.config.motion_code:
+            codes = sequence_motion_codes(train.labels)
         model.prior = prior_for_sequences(
-            model.net, model.stats, train.labels[:, 0], train.conditions, train.groups, device
+            model.net,
+            model.stats,
+            train.labels[:, 0],
+            train.conditions,
+            train.groups,
+            device,
+            codes,
         )
     except CardioInputError as error:
         log.warning("no latent prior (generation samples z ~ N(0, I)): %s", error)

@@ -21,12 +21,11 @@ from typing import Any
 import numpy as np
 
 from cardio_explorer.engine.cheart.conditions import CONDITION_NAMES, NUMERIC, parse_sex
+from cardio_explorer.engine.cheart.draws import frame0_latents, group_motion_codes, prior_draw
 from cardio_explorer.engine.cheart.groups import group_index, model_groups, parse_group
 from cardio_explorer.engine.cheart.inference import (
     decode_from_z,
     end_systolic_frame,
-    frame0_latents,
-    prior_draw,
     sequence_phenotypes,
 )
 from cardio_explorer.engine.cheart.model import CHeartModel
@@ -251,7 +250,7 @@ class SequenceWork:
         """Every seed of the unit decoded in one batch; the wanted ones made ready to write."""
         p, model = self.plan, self.model
         c = p.conditions[unit]
-        z, motion, groups = [], [], []
+        z, motion, codes, groups = [], [], [], []
         asked = group_index(model, p.group(unit))
         for seed in p.seeds:
             draw = prior_draw(model, 1, seed)
@@ -261,10 +260,15 @@ class SequenceWork:
             components = None if index is None else np.array([index])
             z.append(frame0_latents(model, draw, [c], components))
             motion.append(draw.motion)
+            codes.append(group_motion_codes(model, draw, [c], components))
             # the component used names the case's group; a model without groups: NOR, as before
             groups.append("NOR" if index is None else model_groups(model)[index])
         labels, _ = decode_from_z(
-            model, np.concatenate(z), [c] * len(p.seeds), motion_noise=np.concatenate(motion)
+            model,
+            np.concatenate(z),
+            [c] * len(p.seeds),
+            motion_noise=np.concatenate(motion),
+            motion_codes=None if codes[0] is None else np.concatenate(codes),
         )
         out = []
         for k, index in enumerate(self.cases_of(unit)):

@@ -66,6 +66,9 @@ class TinyUNet(nn.Module):
         return self.head(x)
 
 
+LR_SCHEDULES = ("constant", "cosine")
+
+
 @dataclass(frozen=True)
 class SegmenterSettings:
     """Training settings of the judge segmenter.
@@ -79,19 +82,29 @@ class SegmenterSettings:
     lr: float = 2e-3
     base: int = 16
     seed: int = 0
+    # "cosine" anneals the rate to zero over the steps: a constant rate leaves the last weights
+    # wherever the last noisy batches put them (README, issue 22)
+    lr_schedule: str = "constant"
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch_size < 2:
             raise CardioInputError(
                 "segmenter settings", "need at least 1 step and a batch size of at least 2"
             )
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise CardioInputError(
+                "learning-rate schedule",
+                f"{self.lr_schedule!r} is unknown; choose one of {', '.join(LR_SCHEDULES)}",
+            )
 
 
 class SegmenterFit(NamedTuple):
-    """The trained segmenter and its mean training loss per pass over the data."""
+    """The trained segmenter, its mean training loss per pass over the data and the learning
+    rate its last step took."""
 
     model: TinyUNet
     losses: list[float]
+    last_lr: float
 
 
 def _soft_dice_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -118,6 +131,9 @@ def train_segmenter(
     torch.manual_seed(settings.seed)
     model = TinyUNet(n_labels, settings.base, depth).to(device).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
+    schedule = None
+    if settings.lr_schedule == "cosine":
+        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, settings.steps)
     labels_all = torch.from_numpy(slices.labels)
     images_all = torch.from_numpy(slices.images)
     batch = min(settings.batch_size, len(slices))
@@ -138,14 +154,17 @@ def train_segmenter(
             loss = functional.cross_entropy(logits, labels) + _soft_dice_loss(logits, labels)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            last_lr = optimizer.param_groups[0]["lr"]
             optimizer.step()
+            if schedule is not None:
+                schedule.step()
             total, count, step = total + float(loss.detach()), count + 1, step + 1
             bar.update(1)
         losses.append(total / max(count, 1))
         bar.set_postfix(loss=f"{losses[-1]:.3f}")
         epoch += 1
     bar.close()
-    return SegmenterFit(model.eval(), losses)
+    return SegmenterFit(model.eval(), losses, last_lr)
 
 
 @torch.inference_mode()

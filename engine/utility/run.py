@@ -47,6 +47,7 @@ class UtilitySettings:
     batch_size: int = 16
     lr: float = 2e-3
     base: int = 16
+    lr_schedule: str = "cosine"
     seeds: tuple[int, ...] = (0, 1, 2)
     synthesis: SynthesisSettings = field(default_factory=SynthesisSettings)
     augment: AugmentSettings = field(default_factory=AugmentSettings)
@@ -59,7 +60,9 @@ class UtilitySettings:
 
     def segmenter(self, seed: int) -> SegmenterSettings:
         """The segmenter settings of one seed (the same for every arm)."""
-        return SegmenterSettings(self.steps, self.batch_size, self.lr, self.base, seed)
+        return SegmenterSettings(
+            self.steps, self.batch_size, self.lr, self.base, seed, self.lr_schedule
+        )
 
 
 def evaluate_utility(
@@ -172,6 +175,7 @@ def evaluate_utility(
             "steps": settings.steps,
             "batch_size": settings.batch_size,
             "lr": settings.lr,
+            "lr_schedule": settings.lr_schedule,
             "seeds": list(settings.seeds),
             "grid": f"{settings.seg_size} x {settings.seg_size}, scored on the "
             f"{settings.size} x {settings.size} grid at {settings.spacing_mm} mm",

@@ -183,10 +183,11 @@ def test_bad_config_and_data_are_one_line_errors(cohort, tmp_path, capsys):
 
 def test_bench_measures_generation_on_cpu():
     results = bench_cheart.measure(torch.device("cpu"), repeats=1)
-    assert len(results) == 1
+    # the bundled model has a motion code: calibrated (the default) and uncalibrated
+    assert len(results) == 2
     assert results[0].target_ms == bench_cheart.CPU_TARGET_MS
-    assert results[0].median_ms > 0
-    assert "20 frames" in results[0].name
+    assert all(r.median_ms > 0 and "20 frames" in r.name for r in results)
+    assert "uncalibrated" in results[1].name
 
 
 def test_bench_widths_times_each_width_on_one_heart_sized_box():

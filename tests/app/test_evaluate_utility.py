@@ -120,6 +120,7 @@ def _finite(x) -> bool:
 def test_report_has_every_arm_seed_group_and_delta_per_test_set(report):
     _, r = report
     assert set(r["test_sets"]) == {"acdc-held-out", "centre2"}
+    assert r["segmenter"]["lr_schedule"] == "cosine"
     held = r["test_sets"]["acdc-held-out"]
     # held-out part only: one subject per group, ED + ES each
     assert held["groups"] == {"NOR": 1, "DCM": 1, "HCM": 1, "MINF": 1, "ARV": 1}

@@ -11,7 +11,8 @@ from synthesize_helpers import synthesize_sequences as synthesize
 from tiny_models import tiny_cheart_checkpoint
 
 from cardio_explorer.app.cli import main
-from cardio_explorer.engine.cheart.inference import generate_sequences, prior_draw
+from cardio_explorer.engine.cheart.draws import prior_draw
+from cardio_explorer.engine.cheart.inference import generate_sequences
 from cardio_explorer.engine.cheart.model import load_model
 from cardio_explorer.engine.io.acdc import read_info_cfg
 from cardio_explorer.engine.io.nifti import read_label_volume

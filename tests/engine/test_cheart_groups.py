@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from tiny_models import grouped_prior
 
+from cardio_explorer.engine.cheart.draws import frame0_latents, prior_draw
 from cardio_explorer.engine.cheart.groups import (
     GROUP_CHOICES,
     group_index,
@@ -17,10 +18,8 @@ from cardio_explorer.engine.cheart.groups import (
 )
 from cardio_explorer.engine.cheart.inference import (
     condition_sweep,
-    frame0_latents,
     generate_sequences,
     population_curves,
-    prior_draw,
 )
 from cardio_explorer.engine.cheart.prior import fit_latent_prior
 from cardio_explorer.engine.cheart.toy import random_model

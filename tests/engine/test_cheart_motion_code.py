@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from cardio_explorer.engine.cheart.calibration import calibrated_completion, lv_ejection_fractions
+from cardio_explorer.engine.cheart.calibration import calibrated_sequences, lv_ejection_fractions
 from cardio_explorer.engine.cheart.config import TINY
 from cardio_explorer.engine.cheart.loss import cheart_loss
 from cardio_explorer.engine.cheart.motion_code import (
@@ -160,7 +160,7 @@ def test_lv_ejection_fractions_of_labels():
     assert fractions[1].item() == 0.0
 
 
-def test_calibrated_completion_ejects_closer_to_what_the_code_says():
+def test_calibrated_sequences_ejects_closer_to_what_the_code_says():
     torch.manual_seed(4)
     net = CHeartNet(MOTION.with_changes(motion_code=True)).eval()
     labels = _box_sequences([False, False])
@@ -171,7 +171,7 @@ def test_calibrated_completion_ejects_closer_to_what_the_code_says():
         motion, _ = net.motion_of(z0, conditions)
         wanted = ejection_fractions(motion)[:, 0]
         plain = lv_ejection_fractions(net.generate(z0, conditions, source=labels[:, 0]).labels())
-        calibrated, latents = calibrated_completion(net, z0, conditions, labels[:, 0])
+        calibrated, latents = calibrated_sequences(net, z0, conditions, labels[:, 0])
     assert torch.equal(calibrated[:, 0], labels[:, 0].byte())  # the given ED stays
     assert latents.shape == (2, MOTION.n_frames, MOTION.z_dim)
     error = (lv_ejection_fractions(calibrated) - wanted).abs()

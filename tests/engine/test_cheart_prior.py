@@ -8,12 +8,8 @@ import numpy as np
 import pytest
 
 from cardio_explorer.engine.cheart.config import TINY
-from cardio_explorer.engine.cheart.inference import (
-    condition_sweep,
-    frame0_latents,
-    generate_sequences,
-    prior_draw,
-)
+from cardio_explorer.engine.cheart.draws import frame0_latents, prior_draw
+from cardio_explorer.engine.cheart.inference import condition_sweep, generate_sequences
 from cardio_explorer.engine.cheart.model import load_model
 from cardio_explorer.engine.cheart.prior import LatentPrior, fit_latent_prior
 from cardio_explorer.engine.cheart.toy import random_model, toy_subjects
@@ -134,3 +130,35 @@ def test_a_sweep_moves_the_prior_mean_with_the_condition(model_with_prior, subje
     step = model.stats.matrix([sweep[1].conditions]) - model.stats.matrix([sweep[0].conditions])
     moved = sweep[1].latents[0] - sweep[0].latents[0]
     np.testing.assert_allclose(moved, (step @ model.prior.weights.T)[0], atol=1e-4)
+
+
+def test_the_motion_part_recovers_each_groups_contraction_and_round_trips():
+    """p(m | c, g): group B contracts more (m lower) than A; the fit recovers the intercepts,
+    the shared weights and the spread, draws follow the chosen component, and the checkpoint
+    dict keeps it (issue 19)."""
+    z, c, groups, _ = _population()
+    rng = np.random.default_rng(5)
+    weights = np.array([[0.5, 0, 0, 0, 0], [0, 0.3, 0, 0, 0]])
+    intercept = {"A": np.array([1.0, 0.5]), "B": np.array([-1.0, -0.5])}
+    codes = (
+        c @ weights.T + np.stack([intercept[g] for g in groups]) + 0.2 * rng.normal(size=(600, 2))
+    )
+    prior = fit_latent_prior(z, c, groups, codes)
+    np.testing.assert_allclose(prior.motion.weights, weights, atol=0.05)
+    np.testing.assert_allclose(prior.motion.intercepts, [[1.0, 0.5], [-1.0, -0.5]], atol=0.05)
+    np.testing.assert_allclose(
+        np.abs(np.diagonal(prior.motion.factors, axis1=1, axis2=2)), 0.2, rtol=0.25
+    )
+    cond = np.zeros((300, K))
+    drawn = prior.motion_codes(rng.normal(size=(300, 2)), cond, np.ones(300, dtype=int))
+    np.testing.assert_allclose(drawn.mean(axis=0), [-1.0, -0.5], atol=0.05)
+    again = LatentPrior.from_dict(prior.to_dict(), Z, K)
+    np.testing.assert_allclose(again.motion.factors, prior.motion.factors)
+    assert fit_latent_prior(z, c, groups).motion_codes(drawn, cond, np.zeros(300, int)) is None
+    with pytest.raises(CardioInputError, match="malformed"):
+        LatentPrior.from_dict(prior.to_dict() | {"motion": {"weights": [[0.0] * K] * 2}}, Z, K)
+    bad_groups = prior.to_dict() | {"motion": prior.motion.to_dict() | {"intercepts": [[0, 0]]}}
+    with pytest.raises(CardioInputError, match="motion prior shapes"):
+        LatentPrior.from_dict(bad_groups, Z, K)
+    with pytest.raises(CardioInputError, match="motion prior"):
+        fit_latent_prior(z, c, groups, codes[:, :1])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -86,6 +88,23 @@ def test_inputs_are_checked(subjects):
         evaluate_fidelity(LookupGenerator(INTENSITY), subjects, [], FidelitySettings(), CPU)
     with pytest.raises(CardioInputError, match="--style"):
         FidelitySettings(style="mean")
+
+
+def test_cosine_schedule_anneals_the_rate_and_unknown_schedules_are_refused(subjects):
+    from cardio_explorer.engine.spade.data import collect_image_label_slices
+    from cardio_explorer.engine.spade.segmenter import train_segmenter
+
+    slices = collect_image_label_slices(subjects[:2])
+    steps = dict(steps=8, batch_size=4, lr=3e-3, base=4)
+    constant = train_segmenter(slices, SegmenterSettings(**steps), CPU)
+    cosine = train_segmenter(slices, SegmenterSettings(**steps, lr_schedule="cosine"), CPU)
+    assert constant.last_lr == pytest.approx(3e-3)
+    # the last of 8 steps takes lr (1 + cos(7 pi / 8)) / 2, 4 % of the start
+    assert cosine.last_lr == pytest.approx(3e-3 * (1 + math.cos(7 * math.pi / 8)) / 2)
+    first = next(iter(constant.model.parameters()))
+    assert not torch.equal(first, next(iter(cosine.model.parameters())))
+    with pytest.raises(CardioInputError, match="'linear' is unknown"):
+        SegmenterSettings(lr_schedule="linear")
 
 
 def test_tiny_unet_shapes():

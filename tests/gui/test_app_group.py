@@ -8,7 +8,7 @@ import pytest
 from app_harness import open_window, settle, tiny_checkpoints
 
 from cardio_explorer.app.gui.controllers.tooltips import GROUP_TIP, NO_GROUPS_TIP
-from cardio_explorer.engine.cheart.inference import frame0_latents, prior_draw
+from cardio_explorer.engine.cheart.draws import frame0_latents, prior_draw
 
 pytestmark = pytest.mark.gui
 
