@@ -43,7 +43,7 @@ class UtilitySettings:
     size: int = 128
     spacing_mm: float = 1.5
     seg_size: int = 96
-    steps: int = 240
+    steps: int = 600
     batch_size: int = 16
     lr: float = 2e-3
     base: int = 16
