@@ -41,6 +41,21 @@ MIN_PER_GROUP = 5
 _SHRINKAGE = 0.3
 
 
+def _draw(
+    weights: np.ndarray,
+    intercepts: np.ndarray,
+    factors: np.ndarray,
+    noise: np.ndarray,
+    conditions: np.ndarray,
+    components: np.ndarray,
+) -> np.ndarray:
+    """Draws [N, d] of a linear-Gaussian law (``_linear_gaussian``'s parameters) from standard
+    normals [N, d], conditions [N, k] and each draw's group component [N]."""
+    mean = conditions @ weights.T + intercepts[components]
+    spread = np.einsum("nij,nj->ni", factors[components], noise)
+    return (mean + spread).astype(np.float32)
+
+
 @dataclass(frozen=True)
 class GroupMotionPrior:
     """p(m | c, g) of a motion-code model: per group a Gaussian over the motion code (LV and
@@ -61,9 +76,8 @@ class GroupMotionPrior:
         """Motion codes [N, 2] from standard normals [N, 2], conditions [N, k], components [N]."""
         noise = np.asarray(noise, dtype=np.float64).reshape(len(components), -1)
         components = np.asarray(components, dtype=np.int64)
-        mean = np.asarray(conditions, np.float64) @ self.weights.T + self.intercepts[components]
-        spread = np.einsum("nij,nj->ni", self.factors[components], noise)
-        return (mean + spread).astype(np.float32)
+        conditions = np.asarray(conditions, dtype=np.float64)
+        return _draw(self.weights, self.intercepts, self.factors, noise, conditions, components)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able dict (inside the latent prior's)."""
@@ -138,9 +152,7 @@ class LatentPrior:
                 f"expected [{len(noise)}, {self.weights.shape[1]}] and {len(noise)} components, "
                 f"got {conditions.shape} and {components.shape}",
             )
-        mean = conditions @ self.weights.T + self.intercepts[components]
-        spread = np.einsum("nij,nj->ni", self.factors[components], noise)
-        return (mean + spread).astype(np.float32)
+        return _draw(self.weights, self.intercepts, self.factors, noise, conditions, components)
 
     def motion_codes(
         self, noise: np.ndarray, conditions: np.ndarray, components: np.ndarray
