@@ -5,7 +5,11 @@ Usage: python docs/completion_bound.py TRAIN_COHORT TEST_COHORT [TEST_COHORT ...
 manifest.csv); a ridge regression (alpha by generalised cross-validation) from the ED measures
 (LVEDV, RVEDV, LV mass, max wall) and the conditions (age, sex, height, weight, SBP), fitted on
 TRAIN_COHORT, predicts each test cohort's LVESV, RVESV and LVEF; then the same with the
-diagnostic group as well (which completion is not given). With --acdc, a 5-fold cross-validated
+diagnostic group as well (which completion is not given); then the floor of the cohort's own law:
+the cohort draws each heart's LVEF and RVEF from its group and sex with a spread of their own,
+independent of the ED anatomy (engine/cohort/physiology.py, `_draw`), so no predictor from the
+ED frame beats the conditional median ESV/EDV ratio of the true group and sex times the true EDV
+(fitted on TRAIN_COHORT). With --acdc, a 5-fold cross-validated
 ridge from the real ED volumes (log LV, MYO, RV and their ratios) predicts the LVEF of the
 split's training subjects (ACDC gives no age, sex or SBP). Prints markdown tables (README,
 issue 19: the limit the ES-volume targets meet).
@@ -59,7 +63,44 @@ def cohort_table(train: Path, tests: list[Path]) -> list[str]:
                 errors.append(np.abs(model.predict(test[columns].values) - test[target]).mean())
             cells.append(" / ".join(f"{e:.1f}" for e in errors))
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines.append(law_floor_row(fit, [_cohort(folder) for folder in tests]))
     return lines
+
+
+def law_floor_row(fit: pd.DataFrame, tests: list[pd.DataFrame]) -> str:
+    """Markdown row: MAE of the cohort law's oracle, EDV times the median ESV/EDV ratio of the
+    heart's true group and sex (LVEF from the LV ratio)."""
+    ratios = pd.DataFrame(
+        {
+            "lv": fit["lvesv_ml"] / fit["lvedv_ml"],
+            "rv": fit["rvesv_ml"] / fit["rvedv_ml"],
+            "group": fit["group"],
+            "sex": fit["sex"],
+        }
+    )
+    median = ratios.groupby(["group", "sex"])[["lv", "rv"]].median()
+    errors: dict[str, list[float]] = {t: [] for t in TARGETS}
+    arv_exact = []
+    for test in tests:
+        ratio = median.loc[list(zip(test["group"], test["sex"], strict=True))].to_numpy()
+        predicted = {
+            "lvesv_ml": test["lvedv_ml"].to_numpy() * ratio[:, 0],
+            "rvesv_ml": test["rvedv_ml"].to_numpy() * ratio[:, 1],
+            "lvef": 100.0 * (1.0 - ratio[:, 0]),
+        }
+        for target in TARGETS:
+            errors[target].append(float(np.abs(predicted[target] - test[target]).mean()))
+        # The ARV rule (RVEDVi high or RVEF low) ties RVEF to RVEDV, so there the median
+        # ratio is not the floor: count those hearts as predicted exactly.
+        rv_error = np.abs(predicted["rvesv_ml"] - test["rvesv_ml"]).to_numpy()
+        arv_exact.append(float(np.where(test["group"] == "ARV", 0.0, rv_error).mean()))
+    cells = [" / ".join(f"{e:.1f}" for e in errors[t]) for t in TARGETS]
+    rv_cell = " / ".join(f"{e:.1f}" for e in arv_exact)
+    return (
+        "| the cohort law's floor: true EDV x median ESV/EDV of the true group and sex | "
+        + " | ".join(cells)
+        + f" |\n| the same, ARV hearts' RVESV counted as exact | - | {rv_cell} | - |"
+    )
 
 
 def acdc_line(folder: Path, split: Path) -> str:

@@ -61,7 +61,7 @@ def lvef_block(
     }
 
 
-def _least_squares(values: np.ndarray, ages: np.ndarray, male: np.ndarray) -> tuple[float, float]:
+def age_sex_effects(values: np.ndarray, ages: np.ndarray, male: np.ndarray) -> tuple[float, float]:
     """(b per decade, c male - female) of y = a + b age/10 + c male."""
     design = np.column_stack([np.ones_like(ages), ages / 10.0, male])
     coef = np.linalg.lstsq(design, values, rcond=None)[0]
@@ -81,8 +81,8 @@ def effects_block(
     gen_male = np.repeat(male, samples_per_subject)
     out: dict[str, dict[str, dict[str, float | None]]] = {"age": {}, "sex": {}}
     for p in EFFECT_PHENOTYPES:
-        real_age, real_sex = _least_squares(real[p], ages, male)
-        gen_age, gen_sex = _least_squares(generated[p], gen_ages, gen_male)
+        real_age, real_sex = age_sex_effects(real[p], ages, male)
+        gen_age, gen_sex = age_sex_effects(generated[p], gen_ages, gen_male)
         for effect, key, r, g in (
             ("age", f"{p}_per_decade", real_age, gen_age),
             ("sex", f"{p}_male_minus_female", real_sex, gen_sex),
