@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -107,3 +108,26 @@ def group_motion_codes(
         return None
     picked = drawn_components(model, draw, conditions, components)
     return model.prior.motion_codes(draw.motion, model.stats.matrix(conditions), picked)
+
+
+class DrawnHearts(NamedTuple):
+    """What draws become at conditions: their prior components [n] (None without a fitted
+    prior), frame-0 latents [n, z] and motion codes [n, 2] (None: the network's own prior
+    p(m | z0, c) draws the motion from the draws' motion normals)."""
+
+    components: np.ndarray | None
+    z0: np.ndarray
+    motion_codes: np.ndarray | None
+
+
+def drawn_hearts(
+    model: CHeartModel,
+    draw: PriorDraw,
+    conditions: Sequence[Conditions],
+    components: np.ndarray | None = None,
+) -> DrawnHearts:
+    """Components, frame-0 latents and motion codes of draws at conditions (one per draw), the
+    components picked once for both (``components`` as in :func:`frame0_latents`)."""
+    picked = drawn_components(model, draw, conditions, components)
+    z0 = frame0_latents(model, draw, conditions, picked)
+    return DrawnHearts(picked, z0, group_motion_codes(model, draw, conditions, picked))

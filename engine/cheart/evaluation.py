@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 
 from cardio_explorer.engine.cheart.baseline import PCABaseline
 from cardio_explorer.engine.cheart.data import SequenceSet
-from cardio_explorer.engine.cheart.draws import frame0_latents, group_motion_codes, prior_draw
+from cardio_explorer.engine.cheart.draws import drawn_hearts, prior_draw
 from cardio_explorer.engine.cheart.inference import (
     decode_from_z,
     encode_ed,
@@ -213,18 +213,16 @@ def evaluate_cheart(
 
         same = [conditions] * settings.n_generated
         draw = draws.subset(i * settings.n_generated, (i + 1) * settings.n_generated)
-        picked = None if prior is None else prior.choose(draw.uniforms, model.stats.matrix(same))
-        if picked is not None:
-            components.extend(prior.groups[k] for k in picked)
-        z0 = frame0_latents(model, draw, same, picked)
-        codes = group_motion_codes(model, draw, same, picked)
+        hearts = drawn_hearts(model, draw, same)
+        if hearts.components is not None:
+            components.extend(prior.groups[k] for k in hearts.components)
         generated = decode_from_z(
             model,
-            z0,
+            hearts.z0,
             same,
             motion_noise=draw.motion,
             calibrate=settings.calibrate,
-            motion_codes=codes,
+            motion_codes=hearts.motion_codes,
         )[0]
         exposed["generated"].extend(sequence_exposed_fractions(g) for g in generated)
         samples = [_Scores(g, real, spacing, settings.generation_surface_every) for g in generated]

@@ -22,12 +22,7 @@ from cardio_explorer.engine.cheart.conditions import (
     with_condition,
 )
 from cardio_explorer.engine.cheart.data import to_model_grid
-from cardio_explorer.engine.cheart.draws import (
-    drawn_components,
-    frame0_latents,
-    group_motion_codes,
-    prior_draw,
-)
+from cardio_explorer.engine.cheart.draws import drawn_hearts, prior_draw
 from cardio_explorer.engine.cheart.groups import group_components
 from cardio_explorer.engine.cheart.model import CHeartModel
 from cardio_explorer.engine.device import autocast
@@ -192,7 +187,7 @@ def generate_sequences(
     group: str | None = None,
 ) -> list[SequenceResult]:
     """``n_samples`` sequences for one set of conditions, z0 from the prior (see
-    :func:`frame0_latents`) with ``seed``; ``group`` ('NOR', 'DCM', ...) takes that component
+    ``draws.frame0_latents``) with ``seed``; ``group`` ('NOR', 'DCM', ...) takes that component
     of the prior's mixture, None draws it from p(group | conditions)."""
     c = parse_conditions(conditions)
     if int(n_samples) < 1:
@@ -200,10 +195,10 @@ def generate_sequences(
     components = group_components(model, group, int(n_samples))
     draw = prior_draw(model, int(n_samples), seed)
     same = [c] * int(n_samples)
-    components = drawn_components(model, draw, same, components)
-    z = frame0_latents(model, draw, same, components)
-    codes = group_motion_codes(model, draw, same, components)
-    labels, latents = decode_from_z(model, z, same, motion_noise=draw.motion, motion_codes=codes)
+    hearts = drawn_hearts(model, draw, same, components)
+    labels, latents = decode_from_z(
+        model, hearts.z0, same, motion_noise=draw.motion, motion_codes=hearts.motion_codes
+    )
     affine = model.grid_affine()
     seeds = [seed] * int(n_samples)
     return _results(
@@ -244,8 +239,8 @@ def condition_sweep(
         repeated = draw.repeated(len(swept))
         motion = repeated.motion
         picked = None if components is None else components.repeat(len(swept))
-        z0 = frame0_latents(model, repeated, swept, picked)
-        codes = group_motion_codes(model, repeated, swept, picked)
+        hearts = drawn_hearts(model, repeated, swept, picked)
+        z0, codes = hearts.z0, hearts.motion_codes
     else:
         z = np.asarray(z, dtype=np.float32).reshape(-1)
         if z.shape[0] != model.config.z_dim:
@@ -318,10 +313,10 @@ def population_curves(
             c = with_condition(start, name, value)
             warnings.extend(w for w in model.stats.out_of_range(c) if w not in warnings)
             same = [c] * len(draw)
-            picked = drawn_components(model, draw, same, components)
-            z0 = frame0_latents(model, draw, same, picked)
-            codes = group_motion_codes(model, draw, same, picked)
-            labels, _ = decode_from_z(model, z0, same, motion_noise=draw.motion, motion_codes=codes)
+            hearts = drawn_hearts(model, draw, same, components)
+            labels, _ = decode_from_z(
+                model, hearts.z0, same, motion_noise=draw.motion, motion_codes=hearts.motion_codes
+            )
             affine = model.grid_affine()
             table = [sequence_phenotypes(LabelVolume(data=seq, affine=affine)) for seq in labels]
             for p in PHENOTYPE_NAMES:

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from cardio_explorer.engine.cheart.conditions import CONDITION_NAMES, NUMERIC, parse_sex
-from cardio_explorer.engine.cheart.draws import frame0_latents, group_motion_codes, prior_draw
+from cardio_explorer.engine.cheart.draws import drawn_hearts, prior_draw
 from cardio_explorer.engine.cheart.groups import group_index, model_groups, parse_group
 from cardio_explorer.engine.cheart.inference import (
     decode_from_z,
@@ -257,10 +257,10 @@ class SequenceWork:
             index = asked
             if index is None and model_groups(model):
                 index = int(model.prior.choose(draw.uniforms, model.stats.matrix([c]))[0])
-            components = None if index is None else np.array([index])
-            z.append(frame0_latents(model, draw, [c], components))
+            hearts = drawn_hearts(model, draw, [c], None if index is None else np.array([index]))
+            z.append(hearts.z0)
             motion.append(draw.motion)
-            codes.append(group_motion_codes(model, draw, [c], components))
+            codes.append(hearts.motion_codes)
             # the component used names the case's group; a model without groups: NOR, as before
             groups.append("NOR" if index is None else model_groups(model)[index])
         labels, _ = decode_from_z(
