@@ -40,12 +40,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``evaluate utility``."""
     p = subparsers.add_parser(
         "utility",
-        help="does synthetic data help a segmenter on real hearts? (3 arms x seeds)",
+        help="does synthetic data help a segmenter on real hearts? (3 or 4 arms x seeds)",
         description="Train a 2D U-Net on a pathology-scarce set of real subjects (a) alone, "
         "(b) with affine + elastic augmentation, (c) with synthetic pathological cases (label "
         "VAE morphs of the scarce NOR subjects + SPADE images; both models trained on the "
         "scarce subjects only), the same steps each, and score Dice per 3D volume on each "
-        "real test set. Writes report.json, report.md and a PNG plot.",
+        "real test set; --combined adds (d), augmentation + synthetic. Writes report.json, "
+        "report.md and a PNG plot.",
     )
     p.add_argument("--data", type=Path, required=True, help="real subjects with images (ACDC)")
     p.add_argument(
@@ -99,6 +100,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--spade-from-scratch", action="store_true", help="train SPADE from random weights"
+    )
+    p.add_argument(
+        "--combined",
+        action="store_true",
+        help="also train arm (d): real + augmentation + synthetic, to see whether the synthetic "
+        "cases add anything to classic augmentation (reports delta.d_minus_b; a third more time)",
     )
     p.add_argument("--alphas", type=float, nargs="+", default=[1.0], help="morph strengths")
     p.add_argument("--seeds-per-target", type=int, default=1, help="morph draws per target")
@@ -208,6 +215,7 @@ def run(args: argparse.Namespace) -> int:
         base=args.base,
         lr_schedule=args.lr_schedule,
         seeds=tuple(args.seeds),
+        combined=args.combined,
     )
     vae, spade, init = _models(args)
     synthesis = SynthesisSettings(
@@ -268,6 +276,11 @@ def run(args: argparse.Namespace) -> int:
         f"{name}: c-a pathological {_signed(t['delta']['c_minus_a'].get('pathological'))}, "
         f"NOR {_signed(t['delta']['c_minus_a'].get('nor'))}, c-b pathological "
         f"{_signed(t['delta']['c_minus_b'].get('pathological'))}"
+        + (
+            f", d-b pathological {_signed(t['delta']['d_minus_b'].get('pathological'))}"
+            if "d_minus_b" in t["delta"]
+            else ""
+        )
         for name, t in report["test_sets"].items()
     ]
     print("Utility evaluation: " + "; ".join(lines))
@@ -306,6 +319,8 @@ def _command(args: argparse.Namespace) -> str:
         parts += ["--spade-init", str(args.spade_init)]
     if args.spade_from_scratch:
         parts.append("--spade-from-scratch")
+    if args.combined:
+        parts.append("--combined")
     return " ".join(shlex.quote(p) for p in parts)
 
 

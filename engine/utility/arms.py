@@ -1,7 +1,8 @@
 """Train the segmenter of each arm (same steps, same batch) and score it per real 3D volume.
 
 Arms: (a) the scarce real slices alone; (b) real + classic augmentation; (c) real + synthetic
-cases. In (b) and (c) the real slices are repeated so that about half of every batch is real,
+cases; on request (d) real + both, the augmented and the synthetic slices in equal numbers. In
+(b), (c) and (d) the real slices are repeated so that about half of every batch is real,
 whatever the number of extra slices, so the arms differ only in what the other half holds.
 """
 
@@ -21,10 +22,12 @@ from cardio_explorer.engine.spade.segmenter import SegmenterSettings, TinyUNet, 
 from cardio_explorer.engine.utility.data import TestSet, group_of, join_slices
 
 ARMS = ("a", "b", "c")
+COMBINED_ARM = "d"  # does synthetic pathology add anything to classic augmentation?
 ARM_NAMES = {
     "a": "scarce real",
     "b": "scarce real + affine/elastic augmentation",
     "c": "scarce real + synthetic pathology (label VAE morphs + SPADE images)",
+    "d": "scarce real + augmentation + synthetic pathology (a quarter of each batch each)",
 }
 
 

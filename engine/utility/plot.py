@@ -15,7 +15,12 @@ from PIL import Image, ImageDraw, ImageFont
 
 from cardio_explorer.engine.subject import GROUPS
 
-ARM_COLOURS = {"a": (120, 120, 120), "b": (70, 130, 200), "c": (220, 110, 40)}
+ARM_COLOURS = {
+    "a": (120, 120, 120),
+    "b": (70, 130, 200),
+    "c": (220, 110, 40),
+    "d": (120, 70, 160),
+}
 POOL_ORDER = (*GROUPS, "unknown", "pathological", "all")
 PANEL_W, PANEL_H, MARGIN = 760, 330, 72
 Y_MAX = 1.0
@@ -45,7 +50,7 @@ def _panel(draw: ImageDraw.ImageDraw, top: int, name: str, table: Mapping[str, A
         y = bottom - (tick - y_min) / (Y_MAX - y_min) * height
         draw.line((left, y, right, y), fill=(225, 225, 225))
         draw.text((left - 34, y - 7), f"{tick:.2f}", fill="black", font=small)
-    arms = [a for a in ("a", "b", "c") if a in table]
+    arms = [a for a in ARM_COLOURS if a in table]
     pools = [p for p in POOL_ORDER if any(p in table[a] for a in arms)]
     slot = (right - left) / max(len(pools), 1)
     bar = slot * 0.8 / max(len(arms), 1)
@@ -69,16 +74,19 @@ def _panel(draw: ImageDraw.ImageDraw, top: int, name: str, table: Mapping[str, A
 
 def write_plot(path: Path, tables: Mapping[str, Mapping[str, Any]], arm_names: Mapping) -> Path:
     """A PNG with one panel per test set and a legend of the arms; returns ``path``."""
-    height = MARGIN + len(tables) * PANEL_H + 30
+    shown = [a for a in ARM_COLOURS if any(a in t for t in tables.values())]
+    top = max(MARGIN, 18 * len(shown) + 18)  # the legend's rows above the first panel
+    height = top + len(tables) * PANEL_H + 30
     image = Image.new("RGB", (PANEL_W, height), "white")
     draw = ImageDraw.Draw(image)
     y = 10
-    for arm, colour in ARM_COLOURS.items():
+    for arm in shown:
+        colour = ARM_COLOURS[arm]
         draw.rectangle((20, y + 2, 34, y + 14), fill=colour)
         draw.text((42, y), f"({arm}) {arm_names[arm]}", fill="black", font=_font(13))
         y += 18
     for k, (name, table) in enumerate(tables.items()):
-        _panel(draw, MARGIN + k * PANEL_H, name, table)
+        _panel(draw, top + k * PANEL_H, name, table)
     draw.text(
         (20, height - 22),
         "bars: mean over seeds; whiskers: +- SD; the axis starts above 0",

@@ -1,4 +1,4 @@
-"""The whole utility evaluation: scarce set -> generative models -> three arms x seeds -> report."""
+"""The whole utility evaluation: scarce set -> generative models -> arms x seeds -> report."""
 
 from __future__ import annotations
 
@@ -17,11 +17,18 @@ from cardio_explorer.engine.spade.data import ImageLabelSlices
 from cardio_explorer.engine.spade.segmenter import SegmenterSettings
 from cardio_explorer.engine.subject import Subject
 from cardio_explorer.engine.utility import stats
-from cardio_explorer.engine.utility.arms import ARM_NAMES, ARMS, arm_slices, run_arm
+from cardio_explorer.engine.utility.arms import (
+    ARM_NAMES,
+    ARMS,
+    COMBINED_ARM,
+    arm_slices,
+    run_arm,
+)
 from cardio_explorer.engine.utility.augment import AugmentSettings, augment_slices
 from cardio_explorer.engine.utility.data import (
     TestSet,
     group_of,
+    join_slices,
     preprocess_all,
     resize_slices,
 )
@@ -49,6 +56,7 @@ class UtilitySettings:
     base: int = 16
     lr_schedule: str = "cosine"
     seeds: tuple[int, ...] = (0, 1, 2)
+    combined: bool = False  # also arm (d): real + augmentation + synthetic
     synthesis: SynthesisSettings = field(default_factory=SynthesisSettings)
     augment: AugmentSettings = field(default_factory=AugmentSettings)
 
@@ -57,6 +65,11 @@ class UtilitySettings:
             raise CardioInputError("--seeds", f"need distinct seeds, got {list(self.seeds)}")
         if self.seg_size % 8 or self.seg_size < 8:
             raise CardioInputError("--seg-size", f"must be a multiple of 8, got {self.seg_size}")
+
+    @property
+    def arms(self) -> tuple[str, ...]:
+        """The arms this evaluation trains, in report order."""
+        return (*ARMS, COMBINED_ARM) if self.combined else ARMS
 
     def segmenter(self, seed: int) -> SegmenterSettings:
         """The segmenter settings of one seed (the same for every arm)."""
@@ -123,9 +136,12 @@ def evaluate_utility(
         "b": resize_slices(arm_slices(real, augmented), settings.seg_size),
         "c": resize_slices(arm_slices(real, cases.slices), settings.seg_size),
     }
+    if settings.combined:
+        both = join_slices([augmented, cases.slices], [1, 1])
+        seg[COMBINED_ARM] = resize_slices(arm_slices(real, both), settings.seg_size)
     records: dict[str, dict[str, list[list[dict[str, Any]]]]] = {t.name: {} for t in tests}
     losses: dict[str, list[float]] = {}
-    for arm in ARMS:
+    for arm in settings.arms:
         for seed in settings.seeds:
             say(f"arm ({arm}) seed {seed}: {settings.steps} steps on {len(seg[arm])} slices")
             scores, loss = run_arm(
@@ -155,7 +171,7 @@ def evaluate_utility(
         if delta.get("c_minus_a", {}).get("pathological") is not None:
             targets.update(stats.targets(delta, test.name))
     return {
-        "arms": ARM_NAMES,
+        "arms": {arm: ARM_NAMES[arm] for arm in settings.arms},
         "scarce": {
             "subjects": [s.subject_id for s in train],
             "groups": _count_groups(train),

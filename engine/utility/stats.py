@@ -17,7 +17,13 @@ from scipy import stats
 from cardio_explorer.engine.utility.data import REFERENCE_GROUP, UNKNOWN_GROUP
 
 KEYS = ("lv", "myo", "rv", "mean")
-DELTAS = (("c_minus_a", "c", "a"), ("c_minus_b", "c", "b"), ("b_minus_a", "b", "a"))
+DELTAS = (
+    ("c_minus_a", "c", "a"),
+    ("c_minus_b", "c", "b"),
+    ("b_minus_a", "b", "a"),
+    ("d_minus_b", "d", "b"),  # with arm (d) only: does synthetic add to augmentation?
+)
+PAIRED = ("c_minus_a", "c_minus_b", "d_minus_b")
 TARGET_PATHOLOGICAL = 0.02
 TARGET_NOR = -0.005
 
@@ -64,7 +70,7 @@ def dice_table(records: Records) -> dict[str, dict[str, dict[str, dict[str, floa
 
 
 def deltas(table: Mapping[str, Any]) -> dict[str, dict[str, float | None]]:
-    """{c_minus_a | c_minus_b | b_minus_a: {pool: difference of the mean Dice}}."""
+    """{c_minus_a | c_minus_b | b_minus_a [| d_minus_b]: {pool: difference of the mean Dice}}."""
     out: dict[str, dict[str, float | None]] = {}
     for name, left, right in DELTAS:
         if left not in table or right not in table:
@@ -94,11 +100,11 @@ def _volume_means(seeds: Sequence[Sequence[dict[str, Any]]]) -> dict[tuple, tupl
 
 
 def paired_tests(records: Records) -> dict[str, dict[str, dict[str, Any]]]:
-    """Wilcoxon signed-rank of c vs a and c vs b per pool ('all', 'pathological', 'nor')."""
+    """Wilcoxon signed-rank of c vs a, c vs b [, d vs b] per pool ('all', 'pathological', 'nor')."""
     out: dict[str, dict[str, dict[str, Any]]] = {}
     means = {arm: _volume_means(seeds) for arm, seeds in records.items()}
-    for name, left, right in DELTAS[:2]:
-        if left not in means or right not in means:
+    for name, left, right in DELTAS:
+        if name not in PAIRED or left not in means or right not in means:
             continue
         keys = sorted(set(means[left]) & set(means[right]))
         out[name] = {}

@@ -167,6 +167,23 @@ def test_no_test_subject_trains_anything(report):
     assert r["slices_per_arm"]["b"] == r["slices_per_arm"]["c"] > r["slices_per_arm"]["a"]
 
 
+def test_the_combined_arm_trains_on_real_augmented_and_synthetic_slices(setup):
+    out = setup[0] / "combined" / "report.json"
+    assert _run(setup, out, "--combined", "--seeds", "0") == 0
+    r = json.loads(out.read_text())
+    assert list(r["arms"]) == ["a", "b", "c", "d"]
+    slices = r["slices_per_arm"]
+    # (d)'s extra half holds (b)'s augmented and (c)'s synthetic slices, so it is the largest
+    assert slices["d"] > slices["c"] == slices["b"] > slices["a"]
+    for t in r["test_sets"].values():
+        assert len(t["volumes"]["d"]) == 1
+        assert _finite(t["deltas"]["delta.d_minus_b.all"])
+        assert t["paired_tests"]["d_minus_b"]["all"]["n_volumes"] == t["n_volumes"]
+    assert r["command"].endswith("--combined")
+    assert "(d) " in out.with_suffix(".md").read_text()
+    assert len(r["targets"]) == 6  # (d) is reported, never a target
+
+
 def test_plot_markdown_and_samples_are_written(report):
     out, r = report
     with Image.open(r["plot"]) as plot:

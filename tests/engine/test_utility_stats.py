@@ -58,6 +58,21 @@ def test_deltas_and_flat_keys_and_paired_test():
     assert targets["x: delta.c_minus_b.pathological (c beats b)"]["pass"]
 
 
+def test_the_combined_arm_is_compared_with_augmentation_only_when_it_ran():
+    three = {"a": _records(0.0), "b": _records(0.01), "c": _records(0.03)}
+    assert "d_minus_b" not in stats.deltas(stats.dice_table(three))
+    assert "d_minus_b" not in stats.paired_tests(three)
+    four = {**three, "d": _records(0.05)}
+    delta = stats.deltas(stats.dice_table(four))
+    assert delta["d_minus_b"]["pathological"] == pytest.approx(0.04)
+    assert stats.flat_deltas(delta)["delta.d_minus_b.nor"] == pytest.approx(0.04)
+    paired = stats.paired_tests(four)
+    assert paired["d_minus_b"]["all"]["median_difference"] == pytest.approx(0.04)
+    assert set(stats.targets(delta, "x")) == set(
+        stats.targets(stats.deltas(stats.dice_table(three)), "x")
+    )  # (d) is reported, never a target
+
+
 def test_unknown_groups_have_no_pathological_delta():
     unknown = [[{**v, "group": "unknown"} for v in seed] for seed in _records(0.0)]
     delta = stats.deltas(stats.dice_table({"a": unknown, "b": unknown, "c": unknown}))
