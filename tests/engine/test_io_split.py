@@ -11,6 +11,7 @@ from cardio_explorer.engine.errors import CardioInputError
 from cardio_explorer.engine.io.split import read_split, stratified_split, write_split
 
 REPO_SPLIT = Path(__file__).resolve().parents[2] / "docs" / "acdc_split.json"
+VALIDATION_SPLIT = REPO_SPLIT.with_name("utility_val_split.json")
 
 
 def test_stratified_split_holds_out_every_fourth_id_of_each_group():
@@ -32,6 +33,23 @@ def test_the_repository_split_is_12_plus_4_per_group(acdc_dir):
     assert stratified_split(groups) == {"train": train, "held_out": held}
     for group in set(groups.values()):
         assert sum(groups[s] == group for s in held) == 4
+
+
+def test_the_utility_validation_split_never_touches_the_held_out_subjects():
+    train, held = read_split(REPO_SPLIT, "train"), read_split(REPO_SPLIT, "held_out")
+    scarce, rest = read_split(VALIDATION_SPLIT, "train"), read_split(VALIDATION_SPLIT, "held_out")
+    assert (len(scarce), len(rest)) == (20, 40)
+    # the scarce 20 and the other 40 partition the training part: variants are chosen there
+    assert sorted(scarce + rest) == sorted(train)
+    assert not set(scarce + rest) & set(held)
+
+
+def test_the_scarce_set_of_the_validation_split_is_the_utility_scarce_set(acdc_dir):
+    from cardio_explorer.engine.utility.data import choose_scarce, subjects_with_images
+
+    subjects, _ = subjects_with_images(acdc_dir, read_split(REPO_SPLIT, "train"))
+    chosen = {s.subject_id for s in choose_scarce(subjects, 12, 2)}
+    assert chosen == set(read_split(VALIDATION_SPLIT, "train"))
 
 
 def test_write_and_read_back(tmp_path):
