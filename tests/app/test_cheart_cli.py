@@ -129,7 +129,7 @@ def test_train_then_evaluate(cohort, tiny_config, tmp_path, capsys):
     assert status == 1
     strict = json.loads((tmp_path / "strict.json").read_text())
     assert strict["completion"]["n_subjects"] == 4
-    assert "(1 threads)" in strict["device"]
+    assert "(1 thread)" in strict["device"]
     # Two cohorts (here the same folder twice): each reported on its own, every target per cohort.
     status = _evaluate(
         out, cohort, tmp_path / "two.json", "--data", str(cohort), "--samples", "1", "--limit", "4"

@@ -13,6 +13,7 @@ from cardio_explorer import resources
 from cardio_explorer.engine import device as precision
 from cardio_explorer.engine.device import (
     autocast,
+    describe,
     precision_scope,
     resolve_precision,
     set_precision,
@@ -197,3 +198,14 @@ def test_label_vae_training_in_bf16_reaches_the_fp32_validation_loss(one_torch_t
 def test_freed_memory_is_kept_for_reuse_on_linux():
     assert precision.keep_freed_memory()
     assert precision.keep_freed_memory()  # setting it again is harmless
+
+
+def test_the_cpu_is_described_with_its_thread_count_in_words():
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        assert describe(torch.device("cpu")) == "CPU (1 thread)"
+        torch.set_num_threads(2)
+        assert describe(torch.device("cpu")) == "CPU (2 threads)"
+    finally:
+        torch.set_num_threads(before)
