@@ -252,17 +252,15 @@ class SequenceWork:
         c = p.conditions[unit]
         z, motion, codes, groups = [], [], [], []
         asked = group_index(model, p.group(unit))
+        names = model_groups(model)
         for seed in p.seeds:
             draw = prior_draw(model, 1, seed)
-            index = asked
-            if index is None and model_groups(model):
-                index = int(model.prior.choose(draw.uniforms, model.stats.matrix([c]))[0])
-            hearts = drawn_hearts(model, draw, [c], None if index is None else np.array([index]))
+            hearts = drawn_hearts(model, draw, [c], None if asked is None else np.array([asked]))
             z.append(hearts.z0)
             motion.append(draw.motion)
             codes.append(hearts.motion_codes)
             # the component used names the case's group; a model without groups: NOR, as before
-            groups.append("NOR" if index is None else model_groups(model)[index])
+            groups.append(names[int(hearts.components[0])] if names else "NOR")
         labels, _ = decode_from_z(
             model,
             np.concatenate(z),
